@@ -1,0 +1,125 @@
+/**
+ * The `trader` command. Groups that later work fills in say so and exit 2;
+ * they never pretend to have done something.
+ */
+import { resolve } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { EXIT, exitCodeFor } from '../core/errors.ts';
+import { VERSION } from '../core/version.ts';
+import { formatStatus, judgeHeartbeatFile } from '../health/status.ts';
+import { Store } from '../store/store.ts';
+import { peekEnv } from './env-peek.ts';
+import { loadSettingsOrReport, runBot } from './run.ts';
+
+/** Command groups that exist in the CLI but are filled in by later work. */
+export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
+  ['data', 'download, import and list candle history'],
+  ['backtest', 'run strategies on history and report'],
+  ['optimize', 'search strategy parameters (grid, walk-forward)'],
+  ['strategy', 'list, describe and validate strategies'],
+  ['order', 'place, cancel and list manual orders'],
+  ['trade', 'pause, resume and the stop-all kill switch'],
+  ['portfolio', 'balances, positions and equity history'],
+  ['reconcile', 'compare local state with the exchange and repair it'],
+  ['exchange', 'run the local Binance-compatible exchange'],
+];
+
+export function buildProgram(): Command {
+  const program = new Command('trader')
+    .description('Crypto trading bot for Binance spot and USD-M futures')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('start the bot (what `npm start` runs); stops cleanly on Ctrl-C or SIGTERM')
+    .action(async () => {
+      process.exitCode = await runBot();
+    });
+
+  program
+    .command('status')
+    .description('show the running bot\'s heartbeat; exits 1 when it is stale or unhealthy (usable as a HEALTHCHECK)')
+    .option('--file <path>', 'heartbeat file (default: HEARTBEAT_PATH or status/heartbeat.json)')
+    .option('--json', 'print the heartbeat and verdict as JSON')
+    .action((opts: { file?: string; json?: boolean }) => {
+      const file = resolve(opts.file ?? peekEnv('HEARTBEAT_PATH') ?? 'status/heartbeat.json');
+      const verdict = judgeHeartbeatFile(file, Date.now());
+      process.stdout.write((opts.json ? JSON.stringify(verdict, null, 2) : formatStatus(verdict)) + '\n');
+      process.exitCode = verdict.healthy ? EXIT.OK : EXIT.UNHEALTHY;
+    });
+
+  const db = program.command('db').description('database: migrations and status');
+  db.command('migrate')
+    .description('apply pending migrations (the bot also does this at start)')
+    .action(async () => {
+      const settings = loadSettingsOrReport();
+      if (!settings) return void (process.exitCode = EXIT.CONFIG);
+      try {
+        const store = Store.open(settings.paths.dbFile);
+        try {
+          const r = await store.migrate();
+          process.stdout.write(r.applied.length ? `applied ${r.applied.join(', ')}; schema is at ${r.current}\n` : `nothing to apply; schema is at ${r.current}\n`);
+        } finally {
+          store.close();
+        }
+      } catch (err) {
+        process.stderr.write(`trader db migrate: ${(err as Error).message}\n`);
+        process.exitCode = exitCodeFor(err);
+      }
+    });
+  db.command('status')
+    .description('database file, schema version and row counts')
+    .action(async () => {
+      const settings = loadSettingsOrReport();
+      if (!settings) return void (process.exitCode = EXIT.CONFIG);
+      try {
+        const store = Store.open(settings.paths.dbFile, { readonly: true });
+        try {
+          const tables = store.sqlite
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%' ORDER BY name")
+            .all() as { name: string }[];
+          process.stdout.write(`database: ${settings.paths.dbFile}\nschema:   ${(await store.currentMigration()) ?? 'none'}\n`);
+          for (const { name } of tables) {
+            const { n } = store.sqlite.prepare(`SELECT count(*) AS n FROM "${name}"`).get() as { n: number };
+            process.stdout.write(`  ${name.padEnd(18)}${String(n).padStart(10)} rows\n`);
+          }
+        } finally {
+          store.close();
+        }
+      } catch (err) {
+        process.stderr.write(`trader db status: ${(err as Error).message}\n`);
+        process.exitCode = exitCodeFor(err);
+      }
+    });
+
+  for (const [name, description] of PLANNED_GROUPS) {
+    program
+      .command(name)
+      .description(`${description} (not available yet)`)
+      .argument('[args...]')
+      .allowUnknownOption()
+      .helpOption(false)
+      .action(() => {
+        process.stderr.write(`trader ${name}: not available yet (${description}).\n`);
+        process.exitCode = EXIT.NOT_AVAILABLE;
+      });
+  }
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version land here with code 0.
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    throw err;
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+}

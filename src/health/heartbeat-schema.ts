@@ -1,0 +1,54 @@
+/**
+ * The heartbeat file's shape, shared by the writer and by `trader status`
+ * (which validates what it reads: the file is an edge too).
+ */
+import { z } from 'zod';
+
+export const LIFECYCLE_STATES = ['starting', 'running', 'stopping', 'stopped'] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+export const BLOCK_STATUSES = ['ok', 'starting', 'degraded', 'down', 'n/a'] as const;
+export type BlockStatus = (typeof BLOCK_STATUSES)[number];
+
+/** One subsystem's health: a status, a line for people, and any figures. */
+export const blockSchema = z
+  .object({
+    status: z.enum(BLOCK_STATUSES),
+    detail: z.string().optional(),
+  })
+  .catchall(z.unknown());
+export type HealthBlock = z.infer<typeof blockSchema>;
+
+export const BLOCK_NAMES = ['feed', 'userStream', 'db', 'reconcile', 'risk'] as const;
+export type BlockName = (typeof BLOCK_NAMES)[number];
+
+export const heartbeatSchema = z.object({
+  ts: z.string(),
+  tsMs: z.number(),
+  pid: z.number().int(),
+  version: z.string(),
+  runId: z.string(),
+  mode: z.string(),
+  market: z.string(),
+  startedAt: z.string(),
+  uptimeSec: z.number(),
+  state: z.enum(LIFECYCLE_STATES),
+  healthy: z.boolean(),
+  /** Why the bot is unhealthy, one line each; empty when healthy. */
+  problems: z.array(z.string()),
+  tradingState: z.string(),
+  /** The writer's interval, so a reader can judge staleness without the config. */
+  intervalMs: z.number().int().positive(),
+  symbols: z.array(z.string()),
+  strategies: z.array(z.string()),
+  feed: blockSchema,
+  userStream: blockSchema,
+  db: blockSchema,
+  reconcile: blockSchema,
+  risk: blockSchema,
+  eventLoopLagMs: z.object({ p50: z.number(), p99: z.number(), max: z.number() }),
+  rssMb: z.number(),
+  heapUsedMb: z.number(),
+  faults: z.number().int(),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;

@@ -1,0 +1,130 @@
+/**
+ * Writes status/heartbeat.json every HEARTBEAT_INTERVAL_MS. Each write goes
+ * to a temp file in the same folder and is renamed over the old one: rename
+ * is atomic, so a reader sees the old file or the new one, never half of one.
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { Bus } from '../bus/bus.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import { BLOCK_NAMES, type BlockName, type Heartbeat, type HealthBlock, type LifecycleState } from './heartbeat-schema.ts';
+
+export interface HeartbeatIdentity {
+  pid: number;
+  version: string;
+  runId: string;
+  mode: string;
+  market: string;
+  symbols: readonly string[];
+  strategies: readonly string[];
+}
+
+export interface HeartbeatWriterDeps {
+  clock: Clock;
+  bus: Bus;
+  file: string;
+  intervalMs: number;
+  identity: HeartbeatIdentity;
+  /** Process figures; injectable so tests need not depend on the real process. */
+  memory?: () => { rss: number; heapUsed: number };
+}
+
+const MB = 1024 * 1024;
+/** Sampling interval of the event-loop monitor; Node's readings include it, so it is subtracted. */
+const LAG_RESOLUTION_MS = 10;
+
+export class HeartbeatWriter {
+  private state: LifecycleState = 'starting';
+  private tradingState = 'n/a';
+  private readonly blocks: Record<BlockName, HealthBlock>;
+  private readonly startedAt: number;
+  private timer: TimerHandle | undefined;
+  private readonly lag: IntervalHistogram;
+  private readonly tmpFile: string;
+  private lastWritten: Heartbeat | undefined;
+
+  constructor(private readonly deps: HeartbeatWriterDeps) {
+    this.startedAt = deps.clock.now();
+    this.tmpFile = `${deps.file}.${deps.identity.pid}.tmp`;
+    this.blocks = Object.fromEntries(BLOCK_NAMES.map((n) => [n, { status: 'n/a' }])) as Record<BlockName, HealthBlock>;
+    this.lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+    mkdirSync(dirname(deps.file), { recursive: true });
+  }
+
+  start(): void {
+    this.lag.enable();
+    this.write();
+    this.timer = this.deps.clock.every(this.deps.intervalMs, () => this.write());
+  }
+
+  /** Stops the timer; the final write is the caller's (after the DB is closed). */
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.lag.disable();
+  }
+
+  setState(state: LifecycleState): void {
+    this.state = state;
+  }
+
+  setTradingState(state: string): void {
+    this.tradingState = state;
+  }
+
+  setBlock(name: BlockName, block: HealthBlock): void {
+    this.blocks[name] = block;
+  }
+
+  get last(): Heartbeat | undefined {
+    return this.lastWritten;
+  }
+
+  /** Builds and writes the heartbeat now; also published on the bus. */
+  write(): Heartbeat {
+    const now = this.deps.clock.now();
+    const mem = (this.deps.memory ?? process.memoryUsage)();
+    const problems: string[] = [];
+    if (this.state === 'stopping' || this.state === 'stopped') problems.push(`bot is ${this.state}`);
+    for (const name of BLOCK_NAMES) {
+      const b = this.blocks[name];
+      if (b.status === 'down') problems.push(`${name} is down${b.detail ? `: ${b.detail}` : ''}`);
+    }
+    const lagMs = (ns: number): number => (this.lag.count > 0 ? round(Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS)) : 0);
+    const pct = (p: number): number => lagMs(this.lag.percentile(p));
+    const hb: Heartbeat = {
+      ts: new Date(now).toISOString(),
+      tsMs: now,
+      ...this.deps.identity,
+      symbols: [...this.deps.identity.symbols],
+      strategies: [...this.deps.identity.strategies],
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeSec: Math.round((now - this.startedAt) / 1000),
+      state: this.state,
+      healthy: problems.length === 0,
+      problems,
+      tradingState: this.tradingState,
+      intervalMs: this.deps.intervalMs,
+      feed: this.blocks.feed,
+      userStream: this.blocks.userStream,
+      db: this.blocks.db,
+      reconcile: this.blocks.reconcile,
+      risk: this.blocks.risk,
+      eventLoopLagMs: { p50: pct(50), p99: pct(99), max: lagMs(this.lag.max) },
+      rssMb: round(mem.rss / MB),
+      heapUsedMb: round(mem.heapUsed / MB),
+      faults: this.deps.bus.stats().faults,
+    };
+    this.lag.reset();
+    writeFileSync(this.tmpFile, JSON.stringify(hb, null, 2) + '\n');
+    renameSync(this.tmpFile, this.deps.file);
+    this.lastWritten = hb;
+    if (!this.deps.bus.isClosed) this.deps.bus.publish('heartbeat', { kind: 'heartbeat', ts: now, state: hb.state, healthy: hb.healthy });
+    return hb;
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}

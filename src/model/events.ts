@@ -1,0 +1,203 @@
+/**
+ * Bus payloads. Every payload is a frozen object with a `kind` (equal to its
+ * channel, or "signal" for signal.<strategy>), `ts` (our clock, ms) and,
+ * where the venue stamped it, `eventTs` (the venue's time, ms).
+ *
+ * Money fields are Dec. Later issues extend these shapes; the channel names
+ * are fixed by DESIGN.md.
+ */
+import type { Dec } from '../core/decimal.ts';
+import type { Market, Timeframe, TradingState } from './market.ts';
+
+interface Base<K extends string> {
+  readonly kind: K;
+  /** Our clock when the event was created. */
+  readonly ts: number;
+  /** The venue's event time, when it gave one. */
+  readonly eventTs?: number;
+}
+
+export interface CandleClosed extends Base<'candle.closed'> {
+  readonly market: Market;
+  readonly symbol: string;
+  readonly timeframe: Timeframe;
+  readonly openTime: number;
+  // Candle prices are market data for indicators: plain numbers (DESIGN.md).
+  readonly open: number;
+  readonly high: number;
+  readonly low: number;
+  readonly close: number;
+  readonly volume: number;
+}
+
+export interface MarkPrice extends Base<'mark.price'> {
+  readonly symbol: string;
+  readonly markPrice: Dec;
+  readonly fundingRate?: Dec;
+  readonly nextFundingTime?: number;
+}
+
+export interface FeedStatus extends Base<'feed.status'> {
+  readonly status: 'connecting' | 'live' | 'stale' | 'down';
+  readonly connection?: string;
+  readonly detail?: string;
+}
+
+export type SignalAction = 'enterLong' | 'exitLong' | 'enterShort' | 'exitShort';
+
+export interface Signal extends Base<'signal'> {
+  readonly strategy: string;
+  readonly symbol: string;
+  readonly action: SignalAction;
+  readonly reason: string;
+  readonly strength?: number;
+  readonly stopLoss?: Dec;
+  readonly takeProfit?: Dec;
+  readonly trailing?: Dec;
+}
+
+export type OrderSide = 'BUY' | 'SELL';
+export type OrderType = 'MARKET' | 'LIMIT' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'STOP_LOSS_LIMIT';
+
+export interface OrderIntent {
+  readonly intentId: string;
+  readonly strategy: string;
+  readonly market: Market;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly type: OrderType;
+  readonly quantity: Dec;
+  readonly price?: Dec;
+  readonly stopPrice?: Dec;
+  readonly reduceOnly?: boolean;
+}
+
+export interface OrderRequest extends Base<'order.request'> {
+  readonly intent: OrderIntent;
+}
+
+export interface OrderSubmit extends Base<'order.submit'> {
+  readonly intent: OrderIntent;
+}
+
+export interface OrderCancel extends Base<'order.cancel'> {
+  readonly symbol: string;
+  readonly clientOrderId: string;
+  readonly reason: string;
+}
+
+export interface OrderDenied extends Base<'order.denied'> {
+  readonly intent: OrderIntent;
+  /** Stable reason code plus the figures, e.g. "NOTIONAL_BELOW_MIN: notional=4.1 min=5". */
+  readonly reason: string;
+  readonly source: string;
+}
+
+export type OrderStatus = 'PENDING' | 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'REJECTED' | 'EXPIRED';
+
+export interface OrderUpdate extends Base<'order.update'> {
+  readonly clientOrderId: string;
+  readonly exchangeOrderId?: string;
+  readonly symbol: string;
+  readonly status: OrderStatus;
+  readonly filledQuantity: Dec;
+  readonly averagePrice?: Dec;
+}
+
+export interface Fill extends Base<'fill'> {
+  readonly tradeId: string;
+  readonly clientOrderId?: string;
+  readonly market: Market;
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly price: Dec;
+  readonly quantity: Dec;
+  readonly fee: Dec;
+  readonly feeAsset: string;
+  readonly isMaker: boolean;
+  readonly realizedPnl?: Dec;
+}
+
+export interface PositionChanged extends Base<'position.changed'> {
+  readonly market: Market;
+  readonly symbol: string;
+  readonly positionSide: 'BOTH' | 'LONG' | 'SHORT';
+  readonly quantity: Dec;
+  readonly entryPrice: Dec;
+}
+
+export interface AccountUpdated extends Base<'account.updated'> {
+  readonly balances: ReadonlyArray<{ readonly asset: string; readonly free: Dec; readonly locked: Dec }>;
+}
+
+export type RiskScope = 'account' | 'symbol' | 'strategy';
+
+export interface RiskHalt extends Base<'risk.halt'> {
+  readonly scope: RiskScope;
+  readonly key: string;
+  readonly reason: string;
+}
+
+export interface RiskStateChanged extends Base<'risk.state'> {
+  readonly scope: RiskScope;
+  readonly key: string;
+  readonly from: TradingState;
+  readonly to: TradingState;
+  readonly reason: string;
+  readonly source: string;
+}
+
+export interface ReconcileDone extends Base<'reconcile.done'> {
+  readonly ok: boolean;
+  readonly discrepancies: number;
+  readonly detail?: string;
+}
+
+export interface HeartbeatEvent extends Base<'heartbeat'> {
+  readonly state: string;
+  readonly healthy: boolean;
+}
+
+export interface ComponentFault extends Base<'component.fault'> {
+  /** The component whose handler threw. */
+  readonly component: string;
+  /** The channel it was handling. */
+  readonly channel: string;
+  readonly error: { readonly code: string; readonly message: string; readonly stack?: string };
+}
+
+export interface SystemShutdown extends Base<'system.shutdown'> {
+  readonly reason: string;
+}
+
+/** The typed channel map: channel name -> payload. */
+export interface Channels {
+  'candle.closed': CandleClosed;
+  'mark.price': MarkPrice;
+  'feed.status': FeedStatus;
+  'order.request': OrderRequest;
+  'order.submit': OrderSubmit;
+  'order.cancel': OrderCancel;
+  'order.denied': OrderDenied;
+  'order.update': OrderUpdate;
+  fill: Fill;
+  'position.changed': PositionChanged;
+  'account.updated': AccountUpdated;
+  'risk.halt': RiskHalt;
+  'risk.state': RiskStateChanged;
+  'reconcile.done': ReconcileDone;
+  heartbeat: HeartbeatEvent;
+  'component.fault': ComponentFault;
+  'system.shutdown': SystemShutdown;
+  /** One channel per strategy; subscribe to "signal.*" for all of them. */
+  [strategy: `signal.${string}`]: Signal;
+}
+
+export type Channel = keyof Channels & string;
+
+/**
+ * Commands have exactly one handler (the component that owns the action);
+ * everything else is an event with any number of subscribers.
+ */
+export const COMMAND_CHANNELS = ['order.request', 'order.submit', 'order.cancel'] as const;
+export type CommandChannel = (typeof COMMAND_CHANNELS)[number];

@@ -1,0 +1,50 @@
+/**
+ * strategies/<strategy>/<SYMBOL>.yaml: what one strategy does on one symbol.
+ * `params` is checked against the strategy's own schema by the strategy host;
+ * everything else is checked here.
+ */
+import { z } from 'zod';
+import { TIMEFRAMES } from '../model/market.ts';
+import { decimal, percent, positiveInt } from './schema-helpers.ts';
+
+const sizing = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('fixed'), quantity: decimal({ positive: true }) }),
+  z.strictObject({ type: z.literal('quote'), amount: decimal({ positive: true }) }),
+  z.strictObject({ type: z.literal('percent-equity'), percent: percent() }),
+  z.strictObject({ type: z.literal('risk'), percent: percent() }),
+  z.strictObject({ type: z.literal('kelly'), fraction: z.number().gt(0).max(1), maxPercent: percent().default(10) }),
+  z.strictObject({ type: z.literal('volatility'), targetPercent: percent(), atrPeriod: positiveInt(500).default(14) }),
+]);
+
+const orderStyle = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('market') }),
+  z.strictObject({
+    type: z.literal('limit'),
+    offsetBps: z.number().min(0).max(10_000).default(0),
+    ttlSec: positiveInt(86_400).default(60),
+    onExpiry: z.enum(['cancel', 'reprice', 'market']).default('cancel'),
+  }),
+]);
+
+export const strategyConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Candle timeframe the instance consumes; the strategy's default when absent. */
+  timeframe: z.enum(TIMEFRAMES).optional(),
+  params: z.record(z.string(), z.unknown()).default({}),
+  sizing: sizing.optional(),
+  risk: z
+    .strictObject({
+      maxDailyLossPct: percent().optional(),
+      stopLossPct: percent().optional(),
+      takeProfitPct: z.number().gt(0).max(10_000).optional(),
+      trailingPct: percent().optional(),
+      maxOpenPositions: positiveInt(1000).default(1),
+      cooldownMinutes: z.number().min(0).max(100_000).default(0),
+    })
+    .prefault({}),
+  order: orderStyle.prefault({ type: 'market' }),
+  /** What happens to an open position when this instance is disabled or removed. */
+  onDisable: z.enum(['keep', 'close']).default('keep'),
+});
+
+export type StrategyConfig = z.infer<typeof strategyConfigSchema>;

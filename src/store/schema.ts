@@ -1,0 +1,142 @@
+/**
+ * Kysely table types. Money columns are TEXT holding exact decimal strings
+ * (never REAL); times are INTEGER milliseconds since the epoch, UTC.
+ */
+import type { Generated } from 'kysely';
+
+export interface KvTable {
+  key: string;
+  value: string; // JSON
+  updated_at: number;
+}
+
+export interface InstrumentsTable {
+  market: string;
+  symbol: string;
+  base_asset: string;
+  quote_asset: string;
+  status: string;
+  filters: string; // JSON: Binance filters as received
+  updated_at: number;
+}
+
+export interface CandlesTable {
+  market: string;
+  symbol: string;
+  timeframe: string;
+  open_time: number;
+  // Candle prices feed indicators (plain numbers by design); exact
+  // decimals matter only where a value becomes an order, which goes
+  // through the exchange filters.
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  quote_volume: number;
+  trades: number;
+}
+
+export interface SignalsTable {
+  id: Generated<number>;
+  ts: number;
+  strategy: string;
+  symbol: string;
+  action: string;
+  reason: string;
+  strength: number | null;
+  payload: string; // JSON
+}
+
+export interface OrdersTable {
+  client_order_id: string;
+  intent_id: string;
+  strategy: string;
+  market: string;
+  symbol: string;
+  side: string;
+  type: string;
+  time_in_force: string | null;
+  quantity: string;
+  price: string | null;
+  stop_price: string | null;
+  reduce_only: number;
+  status: string;
+  exchange_order_id: string | null;
+  filled_quantity: string;
+  average_price: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FillsTable {
+  id: Generated<number>;
+  market: string;
+  symbol: string;
+  trade_id: string;
+  client_order_id: string | null;
+  exchange_order_id: string | null;
+  side: string;
+  price: string;
+  quantity: string;
+  fee: string;
+  fee_asset: string;
+  realized_pnl: string | null;
+  is_maker: number;
+  ts: number;
+}
+
+export interface PositionsTable {
+  market: string;
+  symbol: string;
+  position_side: string;
+  quantity: string;
+  entry_price: string;
+  realized_pnl: string;
+  updated_at: number;
+}
+
+export interface RiskEventsTable {
+  id: Generated<number>;
+  ts: number;
+  scope: string;
+  scope_key: string;
+  kind: string;
+  reason: string;
+  state_from: string | null;
+  state_to: string | null;
+  source: string;
+  details: string | null; // JSON
+}
+
+export interface EquitySnapshotsTable {
+  resolution: string;
+  ts: number;
+  equity: string;
+  balance: string;
+  unrealized_pnl: string;
+}
+
+export interface JournalTable {
+  seq: Generated<number>;
+  ts: number;
+  event_ts: number | null;
+  channel: string;
+  kind: string;
+  run_id: string;
+  payload: string; // JSON
+}
+
+export interface DB {
+  kv: KvTable;
+  instruments: InstrumentsTable;
+  candles: CandlesTable;
+  signals: SignalsTable;
+  orders: OrdersTable;
+  fills: FillsTable;
+  positions: PositionsTable;
+  risk_events: RiskEventsTable;
+  equity_snapshots: EquitySnapshotsTable;
+  journal: JournalTable;
+}
