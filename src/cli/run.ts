@@ -2,7 +2,7 @@
  * `trader run` (and `npm start`): load settings, start the kernel, stop it
  * cleanly on SIGINT / SIGTERM. Exit codes follow BSD sysexits (core/errors).
  */
-import { relative } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { LiveClock } from '../core/clock.ts';
 import { ConfigError, describeError, EXIT, exitCodeFor, TraderError } from '../core/errors.ts';
 import { newRunId } from '../core/ids.ts';
@@ -68,7 +68,11 @@ export async function runBot(): Promise<number> {
     return exitCodeFor(err);
   }
 
-  const rel = (p: string): string => relative(settings.paths.cwd, p) || p;
+  // Paths inside the working directory print relative, others absolute.
+  const rel = (p: string): string => {
+    const r = relative(settings.paths.cwd, p);
+    return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
+  };
   logger.info(
     { mode: settings.mode, market: settings.market, symbols: settings.symbols, strategies: settings.activeStrategies, db: settings.paths.dbFile, heartbeat: settings.paths.heartbeatFile, version: VERSION },
     `trader ${VERSION} running: mode=${settings.mode} market=${settings.market} symbols=${settings.symbols.join(',') || 'none'} ` +

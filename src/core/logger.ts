@@ -10,7 +10,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 import { utcDay } from './clock.ts';
 import { redactKeys, ValueScrubber } from './redact.ts';
 
@@ -122,10 +122,11 @@ export function createLogger(opts: LoggerOptions): LoggerHandle {
   const now = opts.now ?? Date.now;
   const scrubber = new ValueScrubber(opts.secrets ?? []);
   const stdoutTarget: LineSink = opts.stdout ?? { write: (line: string) => writeSync(1, line) };
-  const stdoutSink: LineSink =
-    opts.format === 'pretty'
-      ? PinoPretty({ destination: stdoutTarget as never, colorize: !opts.stdout && process.stdout.isTTY, sync: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' })
-      : stdoutTarget;
+  let stdoutSink: LineSink = stdoutTarget;
+  if (opts.format === 'pretty') {
+    const pretty = prettyFactory({ colorize: !opts.stdout && process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname,runId' });
+    stdoutSink = { write: (line: string) => stdoutTarget.write(pretty(line)) };
+  }
   const fileSink = opts.dir ? new DailyFileSink(opts.dir, opts.retentionDays ?? 14, now) : undefined;
 
   const streams: { stream: LineSink; level: LevelWithSilent }[] = [{ stream: new ScrubbingSink(scrubber, stdoutSink), level: opts.level }];

@@ -103,14 +103,21 @@ export function describeSchema(schema: AnySchema): string | undefined {
     case 'string':
       return 'a string';
     case 'number': {
-      const bag = schema._zod.bag as { minimum?: number; maximum?: number; exclusiveMinimum?: number; exclusiveMaximum?: number; format?: string };
-      const kind = bag.format && /int/.test(bag.format) ? 'integer' : 'number';
-      const parts: string[] = [];
-      if (bag.minimum !== undefined && Number.isFinite(bag.minimum) && bag.minimum > Number.MIN_SAFE_INTEGER) parts.push(`>= ${bag.minimum}`);
-      if (bag.exclusiveMinimum !== undefined) parts.push(`> ${bag.exclusiveMinimum}`);
-      if (bag.maximum !== undefined && Number.isFinite(bag.maximum) && bag.maximum < Number.MAX_SAFE_INTEGER) parts.push(`<= ${bag.maximum}`);
-      if (bag.exclusiveMaximum !== undefined) parts.push(`< ${bag.exclusiveMaximum}`);
-      return [kind, ...parts].join(' ');
+      // Bounds and integer-ness from the schema's checks (zod fills _zod.bag lazily).
+      const checks = ((schema._zod.def as { checks?: { _zod: { def: { check: string; value?: number; inclusive?: boolean; format?: string } } }[] }).checks ?? []).map((c) => c._zod.def);
+      let kind = 'number';
+      let min: { value: number; inclusive: boolean } | undefined;
+      let max: { value: number; inclusive: boolean } | undefined;
+      for (const c of checks) {
+        if (c.check === 'number_format' && c.format && /int/.test(c.format)) kind = 'integer';
+        else if (c.check === 'greater_than' && c.value !== undefined) min = { value: c.value, inclusive: c.inclusive ?? false };
+        else if (c.check === 'less_than' && c.value !== undefined) max = { value: c.value, inclusive: c.inclusive ?? false };
+      }
+      if (min?.inclusive && max?.inclusive) return `${kind} from ${min.value} to ${max.value}`;
+      const parts = [kind];
+      if (min) parts.push(`${min.inclusive ? '>=' : '>'} ${min.value}`);
+      if (max) parts.push(`${min ? 'and ' : ''}${max.inclusive ? '<=' : '<'} ${max.value}`);
+      return parts.join(' ');
     }
     case 'object':
       return 'a mapping of keys to values';

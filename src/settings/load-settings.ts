@@ -26,7 +26,7 @@ export interface LoadSettingsOptions {
   cwd?: string;
   /** The process environment (default: process.env). It wins over .env. */
   env?: Readonly<Record<string, string | undefined>>;
-  /** The .env file, relative to cwd; false to read none (default ".env"). */
+  /** The .env file, relative to cwd; false to read none (default: $ENV_FILE or ".env"). */
   envFile?: string | false;
 }
 
@@ -42,7 +42,8 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
   };
 
   // 1. .env file, then the process environment on top (the usual precedence).
-  const envFileName = opts.envFile === undefined ? '.env' : opts.envFile;
+  // ENV_FILE (process environment only) points at another file, e.g. /dev/null for none.
+  const envFileName = opts.envFile === undefined ? (procEnv.ENV_FILE || '.env') : opts.envFile;
   const fileEntries = new Map<string, EnvEntry>();
   let envSource = '.env';
   if (envFileName !== false) {

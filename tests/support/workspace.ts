@@ -1,0 +1,66 @@
+/**
+ * A throwaway working area for one test: its own data/, status/, logs/,
+ * config/ and strategies/ folders, and the env that points the bot at them.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Workspace {
+  dir: string;
+  dbFile: string;
+  heartbeatFile: string;
+  logDir: string;
+  strategiesDir: string;
+  configFile: string;
+  /** Env for a bot using this workspace (no .env file is read: cwd is the workspace). */
+  env: Record<string, string>;
+  write(relPath: string, text: string): string;
+  cleanup(): void;
+}
+
+export function makeWorkspace(extraEnv: Record<string, string> = {}): Workspace {
+  const dir = mkdtempSync(join(tmpdir(), 'trader-test-'));
+  const ws: Workspace = {
+    dir,
+    dbFile: join(dir, 'data', 'trader.db'),
+    heartbeatFile: join(dir, 'status', 'heartbeat.json'),
+    logDir: join(dir, 'logs'),
+    strategiesDir: join(dir, 'strategies'),
+    configFile: join(dir, 'config', 'bot.yaml'),
+    env: {},
+    write(relPath, text) {
+      const p = join(dir, relPath);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, text);
+      return p;
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  mkdirSync(ws.strategiesDir, { recursive: true });
+  ws.env = {
+    DB_URL: `sqlite:${ws.dbFile}`,
+    HEARTBEAT_PATH: ws.heartbeatFile,
+    HEARTBEAT_INTERVAL_MS: '200',
+    LOG_DIR: ws.logDir,
+    STRATEGIES_DIR: ws.strategiesDir,
+    CONFIG_FILE: ws.configFile,
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+    MODE: 'sim',
+    ...extraEnv,
+  };
+  ws.write('config/bot.yaml', 'market: spot\n');
+  return ws;
+}
+
+/** A strategy folder with a trivial module, so YAML files in it are valid. */
+export function addStrategy(ws: Workspace, name: string, yamls: Record<string, string> = {}): void {
+  ws.write(`strategies/${name}/index.ts`, `export default { name: '${name}' };\n`);
+  for (const [file, text] of Object.entries(yamls)) ws.write(`strategies/${name}/${file}`, text);
+}
