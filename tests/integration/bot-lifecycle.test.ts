@@ -65,13 +65,14 @@ describe('bot lifecycle (real child process)', () => {
       expect(bot.stdout()).toContain(`"msg":"stopping: received ${signal}"`);
 
       // The database was created with migrations applied and closed cleanly (WAL checkpointed).
+      // (Checked before opening it here: a reader re-creates the -wal file.)
+      expect(existsSync(`${ws.dbFile}-wal`), 'WAL folded into the database on close').toBe(false);
       const db = new Database(ws.dbFile, { readonly: true });
       const migrations = db.prepare('SELECT name FROM kysely_migration').all();
       const shutdown = db.prepare("SELECT channel FROM journal WHERE channel = 'system.shutdown'").all();
       db.close();
       expect(migrations).toEqual([{ name: '0001_initial' }]);
       expect(shutdown, 'the stop is in the audit trail').toHaveLength(1);
-      expect(existsSync(`${ws.dbFile}-wal`), 'WAL folded into the database on close').toBe(false);
 
       // Logs went to logs/trader-<UTC day>.log as JSON lines too.
       expect(logLines().some((l) => String(l.msg).startsWith('trader 0.1.0 running'))).toBe(true);

@@ -1,0 +1,22 @@
+/**
+ * `npm run bench`: runs every benchmark and prints one JSON document.
+ * Figures are medians; where there is a baseline it runs in the same
+ * process, interleaved, and the ratio is reported (machines here are shared
+ * and noisy, so ratios travel better than absolute numbers).
+ * Usage: npm run bench [-- name ...]
+ */
+import { benchBus } from './bus.bench.ts';
+
+const BENCHES: Record<string, () => Record<string, unknown>> = {
+  bus: benchBus,
+};
+
+const wanted = process.argv.slice(2);
+const results: Record<string, unknown> = {};
+for (const [name, fn] of Object.entries(BENCHES)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  results[name] = fn();
+}
+process.stdout.write(
+  JSON.stringify({ node: process.version, platform: `${process.platform}-${process.arch}`, ts: new Date().toISOString(), results }, null, 2) + '\n',
+);
