@@ -53,46 +53,26 @@ export function buildProgram(): Command {
   const db = program.command('db').description('database: migrations and status');
   db.command('migrate')
     .description('apply pending migrations (the bot also does this at start)')
-    .action(async () => {
-      const settings = loadSettingsOrReport();
-      if (!settings) return void (process.exitCode = EXIT.CONFIG);
-      try {
-        const store = Store.open(settings.paths.dbFile);
-        try {
-          const r = await store.migrate();
-          process.stdout.write(r.applied.length ? `applied ${r.applied.join(', ')}; schema is at ${r.current}\n` : `nothing to apply; schema is at ${r.current}\n`);
-        } finally {
-          store.close();
-        }
-      } catch (err) {
-        process.stderr.write(`trader db migrate: ${(err as Error).message}\n`);
-        process.exitCode = exitCodeFor(err);
-      }
-    });
+    .action(() =>
+      withStore('db migrate', {}, async (store) => {
+        const r = await store.migrate();
+        process.stdout.write(r.applied.length ? `applied ${r.applied.join(', ')}; schema is at ${r.current}\n` : `nothing to apply; schema is at ${r.current}\n`);
+      }),
+    );
   db.command('status')
     .description('database file, schema version and row counts')
-    .action(async () => {
-      const settings = loadSettingsOrReport();
-      if (!settings) return void (process.exitCode = EXIT.CONFIG);
-      try {
-        const store = Store.open(settings.paths.dbFile, { readonly: true });
-        try {
-          const tables = store.sqlite
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%' ORDER BY name")
-            .all() as { name: string }[];
-          process.stdout.write(`database: ${settings.paths.dbFile}\nschema:   ${(await store.currentMigration()) ?? 'none'}\n`);
-          for (const { name } of tables) {
-            const { n } = store.sqlite.prepare(`SELECT count(*) AS n FROM "${name}"`).get() as { n: number };
-            process.stdout.write(`  ${name.padEnd(18)}${String(n).padStart(10)} rows\n`);
-          }
-        } finally {
-          store.close();
+    .action(() =>
+      withStore('db status', { readonly: true }, async (store) => {
+        const tables = store.sqlite
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%' ORDER BY name")
+          .all() as { name: string }[];
+        process.stdout.write(`database: ${store.file}\nschema:   ${(await store.currentMigration()) ?? 'none'}\n`);
+        for (const { name } of tables) {
+          const { n } = store.sqlite.prepare(`SELECT count(*) AS n FROM "${name}"`).get() as { n: number };
+          process.stdout.write(`  ${name.padEnd(18)}${String(n).padStart(10)} rows\n`);
         }
-      } catch (err) {
-        process.stderr.write(`trader db status: ${(err as Error).message}\n`);
-        process.exitCode = exitCodeFor(err);
-      }
-    });
+      }),
+    );
 
   for (const [name, description] of PLANNED_GROUPS) {
     program
@@ -107,6 +87,26 @@ export function buildProgram(): Command {
       });
   }
   return program;
+}
+
+/**
+ * Runs fn with the configured database open, closing it afterwards; bad
+ * configuration and store errors become a message and an exit code.
+ */
+async function withStore(command: string, opts: { readonly?: boolean }, fn: (store: Store) => Promise<void>): Promise<void> {
+  const settings = loadSettingsOrReport();
+  if (!settings) return void (process.exitCode = EXIT.CONFIG);
+  try {
+    const store = Store.open(settings.paths.dbFile, opts);
+    try {
+      await fn(store);
+    } finally {
+      store.close();
+    }
+  } catch (err) {
+    process.stderr.write(`trader ${command}: ${(err as Error).message}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
 }
 
 /** Runs the CLI and returns the exit code. */

@@ -56,31 +56,9 @@ export async function runBot(): Promise<number> {
   });
   const logger = log.logger;
 
-  let kernel: Kernel;
-  try {
-    kernel = await Kernel.start({ settings, clock, logger, version: VERSION, runId });
-  } catch (err) {
-    const e = describeError(err);
-    logger.fatal({ err, code: e.code }, `refusing to start: ${e.message}`);
-    if (!(err instanceof TraderError) || err.code !== 'INSTANCE_LOCKED') process.stderr.write(`trader: refusing to start: ${e.message}\n`);
-    else process.stderr.write(`trader: ${e.message}\n`);
-    log.close();
-    return exitCodeFor(err);
-  }
-
-  // Paths inside the working directory print relative, others absolute.
-  const rel = (p: string): string => {
-    const r = relative(settings.paths.cwd, p);
-    return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
-  };
-  logger.info(
-    { mode: settings.mode, market: settings.market, symbols: settings.symbols, strategies: settings.activeStrategies, db: settings.paths.dbFile, heartbeat: settings.paths.heartbeatFile, version: VERSION },
-    `trader ${VERSION} running: mode=${settings.mode} market=${settings.market} symbols=${settings.symbols.join(',') || 'none'} ` +
-      `strategies=${settings.activeStrategies.join(',') || 'none'} db=${rel(settings.paths.dbFile)} ` +
-      `heartbeat=${rel(settings.paths.heartbeatFile)} (every ${settings.heartbeatIntervalMs / 1000} s) pid=${process.pid}`,
-  );
-
-  const reason = await new Promise<{ why: string; code: number }>((resolve) => {
+  // Signal handlers go in before the kernel starts, so a SIGTERM during
+  // start-up (a fast `docker stop`) is a clean stop right after it, not a kill.
+  const stopRequested = new Promise<{ why: string; code: number }>((resolve) => {
     let signalled = false;
     const onSignal = (sig: NodeJS.Signals): void => {
       if (signalled) {
@@ -105,6 +83,32 @@ export async function runBot(): Promise<number> {
       resolve({ why: 'unhandled promise rejection', code: EXIT.SOFTWARE });
     });
   });
+
+  let kernel: Kernel;
+  try {
+    kernel = await Kernel.start({ settings, clock, logger, version: VERSION, runId });
+  } catch (err) {
+    const e = describeError(err);
+    logger.fatal({ err, code: e.code }, `refusing to start: ${e.message}`);
+    if (!(err instanceof TraderError) || err.code !== 'INSTANCE_LOCKED') process.stderr.write(`trader: refusing to start: ${e.message}\n`);
+    else process.stderr.write(`trader: ${e.message}\n`);
+    log.close();
+    return exitCodeFor(err);
+  }
+
+  // Paths inside the working directory print relative, others absolute.
+  const rel = (p: string): string => {
+    const r = relative(settings.paths.cwd, p);
+    return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
+  };
+  logger.info(
+    { mode: settings.mode, market: settings.market, symbols: settings.symbols, strategies: settings.activeStrategies, db: settings.paths.dbFile, heartbeat: settings.paths.heartbeatFile, version: VERSION },
+    `trader ${VERSION} running: mode=${settings.mode} market=${settings.market} symbols=${settings.symbols.join(',') || 'none'} ` +
+      `strategies=${settings.activeStrategies.join(',') || 'none'} db=${rel(settings.paths.dbFile)} ` +
+      `heartbeat=${rel(settings.paths.heartbeatFile)} (every ${settings.heartbeatIntervalMs / 1000} s) pid=${process.pid}`,
+  );
+
+  const reason = await stopRequested;
 
   const deadline = setTimeout(() => {
     logger.fatal(`graceful stop took longer than ${STOP_DEADLINE_MS} ms; exiting`);

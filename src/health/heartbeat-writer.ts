@@ -28,6 +28,12 @@ export interface HeartbeatWriterDeps {
   identity: HeartbeatIdentity;
   /** Process figures; injectable so tests need not depend on the real process. */
   memory?: () => { rss: number; heapUsed: number };
+  /**
+   * Called when a timed write fails (disk full, folder removed). The
+   * heartbeat only observes: a failed write must not stop trading; the file
+   * going stale is what tells the outside world.
+   */
+  onWriteError?: (err: unknown) => void;
 }
 
 const MB = 1024 * 1024;
@@ -55,7 +61,7 @@ export class HeartbeatWriter {
   start(): void {
     this.lag.enable();
     this.write();
-    this.timer = this.deps.clock.every(this.deps.intervalMs, () => this.write());
+    this.timer = this.deps.clock.every(this.deps.intervalMs, () => this.writeOrReport());
   }
 
   /** Stops the timer; the final write is the caller's (after the DB is closed). */
@@ -79,6 +85,19 @@ export class HeartbeatWriter {
 
   get last(): Heartbeat | undefined {
     return this.lastWritten;
+  }
+
+  private failing = false;
+
+  /** The timed write: errors are reported once per failure streak, never thrown. */
+  private writeOrReport(): void {
+    try {
+      this.write();
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) this.deps.onWriteError?.(err);
+      this.failing = true;
+    }
   }
 
   /** Builds and writes the heartbeat now; also published on the bus. */

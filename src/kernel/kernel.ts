@@ -83,6 +83,7 @@ export class Kernel {
           symbols: settings.symbols,
           strategies: settings.activeStrategies,
         },
+        onWriteError: (err) => logger.error({ err, file: settings.paths.heartbeatFile }, `cannot write the heartbeat to ${settings.paths.heartbeatFile}; it will go stale until this is fixed`),
       });
       heartbeat.setBlock('db', { status: 'ok', detail: `${settings.paths.dbFile} (schema ${migrated.current})` });
       heartbeat.setBlock('feed', { status: 'n/a', detail: 'no market-data feed in this build' });

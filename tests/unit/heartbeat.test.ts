@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bus } from '../../src/bus/bus.ts';
 import { TestClock } from '../../src/core/clock.ts';
@@ -44,6 +45,33 @@ describe('heartbeat writer', () => {
     w.stop();
     clock.advanceBy(10_000);
     expect(read().uptimeSec, 'no writes after stop').toBe(6);
+  });
+
+  it('a timed write that fails is reported once per streak and never throws into the timer', () => {
+    ws = makeWorkspace();
+    const clock = new TestClock();
+    const errors: unknown[] = [];
+    const bus = new Bus({ logger: silentLogger(), clock });
+    const w = new HeartbeatWriter({
+      clock,
+      bus,
+      file: ws.heartbeatFile,
+      intervalMs: 1000,
+      identity: { pid: 1, version: 'v', runId: 'r', mode: 'sim', market: 'spot', symbols: [], strategies: [] },
+      onWriteError: (e) => errors.push(e),
+    });
+    w.start();
+    // Replace the status folder by a file: every write now fails.
+    rmSync(dirname(ws.heartbeatFile), { recursive: true });
+    writeFileSync(dirname(ws.heartbeatFile), 'not a folder');
+    expect(() => clock.advanceBy(3000), 'the timer never throws').not.toThrow();
+    expect(errors, 'one report for the whole streak').toHaveLength(1);
+    // Fixed: writes resume, and a new failure is reported again.
+    rmSync(dirname(ws.heartbeatFile));
+    mkdirSync(dirname(ws.heartbeatFile));
+    clock.advanceBy(1000);
+    expect(JSON.parse(readFileSync(ws.heartbeatFile, 'utf8')).tsMs).toBe(clock.now());
+    w.stop();
   });
 
   it('a block that is down makes the bot unhealthy, with the reason', () => {
