@@ -1,0 +1,135 @@
+/**
+ * Replays Binance kline dump files as Binance streams them: for each minute,
+ * two in-progress updates (x=false) along the candle's path, then the closed
+ * candle (x=true). Several symbols advance together, minute by minute.
+ *
+ * The path inside a candle is open -> first extreme -> second extreme ->
+ * close, taking the low first on an up candle and the high first on a down
+ * candle (the usual OHLC path assumption). Each leg is one price step for
+ * the matching engine, so resting orders and stops fill where the path
+ * crosses them.
+ *
+ * Speed: a multiple of real time (1 = a minute per minute, 60 = a minute per
+ * second), or 'max': as fast as the slowest WebSocket client reads.
+ */
+import { Dec } from '../core/decimal.ts';
+import { readKlineFile, type KlineFileIssue, type RawKline } from '../market-data/kline-files.ts';
+import type { Market } from '../model/market.ts';
+import type { PriceStep } from '../venues/sim/types.ts';
+
+export interface ReplaySource {
+  readonly market: Market;
+  readonly symbol: string;
+  readonly files: readonly string[];
+}
+
+export type ReplaySpeed = number | 'max';
+
+export interface ReplaySink {
+  /** An in-progress update (closed=false) or the closed candle, with the price step that led to it. */
+  onKline(market: Market, symbol: string, k: RawKline, closed: boolean, step: PriceStep): void;
+  /** Called between minutes when pacing 'max': resolves when clients have drained. */
+  backpressure?(): Promise<void>;
+  onIssue?(issue: KlineFileIssue): void;
+}
+
+interface Cursor {
+  source: ReplaySource;
+  iter: Iterator<RawKline>;
+  next: RawKline | undefined;
+}
+
+const THIRD = new Dec(1).div(3);
+
+export class KlineReplay {
+  private stopped = false;
+  private readonly cursors: Cursor[];
+  readonly done: Promise<{ candles: number }>;
+  private resolveDone!: (v: { candles: number }) => void;
+  private started = false;
+  candles = 0;
+
+  constructor(
+    sources: readonly ReplaySource[],
+    private readonly speed: ReplaySpeed,
+    private readonly sink: ReplaySink,
+  ) {
+    this.cursors = sources.map((source) => {
+      const iter = chain(source.files, sink.onIssue);
+      return { source, iter, next: iter.next().value as RawKline | undefined };
+    });
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    void this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async run(): Promise<void> {
+    const minuteMs = this.speed === 'max' ? 0 : 60_000 / this.speed;
+    while (!this.stopped) {
+      let t = Infinity;
+      for (const c of this.cursors) if (c.next && c.next.openTime < t) t = c.next.openTime;
+      if (t === Infinity) break;
+      const batch = this.cursors.filter((c) => c.next?.openTime === t);
+      const legs = batch.map((c) => ({ c, k: c.next!, path: pathOf(c.next!) }));
+      for (let phase = 0; phase < 3 && !this.stopped; phase++) {
+        for (const { c, k, path } of legs) {
+          const closed = phase === 2;
+          const upto = path.slice(0, phase + 2);
+          const high = upto.reduce((a, b) => Dec.max(a, b));
+          const low = upto.reduce((a, b) => Dec.min(a, b));
+          const from = path[phase]!;
+          const to = path[phase + 1]!;
+          const volume = new Dec(k.volume);
+          const shown: RawKline = closed
+            ? k
+            : { ...k, high: high.toFixed(), low: low.toFixed(), close: to.toFixed(), volume: volume.times(phase + 1).times(THIRD).toDecimalPlaces(8).toFixed() };
+          const step: PriceStep = { open: from, high: Dec.max(from, to), low: Dec.min(from, to), last: to, volume: volume.times(THIRD) };
+          this.sink.onKline(c.source.market, c.source.symbol, shown, closed, step);
+        }
+        if (minuteMs > 0) await sleep(minuteMs / 3);
+      }
+      for (const { c } of legs) {
+        c.next = c.iter.next().value as RawKline | undefined;
+        this.candles++;
+      }
+      if (this.speed === 'max') {
+        if (this.sink.backpressure) await this.sink.backpressure();
+        else if (this.candles % 64 === 0) await new Promise((r) => setImmediate(r));
+      }
+    }
+    this.resolveDone({ candles: this.candles });
+  }
+}
+
+/** The four path points of a candle: open, first extreme, second extreme, close. */
+function pathOf(k: RawKline): [Dec, Dec, Dec, Dec] {
+  const o = new Dec(k.open);
+  const h = new Dec(k.high);
+  const l = new Dec(k.low);
+  const c = new Dec(k.close);
+  return c.gte(o) ? [o, l, h, c] : [o, h, l, c];
+}
+
+function* chain(files: readonly string[], onIssue: ((i: KlineFileIssue) => void) | undefined): Generator<RawKline> {
+  for (const f of files) yield* readKlineFile(f, onIssue ? { onIssue } : {});
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Guesses (market, symbol) from a Binance dump file name such as BTCUSDT-1m-2024-01.csv.gz. */
+export function sourceFromFile(file: string, market?: Market): { market: Market; symbol: string } | undefined {
+  const base = file.split('/').pop() ?? file;
+  const m = /^([A-Z0-9]{2,20})-1m-/.exec(base);
+  if (!m) return undefined;
+  return { market: market ?? (/spot/i.test(file) ? 'spot' : 'futures'), symbol: m[1]! };
+}
