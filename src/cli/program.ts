@@ -9,6 +9,7 @@ import { VERSION } from '../core/version.ts';
 import { formatStatus, judgeHeartbeatFile } from '../health/status.ts';
 import { Store } from '../store/store.ts';
 import { peekEnv } from './env-peek.ts';
+import { runExchange, type ExchangeCommandOptions } from './exchange-command.ts';
 import { loadSettingsOrReport, runBot } from './run.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
@@ -21,7 +22,6 @@ export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> 
   ['trade', 'pause, resume and the stop-all kill switch'],
   ['portfolio', 'balances, positions and equity history'],
   ['reconcile', 'compare local state with the exchange and repair it'],
-  ['exchange', 'run the local Binance-compatible exchange'],
 ];
 
 export function buildProgram(): Command {
@@ -73,6 +73,19 @@ export function buildProgram(): Command {
         }
       }),
     );
+
+  program
+    .command('exchange')
+    .description('run the local Binance-compatible exchange (REST + WebSocket) on 127.0.0.1, replaying kline files')
+    .option('--replay <files...>', 'Binance kline dumps (csv, csv.gz, zip) or folders of them')
+    .option('--speed <n>', 'replay speed: 1 = real time, 60 = a minute per second, or max', '60')
+    .option('--port <n>', 'port (0 picks a free one)', '0')
+    .option('--host <addr>', 'address to bind', '127.0.0.1')
+    .option('--market <m>', 'spot or futures (default: futures, or spot when the path says so)')
+    .option('--json', 'print the URLs as one JSON line')
+    .action(async (opts: ExchangeCommandOptions) => {
+      process.exitCode = await runExchange(opts);
+    });
 
   for (const [name, description] of PLANNED_GROUPS) {
     program

@@ -144,6 +144,7 @@ export class LocalExchange {
     this.replay?.stop();
     this.replay = new KlineReplay(sources, speed, {
       onKline: (market, symbol, k, closed, step) => this.onKline(market, symbol, k, closed, step),
+      batch: (fn) => this.hub.batch(fn),
       backpressure: async () => {
         // "As fast as the client reads": wait while any client has more than 1 MB unread.
         while (this.hub.maxBuffered() > 1 << 20) await new Promise((r) => setTimeout(r, 1));

@@ -28,6 +28,8 @@ export type ReplaySpeed = number | 'max';
 export interface ReplaySink {
   /** An in-progress update (closed=false) or the closed candle, with the price step that led to it. */
   onKline(market: Market, symbol: string, k: RawKline, closed: boolean, step: PriceStep): void;
+  /** Wraps the delivery of one phase of one minute (all symbols), e.g. to batch socket writes. */
+  batch?(fn: () => void): void;
   /** Called between minutes when pacing 'max': resolves when clients have drained. */
   backpressure?(): Promise<void>;
   onIssue?(issue: KlineFileIssue): void;
@@ -72,41 +74,77 @@ export class KlineReplay {
   }
 
   private async run(): Promise<void> {
-    const minuteMs = this.speed === 'max' ? 0 : 60_000 / this.speed;
-    while (!this.stopped) {
-      let t = Infinity;
-      for (const c of this.cursors) if (c.next && c.next.openTime < t) t = c.next.openTime;
-      if (t === Infinity) break;
-      const batch = this.cursors.filter((c) => c.next?.openTime === t);
-      const legs = batch.map((c) => ({ c, k: c.next!, path: pathOf(c.next!) }));
-      for (let phase = 0; phase < 3 && !this.stopped; phase++) {
-        for (const { c, k, path } of legs) {
-          const closed = phase === 2;
-          const upto = path.slice(0, phase + 2);
-          const high = upto.reduce((a, b) => Dec.max(a, b));
-          const low = upto.reduce((a, b) => Dec.min(a, b));
-          const from = path[phase]!;
-          const to = path[phase + 1]!;
-          const volume = new Dec(k.volume);
-          const shown: RawKline = closed
-            ? k
-            : { ...k, high: high.toFixed(), low: low.toFixed(), close: to.toFixed(), volume: volume.times(phase + 1).times(THIRD).toDecimalPlaces(8).toFixed() };
-          const step: PriceStep = { open: from, high: Dec.max(from, to), low: Dec.min(from, to), last: to, volume: volume.times(THIRD) };
-          this.sink.onKline(c.source.market, c.source.symbol, shown, closed, step);
-        }
-        if (minuteMs > 0) await sleep(minuteMs / 3);
-      }
-      for (const { c } of legs) {
-        c.next = c.iter.next().value as RawKline | undefined;
-        this.candles++;
-      }
-      if (this.speed === 'max') {
+    if (this.speed === 'max') {
+      // Full speed: 64 minutes at a time inside one write batch, then let the
+      // clients drain (and I/O run) before the next chunk.
+      let more = true;
+      while (more && !this.stopped) {
+        const chunk = (): void => {
+          for (let i = 0; i < 64 && more && !this.stopped; i++) {
+            const legs = this.nextMinute();
+            if (!legs) more = false;
+            else for (let phase = 0; phase < 3; phase++) this.emitPhase(legs, phase);
+          }
+        };
+        if (this.sink.batch) this.sink.batch(chunk);
+        else chunk();
         if (this.sink.backpressure) await this.sink.backpressure();
-        else if (this.candles % 64 === 0) await new Promise((r) => setImmediate(r));
+        else await new Promise((r) => setImmediate(r));
+      }
+    } else {
+      // Paced: each minute of data takes 60 s / speed, split over its three frames.
+      const phaseMs = 60_000 / this.speed / 3;
+      for (let legs = this.nextMinute(); legs && !this.stopped; legs = this.nextMinute()) {
+        for (let phase = 0; phase < 3 && !this.stopped; phase++) {
+          const current = legs;
+          if (this.sink.batch) this.sink.batch(() => this.emitPhase(current, phase));
+          else this.emitPhase(current, phase);
+          await sleep(phaseMs);
+        }
       }
     }
     this.resolveDone({ candles: this.candles });
   }
+
+  /** Takes the next minute's candle of every source that has one; undefined when all are exhausted. */
+  private nextMinute(): Leg[] | undefined {
+    let t = Infinity;
+    for (const c of this.cursors) if (c.next && c.next.openTime < t) t = c.next.openTime;
+    if (t === Infinity) return undefined;
+    const legs: Leg[] = [];
+    for (const c of this.cursors) {
+      if (c.next?.openTime !== t) continue;
+      legs.push({ c, k: c.next, path: pathOf(c.next) });
+      c.next = c.iter.next().value as RawKline | undefined;
+      this.candles++;
+    }
+    return legs;
+  }
+
+  /** Phase 0 and 1: in-progress updates after the first and second leg; phase 2: the closed candle. */
+  private emitPhase(legs: readonly Leg[], phase: number): void {
+    for (const { c, k, path } of legs) {
+      const closed = phase === 2;
+      const from = path[phase]!;
+      const to = path[phase + 1]!;
+      const volume = new Dec(k.volume);
+      let shown = k;
+      if (!closed) {
+        const upto = path.slice(0, phase + 2);
+        const high = upto.reduce((a, b) => Dec.max(a, b));
+        const low = upto.reduce((a, b) => Dec.min(a, b));
+        shown = { ...k, high: high.toFixed(), low: low.toFixed(), close: to.toFixed(), volume: volume.times(phase + 1).times(THIRD).toDecimalPlaces(8).toFixed() };
+      }
+      const step: PriceStep = { open: from, high: Dec.max(from, to), low: Dec.min(from, to), last: to, volume: volume.times(THIRD) };
+      this.sink.onKline(c.source.market, c.source.symbol, shown, closed, step);
+    }
+  }
+}
+
+interface Leg {
+  c: Cursor;
+  k: RawKline;
+  path: [Dec, Dec, Dec, Dec];
 }
 
 /** The four path points of a candle: open, first extreme, second extreme, close. */

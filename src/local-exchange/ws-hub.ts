@@ -90,6 +90,21 @@ export class WsHub {
     return max;
   }
 
+  /**
+   * Runs fn with every client socket corked, so the frames it sends leave in
+   * one write per socket instead of one syscall per frame (the replay sends
+   * a minute of candles at a time). `_socket` is ws's underlying net.Socket.
+   */
+  batch(fn: () => void): void {
+    const sockets = [...this.conns].map((c) => (c.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket).filter((s) => s !== undefined);
+    for (const s of sockets) s.cork();
+    try {
+      fn();
+    } finally {
+      for (const s of sockets) s.uncork();
+    }
+  }
+
   connectionCount(): number {
     return this.conns.size;
   }

@@ -6,16 +6,18 @@
  * Usage: npm run bench [-- name ...]
  */
 import { benchBus } from './bus.bench.ts';
+import { benchReplay } from './replay.bench.ts';
 
-const BENCHES: Record<string, () => Record<string, unknown>> = {
+const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<string, unknown>>> = {
   bus: benchBus,
+  replay: benchReplay,
 };
 
 const wanted = process.argv.slice(2);
 const results: Record<string, unknown> = {};
 for (const [name, fn] of Object.entries(BENCHES)) {
   if (wanted.length && !wanted.includes(name)) continue;
-  results[name] = fn();
+  results[name] = await fn();
 }
 process.stdout.write(
   JSON.stringify({ node: process.version, platform: `${process.platform}-${process.arch}`, ts: new Date().toISOString(), results }, null, 2) + '\n',
