@@ -30,4 +30,22 @@ describe('rounding at real boundaries', () => {
     expect(checkOrder(inst, rounded, { referencePrice: dec('2000') })).toBeUndefined();
     expect(checkOrder(inst, { ...rounded, quantity: dec('0.009') }, { referencePrice: dec('2000') })?.reason).toBe('NOTIONAL_BELOW_MIN: notional=18 min=20');
   });
+
+  it('every bound of every filter names itself and its figures', () => {
+    const btc = fut('BTCUSDT');
+    const spotBtc = catalog('spot').find((i) => i.symbol === 'BTCUSDT')!;
+    const o = (q: string, p?: string, extra: Partial<Parameters<typeof checkOrder>[1]> = {}) => ({ side: 'BUY' as const, isMarket: p === undefined, quantity: dec(q), ...(p ? { price: dec(p) } : {}), ...extra });
+    const ref = { referencePrice: dec('30000') };
+    expect(checkOrder(btc, o('0.01', '556.7'), { referencePrice: dec('560') })?.reason).toBe('PRICE_BELOW_MIN: price=556.7 min=556.8');
+    expect(checkOrder(btc, o('0.001', '4529764.1'), ref)?.reason).toBe('PRICE_ABOVE_MAX: price=4529764.1 max=4529764');
+    expect(checkOrder(btc, o('0.0009', '30000'), ref)?.reason).toBe('QTY_BELOW_MIN: quantity=0.0009 min=0.001');
+    expect(checkOrder(btc, o('1000.001', '30000'), ref)?.reason).toBe('QTY_ABOVE_MAX: quantity=1000.001 max=1000');
+    expect(checkOrder(btc, o('0.01', '28499.9'), ref)?.reason).toBe('PRICE_BELOW_PERCENT_BAND: price=28499.9 min=28500');
+    expect(checkOrder(btc, o('0.01', undefined, { stopPrice: dec('29000.05') }), ref)?.reason).toBe('PRICE_NOT_ON_TICK: stopPrice=29000.05 tick=0.1');
+    expect(checkOrder(btc, o('0.002', undefined, { reduceOnly: true }), ref), 'reduce-only is exempt from the minimum notional').toBeUndefined();
+    expect(checkOrder(spotBtc, o('300', '30000'), ref), 'exactly the maximum passes').toBeUndefined();
+    expect(checkOrder(spotBtc, o('300.00001', '30000'), ref)?.reason).toBe('NOTIONAL_ABOVE_MAX: notional=9000000.3 max=9000000');
+    expect(checkOrder(spotBtc, o('0.0001', undefined), { referencePrice: dec('30000') })?.reason).toBe('NOTIONAL_BELOW_MIN: notional=3 min=5');
+    expect(checkOrder(spotBtc, o('0.01', '150000.01'), ref)?.reason).toBe('PRICE_ABOVE_PERCENT_BAND: price=150000.01 max=150000');
+  });
 });

@@ -108,6 +108,15 @@ describe('spot', () => {
     expect(balances(e)).toEqual({ BTC: ['0.2997', '0'], USDT: ['4300', '0'] });
   });
 
+  it('market buy by quote amount (quoteOrderQty) buys what the amount affords, truncated to the step', () => {
+    const { e } = engine();
+    e.setLastPrice('spot', 'BTCUSDT', dec('30000'));
+    // 100 / 30000 = 0.0033333.. -> 0.00333 BTC for 99.9 USDT.
+    const o = ok(e.placeOrder('a', spot({ side: 'BUY', type: 'MARKET', quoteOrderQty: dec('100') })));
+    expect([o.status, s(o.executedQty), s(o.cumQuote)]).toEqual(['FILLED', '0.00333', '99.9']);
+    expect(balances(e).USDT).toEqual(['9900.1', '0']);
+  });
+
   it('IOC and FOK: expire what cannot fill now', () => {
     const { e } = engine();
     e.setLastPrice('spot', 'BTCUSDT', dec('20000'));
@@ -276,6 +285,16 @@ describe('futures', () => {
     expect(s(ok(e.getOrder('a', 'futures', 'BTCUSDT', { orderId: sl2.orderId })).avgPrice)).toBe('29200');
   });
 
+  it('FOK that cannot fill at once is rejected (USD-M -5021), not recorded; a marketable FOK fills', () => {
+    const { e } = engine();
+    e.setLastPrice('futures', 'BTCUSDT', dec('30000'));
+    const r = e.placeOrder('a', fut({ type: 'LIMIT', timeInForce: 'FOK', price: dec('29900'), quantity: dec('0.01') }));
+    expect(r.ok === false && r.kind).toBe('FOK_WOULD_NOT_FILL');
+    expect(e.allOrders('a', 'futures', 'BTCUSDT')).toEqual([]);
+    const o = ok(e.placeOrder('a', fut({ type: 'LIMIT', timeInForce: 'FOK', price: dec('30100'), quantity: dec('0.01') })));
+    expect([o.status, s(o.avgPrice)]).toEqual(['FILLED', '30000']);
+  });
+
   it('post-only GTX that would take is rejected; resting GTX fills as maker', () => {
     const { e } = engine();
     e.setLastPrice('futures', 'BTCUSDT', dec('30000'));
@@ -346,6 +365,29 @@ describe('futures', () => {
       ['short', '0.305'],
     ]);
     expect(e.incomes('a', { incomeType: 'FUNDING_FEE' }).map((i) => i.income.toFixed())).toEqual(['-0.305']);
+  });
+
+  it('take-profit-market fills when price rises through it; a MARK_PRICE stop triggers on the mark, not the last price', () => {
+    const { e } = engine();
+    e.setLastPrice('futures', 'BTCUSDT', dec('30000'));
+    ok(e.placeOrder('a', fut({ side: 'BUY', quantity: dec('0.1') })));
+    const tp = ok(e.placeOrder('a', fut({ side: 'SELL', type: 'TAKE_PROFIT_MARKET', stopPrice: dec('31000'), quantity: dec('0.05'), reduceOnly: true })));
+    e.step('futures', 'BTCUSDT', step('30000', '31050', '30000', '31020'));
+    const done = ok(e.getOrder('a', 'futures', 'BTCUSDT', { orderId: tp.orderId }));
+    // Realized (31000 - 30000) * 0.05 = 50; fee 1550 * 0.0005 = 0.775.
+    expect([done.status, s(done.avgPrice)]).toEqual(['FILLED', '31000']);
+    expect(e.futuresAccount('a').walletBalance.toFixed()).toBe('10047.725');
+
+    const sl = ok(e.placeOrder('a', fut({ side: 'SELL', type: 'STOP_MARKET', stopPrice: dec('30000'), closePosition: true, workingType: 'MARK_PRICE' })));
+    // The last price dips through the stop, the mark does not: no trigger.
+    e.setMarkPrice('BTCUSDT', dec('30500'));
+    e.step('futures', 'BTCUSDT', step('31020', '31020', '29900', '30100'));
+    expect(ok(e.getOrder('a', 'futures', 'BTCUSDT', { orderId: sl.orderId })).status).toBe('NEW');
+    // The mark reaches it: the stop fires, closing the 0.05 left at the last price.
+    e.setMarkPrice('BTCUSDT', dec('29990'));
+    const fired = ok(e.getOrder('a', 'futures', 'BTCUSDT', { orderId: sl.orderId }));
+    expect([fired.status, s(fired.executedQty), s(fired.avgPrice)]).toEqual(['FILLED', '0.05', '30100']);
+    expect(e.positions('a')).toEqual([]);
   });
 
   it('slippage moves market fills against the taker, rounded to the tick', () => {
