@@ -48,18 +48,23 @@ export function fromReject(market: Market, r: EngineReject): BinanceError {
       case 'PRICE_BELOW_MIN':
         return err(400, -4013, 'Price less than min price.');
       case 'PRICE_ABOVE_MAX':
-        return err(400, -4016, 'Price greater than max price.');
+        // -4002 PRICE_GREATER_THAN_MAX_PRICE (-4016 is the PERCENT_PRICE cap, below).
+        return err(400, -4002, 'Price greater than max price.');
       case 'QTY_NOT_ON_STEP':
         return err(400, -1111, 'Precision is over the maximum defined for this asset.');
       case 'QTY_BELOW_MIN':
-        return err(400, -4003, 'Quantity less than or equal to zero.');
+        // -4004 QTY_LESS_THAN_MIN_QTY; -4003 is for quantity <= 0, which never reaches the filters.
+        return err(400, -4004, 'Quantity less than min quantity.');
       case 'QTY_ABOVE_MAX':
         return err(400, -4005, 'Quantity greater than max quantity.');
       case 'NOTIONAL_BELOW_MIN':
         return err(400, -4164, `Order's notional must be no smaller than ${f.reason.split('min=')[1] ?? '5'} (unless you choose reduce only).`);
+      // A limit price outside mark * [multiplierDown, multiplierUp]: -4016 / -4024 (ccxt: BadRequest).
+      // -4131 is the MARKET-order variant ("counterparty's best price"), which the engine does not model.
       case 'PRICE_ABOVE_PERCENT_BAND':
+        return err(400, -4016, 'Price is higher than mark price multiplier cap.');
       case 'PRICE_BELOW_PERCENT_BAND':
-        return err(400, -4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit.");
+        return err(400, -4024, 'Price is lower than mark price multiplier floor.');
       case 'TOO_MANY_OPEN_ORDERS':
         return err(400, -2025, 'Reach max open order limit.');
       default:
@@ -77,6 +82,9 @@ export function fromReject(market: Market, r: EngineReject): BinanceError {
       return err(400, -2022, 'ReduceOnly Order is rejected.');
     case 'POST_ONLY_WOULD_TAKE':
       return market === 'spot' ? err(400, -2010, 'Order would immediately match and take.') : err(400, -5022, r.message);
+    case 'FOK_WOULD_NOT_FILL':
+      // -5021 FOK_REJECT (USD-M); ccxt: OrderNotFillable on fapi.
+      return err(400, -5021, r.message);
     case 'WOULD_TRIGGER_IMMEDIATELY':
       return market === 'spot' ? err(400, -2010, 'Stop price would trigger immediately.') : err(400, -2021, 'Order would immediately trigger.');
     case 'DUPLICATE_CLIENT_ORDER_ID':

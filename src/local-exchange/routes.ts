@@ -211,6 +211,11 @@ function isConditional(o: SimOrder): boolean {
   return o.type === 'STOP_MARKET' || o.type === 'TAKE_PROFIT_MARKET';
 }
 
+/** An untriggered conditional order: visible only through the algo-order endpoints. */
+function onAlgoService(o: SimOrder): boolean {
+  return isConditional(o) && !o.triggered;
+}
+
 function algoStatus(o: SimOrder): string {
   if (o.status === 'CANCELED') return 'CANCELED';
   if (o.status === 'EXPIRED' && !o.triggered) return 'EXPIRED';
@@ -399,7 +404,9 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
       weight: 1,
       handler: ({ account: a, params }) => {
         const r = engine.getOrder(a, market, symbolOf(engine, market, params), orderRef(params));
-        return r.ok ? ok(S.futuresOrder(r.value)) : ERR.orderDoesNotExist();
+        // A conditional order waiting for its trigger lives on the algo service: the regular
+        // order endpoints do not know it (-2013), as on Binance; only /fapi/v1/algoOrder does.
+        return r.ok && !onAlgoService(r.value) ? ok(S.futuresOrder(r.value)) : ERR.orderDoesNotExist();
       },
     },
     {
@@ -408,7 +415,12 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
       security: 'SIGNED',
       weight: 1,
       handler: ({ account: a, params }) => {
-        const r = engine.cancelOrder(a, market, symbolOf(engine, market, params), orderRef(params));
+        const symbol = symbolOf(engine, market, params);
+        const ref = orderRef(params);
+        // Likewise, an untriggered conditional order cannot be cancelled here (-2011): Binance wants DELETE /fapi/v1/algoOrder.
+        const found = engine.getOrder(a, market, symbol, ref);
+        if (found.ok && onAlgoService(found.value)) return ERR.unknownOrderCancel();
+        const r = engine.cancelOrder(a, market, symbol, ref);
         return r.ok ? ok(S.futuresOrder(r.value)) : ERR.unknownOrderCancel();
       },
     },
@@ -433,7 +445,7 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
         return ok({ code: 200, msg: 'The operation of cancel all open order is done.' });
       },
     },
-    { method: 'GET', path: '/fapi/v1/allOrders', security: 'SIGNED', weight: 5, handler: ({ account: a, params }) => ok(engine.allOrders(a, market, symbolOf(engine, market, params), query(params)).map(S.futuresOrder)) },
+    { method: 'GET', path: '/fapi/v1/allOrders', security: 'SIGNED', weight: 5, handler: ({ account: a, params }) => ok(engine.allOrders(a, market, symbolOf(engine, market, params), query(params)).filter((o) => !onAlgoService(o)).map(S.futuresOrder)) },
     { method: 'GET', path: '/fapi/v1/userTrades', security: 'SIGNED', weight: 5, handler: ({ account: a, params }) => ok(engine.trades(a, market, symbolOf(engine, market, params), tradeQuery(params)).map(S.futuresTrade)) },
     {
       method: 'POST',

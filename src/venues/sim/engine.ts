@@ -359,6 +359,13 @@ export class MatchingEngine {
       if (this.availableBalance(acct).lt(required)) return reject('MARGIN_INSUFFICIENT', 'Margin is insufficient.');
     }
 
+    // -- USD-M rejects a FOK that cannot fill in full right now (-5021, "will not be recorded in the
+    //    order history"); spot accepts it and reports it EXPIRED. At placement there is no step volume,
+    //    so a marketable limit fills in full and only a non-marketable one can fail.
+    if (market === 'futures' && req.type === 'LIMIT' && tif === 'FOK' && !(st.last && this.isMarketable(req.side, req.price!, st.last))) {
+      return reject('FOK_WOULD_NOT_FILL', 'Due to the order could not be filled immediately, the FOK order has been rejected. The order will not be recorded in the order history');
+    }
+
     // -- accept
     const now = this.clock.now();
     const order: MutOrder = {

@@ -146,6 +146,8 @@ export type RejectKind =
   | 'MARGIN_INSUFFICIENT'
   | 'REDUCE_ONLY_REJECTED'
   | 'POST_ONLY_WOULD_TAKE'
+  /** USD-M only: a FOK limit that cannot fill in full at once is refused, not expired. */
+  | 'FOK_WOULD_NOT_FILL'
   | 'WOULD_TRIGGER_IMMEDIATELY'
   | 'DUPLICATE_CLIENT_ORDER_ID'
   | 'UNKNOWN_ORDER'
