@@ -68,6 +68,11 @@ export class CandleStore {
     return source.slice(lo, Math.min(hi, lo + q.limit));
   }
 
+  /** The candle in progress, if any. */
+  current(market: Market, symbol: string): RawKline | undefined {
+    return this.series.get(`${market}:${symbol}`)?.current;
+  }
+
   lastClose(market: Market, symbol: string): string | undefined {
     const s = this.series.get(`${market}:${symbol}`);
     return (s?.current ?? s?.closed.at(-1))?.close;

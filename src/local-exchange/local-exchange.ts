@@ -159,10 +159,20 @@ export class LocalExchange {
   /** Sets a price as if a trade printed there (control API, tests). */
   setPrice(market: Market, symbol: string, price: Dec, volume?: Dec): void {
     const prev = this.engine.price(market, symbol).last ?? price;
-    const now = this.now();
-    const minute = Math.floor(now / 60_000) * 60_000;
+    const minute = Math.floor(this.now() / 60_000) * 60_000;
     const p = price.toFixed();
-    const k: RawKline = { openTime: minute, closeTime: minute + 59_999, open: p, high: p, low: p, close: p, volume: (volume ?? new Dec(0)).toFixed(), quoteVolume: '0', trades: 1, takerBuyVolume: '0', takerBuyQuoteVolume: '0' };
+    const v = volume ?? new Dec(0);
+    // Prices set by hand build real candles: the minute's candle keeps its open and
+    // running high/low; a price in a new minute first closes the previous candle.
+    let cur = this.candles.current(market, symbol);
+    if (cur && cur.openTime < minute) {
+      this.candles.update(market, symbol, cur, true);
+      this.hub.kline(market, cur, symbol, true);
+      cur = undefined;
+    }
+    const k: RawKline = cur
+      ? { ...cur, high: Dec.max(new Dec(cur.high), price).toFixed(), low: Dec.min(new Dec(cur.low), price).toFixed(), close: p, volume: v.plus(cur.volume).toFixed(), trades: cur.trades + 1 }
+      : { openTime: minute, closeTime: minute + 59_999, open: p, high: p, low: p, close: p, volume: v.toFixed(), quoteVolume: '0', trades: 1, takerBuyVolume: '0', takerBuyQuoteVolume: '0' };
     this.onKline(market, symbol, k, false, { open: prev, high: Dec.max(prev, price), low: Dec.min(prev, price), last: price, ...(volume ? { volume } : {}) });
   }
 

@@ -21,6 +21,23 @@ async function signedGet(path: string, params: Record<string, string> = {}): Pro
   return fetch(`${ex!.url}${path}?${q}&signature=${sign(DEFAULT_ACCOUNT.secret, q)}`, { headers: { 'X-MBX-APIKEY': DEFAULT_ACCOUNT.apiKey } });
 }
 
+describe('prices set by hand', () => {
+  it('build real candles: open kept, running high and low, the previous minute closed when the next begins', async () => {
+    const { TestClock } = await import('../../src/core/clock.ts');
+    const { Dec } = await import('../../src/core/decimal.ts');
+    const clock = new TestClock(Date.UTC(2024, 0, 1, 12, 0, 10));
+    ex = await LocalExchange.start({ clock });
+    for (const p of ['100', '110', '90', '105']) ex.setPrice('futures', 'DOTUSDT', new Dec(p));
+    clock.advanceBy(60_000);
+    ex.setPrice('futures', 'DOTUSDT', new Dec('101'));
+    const rows = (await (await fetch(`${ex.urls().futuresRest}/klines?symbol=DOTUSDT&interval=1m&limit=10`)).json()) as unknown[][];
+    expect(rows.map((r) => [r[0], r[1], r[2], r[3], r[4]])).toEqual([
+      [Date.UTC(2024, 0, 1, 12, 0), '100', '110', '90', '105'],
+      [Date.UTC(2024, 0, 1, 12, 1), '101', '101', '101', '101'],
+    ]);
+  });
+});
+
 describe('control API', () => {
   it('sets prices, injects REST failures and delays, skews the clock, and reports state', async () => {
     ex = await LocalExchange.start({});
