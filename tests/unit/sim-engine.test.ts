@@ -390,6 +390,26 @@ describe('futures', () => {
     expect(e.positions('a')).toEqual([]);
   });
 
+  it('volume-scaled slippage grows with the order\'s share of the step volume', () => {
+    const clock = new TestClock(Date.UTC(2024, 0, 1));
+    const fill = defaultFillModel();
+    const e = new MatchingEngine({ clock, instruments: fullCatalog(), fillModel: { ...fill, slippage: { kind: 'volume', bps: dec('2'), impactBps: dec('20') } } });
+    e.createAccount('a', { futures: '100000' });
+    e.setLastPrice('futures', 'BTCUSDT', dec('30000'));
+    // A resting sell's fill is a maker fill at its price: no slippage.
+    ok(e.placeOrder('a', fut({ side: 'SELL', type: 'LIMIT', price: dec('30100'), quantity: dec('0.5') })));
+    e.step('futures', 'BTCUSDT', step('30000', '30150', '30000', '30100', '10'));
+    expect(s(e.trades('a', 'futures', 'BTCUSDT')[0]!.price)).toBe('30100');
+    // Market orders placed with no step volume pay the base 2 bps: 30100 * 1.0002 = 30106.02 -> tick 0.1 up = 30106.1.
+    expect(s(ok(e.placeOrder('a', fut({ side: 'BUY', quantity: dec('0.5') }))).avgPrice)).toBe('30106.1');
+    // A stop triggered inside a step of volume 10 for 2.5 (a quarter): 2 + 20 * 0.25 = 7 bps on the 29000 trigger,
+    // 29000 * 0.9993 = 28979.7 for a sell.
+    ok(e.placeOrder('a', fut({ side: 'BUY', quantity: dec('2.5') })));
+    const sl = ok(e.placeOrder('a', fut({ side: 'SELL', type: 'STOP_MARKET', stopPrice: dec('29000'), quantity: dec('2.5'), reduceOnly: true })));
+    e.step('futures', 'BTCUSDT', step('29500', '29500', '28900', '28950', '10'));
+    expect(s(ok(e.getOrder('a', 'futures', 'BTCUSDT', { orderId: sl.orderId })).avgPrice)).toBe('28979.7');
+  });
+
   it('slippage moves market fills against the taker, rounded to the tick', () => {
     const { e } = engine({ slippageBps: '5' });
     e.setLastPrice('futures', 'BTCUSDT', dec('30000'));
