@@ -285,6 +285,11 @@ export function futuresTrade(t: SimTrade): Record<string, unknown> {
   };
 }
 
+/** Unrealized PnL of cross-margin positions (isolated PnL stays in their own wallets). */
+function crossUnrealized(v: FuturesAccountView): Dec {
+  return v.positions.filter((p) => p.marginType === 'cross').reduce((s, p) => s.plus(p.unrealizedPnl), new Dec(0));
+}
+
 function positionInitialMargin(p: FuturesPosition): Dec {
   return p.notional.abs().div(p.leverage);
 }
@@ -300,7 +305,7 @@ export function futuresAccount(v: FuturesAccountView, now: number, version: 2 | 
     positionInitialMargin: plain(v.positionInitialMargin),
     openOrderInitialMargin: plain(v.openOrderInitialMargin),
     crossWalletBalance: plain(v.crossWalletBalance),
-    crossUnPnl: plain(v.positions.filter((p) => p.marginType === 'cross').reduce((s, p) => s.plus(p.unrealizedPnl), new Dec(0))),
+    crossUnPnl: plain(crossUnrealized(v)),
     availableBalance: plain(v.availableBalance),
     maxWithdrawAmount: plain(v.availableBalance),
     marginAvailable: true,
@@ -350,7 +355,7 @@ export function futuresBalance(v: FuturesAccountView, now: number): unknown[] {
       asset: 'USDT',
       balance: plain(v.walletBalance),
       crossWalletBalance: plain(v.crossWalletBalance),
-      crossUnPnl: plain(v.positions.filter((p) => p.marginType === 'cross').reduce((s, p) => s.plus(p.unrealizedPnl), new Dec(0))),
+      crossUnPnl: plain(crossUnrealized(v)),
       availableBalance: plain(v.availableBalance),
       maxWithdrawAmount: plain(v.availableBalance),
       marginAvailable: true,

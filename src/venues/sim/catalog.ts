@@ -27,9 +27,10 @@ function decimals(s: string): number {
   return new Dec(s).decimalPlaces();
 }
 
-function spot(symbol: string, s: Spec): Instrument {
+/** What spot and futures instruments share: identity, precisions, price and lot filters. */
+function base(market: Market, symbol: string, s: Spec): Omit<Instrument, 'filters'> & { filters: Pick<Instrument['filters'], 'price' | 'lot'> } {
   return {
-    market: 'spot',
+    market,
     symbol,
     baseAsset: s.base,
     quoteAsset: 'USDT',
@@ -39,6 +40,17 @@ function spot(symbol: string, s: Spec): Instrument {
     filters: {
       price: { minPrice: d(s.minPrice), maxPrice: d(s.maxPrice), tickSize: d(s.tick) },
       lot: { minQty: d(s.step), maxQty: d(s.maxQty), stepSize: d(s.step) },
+    },
+  };
+}
+
+function spot(symbol: string, s: Spec): Instrument {
+  const b = base('spot', symbol, s);
+  return {
+    ...b,
+    filters: {
+      ...b.filters,
+      // Spot MARKET_LOT_SIZE has no step of its own (Binance lists 0).
       marketLot: { minQty: d('0'), maxQty: d(s.marketMaxQty), stepSize: d('0') },
       notional: { minNotional: d(s.minNotional), maxNotional: d('9000000'), applyMinToMarket: true, applyMaxToMarket: false },
       percentPriceBySide: { bidMultiplierUp: d('5'), bidMultiplierDown: d('0.2'), askMultiplierUp: d('5'), askMultiplierDown: d('0.2') },
@@ -49,17 +61,11 @@ function spot(symbol: string, s: Spec): Instrument {
 }
 
 function futures(symbol: string, s: Spec): Instrument {
+  const b = base('futures', symbol, s);
   return {
-    market: 'futures',
-    symbol,
-    baseAsset: s.base,
-    quoteAsset: 'USDT',
-    status: 'TRADING',
-    pricePrecision: decimals(s.tick),
-    quantityPrecision: decimals(s.step),
+    ...b,
     filters: {
-      price: { minPrice: d(s.minPrice), maxPrice: d(s.maxPrice), tickSize: d(s.tick) },
-      lot: { minQty: d(s.step), maxQty: d(s.maxQty), stepSize: d(s.step) },
+      ...b.filters,
       marketLot: { minQty: d(s.step), maxQty: d(s.marketMaxQty), stepSize: d(s.step) },
       notional: { minNotional: d(s.minNotional), applyMinToMarket: true, applyMaxToMarket: false },
       percentPrice: { multiplierUp: d('1.05'), multiplierDown: d('0.95') },

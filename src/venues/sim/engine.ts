@@ -119,6 +119,15 @@ export interface InitialBalances {
 const key = (market: Market, symbol: string): string => `${market}:${symbol}`;
 const posKey = (symbol: string, side: PositionSide): string => `${symbol}:${side}`;
 
+function getOrCreate<K, V>(map: Map<K, V>, k: K, make: () => V): V {
+  let v = map.get(k);
+  if (v === undefined) {
+    v = make();
+    map.set(k, v);
+  }
+  return v;
+}
+
 function reject(kind: RejectKind, message: string, extra: Partial<EngineReject> = {}): EngineReject {
   return { ok: false, kind, message, ...extra };
 }
@@ -1019,33 +1028,15 @@ export class MatchingEngine {
   }
 
   private workingList(market: Market, symbol: string): MutOrder[] {
-    const k = key(market, symbol);
-    let l = this.working.get(k);
-    if (!l) {
-      l = [];
-      this.working.set(k, l);
-    }
-    return l;
+    return getOrCreate(this.working, key(market, symbol), () => []);
   }
 
   private ordersOf(market: Market, symbol: string): Map<number, MutOrder> {
-    const k = key(market, symbol);
-    let m = this.orders.get(k);
-    if (!m) {
-      m = new Map();
-      this.orders.set(k, m);
-    }
-    return m;
+    return getOrCreate(this.orders, key(market, symbol), () => new Map());
   }
 
   private tradeList(market: Market, symbol: string): SimTrade[] {
-    const k = key(market, symbol);
-    let l = this.tradesByKey.get(k);
-    if (!l) {
-      l = [];
-      this.tradesByKey.set(k, l);
-    }
-    return l;
+    return getOrCreate(this.tradesByKey, key(market, symbol), () => []);
   }
 
   private allocOrderId(market: Market, symbol: string): number {
