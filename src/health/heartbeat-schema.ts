@@ -50,5 +50,11 @@ export const heartbeatSchema = z.object({
   rssMb: z.number(),
   heapUsedMb: z.number(),
   faults: z.number().int(),
+  /** Every strategy instance: warming / ready / disabled. */
+  instances: z
+    .array(z.object({ strategy: z.string(), symbol: z.string(), timeframe: z.string(), state: z.enum(['warming', 'ready', 'disabled']), warm: z.string(), signals: z.number().int(), detail: z.string().optional() }))
+    .default([]),
+  /** Configuration errors from the last hot reload (the last good configuration keeps running). */
+  configErrors: z.array(z.string()).default([]),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

@@ -34,6 +34,8 @@ export interface HeartbeatWriterDeps {
    * going stale is what tells the outside world.
    */
   onWriteError?: (err: unknown) => void;
+  /** Strategy instances and reload errors, read at each write. */
+  strategies?: () => { instances: Heartbeat['instances']; configErrors: string[] };
 }
 
 const MB = 1024 * 1024;
@@ -134,6 +136,7 @@ export class HeartbeatWriter {
       rssMb: round(mem.rss / MB),
       heapUsedMb: round(mem.heapUsed / MB),
       faults: this.deps.bus.stats().faults,
+      ...(this.deps.strategies ? this.deps.strategies() : { instances: [], configErrors: [] }),
     };
     this.lag.reset();
     writeFileSync(this.tmpFile, JSON.stringify(hb, null, 2) + '\n');

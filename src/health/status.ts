@@ -66,6 +66,12 @@ export function formatStatus(v: StatusVerdict): string {
     const b = hb[name];
     lines.push(`${name.padEnd(12)}${b.status.padEnd(10)}${b.detail ?? ''}`);
   }
+  if (hb.instances.length > 0) {
+    lines.push('');
+    lines.push(`${'strategy'.padEnd(16)}${'symbol'.padEnd(14)}${'tf'.padEnd(5)}${'state'.padEnd(10)}${'warm'.padEnd(10)}${'signals'.padEnd(9)}detail`);
+    for (const i of hb.instances) lines.push(`${i.strategy.padEnd(16)}${i.symbol.padEnd(14)}${i.timeframe.padEnd(5)}${i.state.padEnd(10)}${i.warm.padEnd(10)}${String(i.signals).padEnd(9)}${i.detail ?? ''}`);
+  }
+  for (const e of hb.configErrors) lines.push(`config error (last good config still running): ${e}`);
   lines.push('');
   row('loop lag', `p50 ${hb.eventLoopLagMs.p50} ms, p99 ${hb.eventLoopLagMs.p99} ms, max ${hb.eventLoopLagMs.max} ms`);
   row('memory', `rss ${hb.rssMb} MB, heap ${hb.heapUsedMb} MB`);

@@ -43,6 +43,17 @@ export const strategyConfigSchema = z.strictObject({
     })
     .prefault({}),
   order: orderStyle.prefault({ type: 'market' }),
+  /** Opt-in regime filter: entries only in the listed regimes (exits always pass). */
+  regime: z
+    .strictObject({
+      allow: z.array(z.enum(['trending', 'ranging', 'volatile'])).min(1),
+      adxPeriod: positiveInt(200).default(14),
+      adxTrend: z.number().min(0).max(100).default(25),
+      atrPeriod: positiveInt(200).default(14),
+      atrLookback: positiveInt(5000).default(100),
+      volatilePercentile: z.number().min(0).max(100).default(80),
+    })
+    .optional(),
   /** What happens to an open position when this instance is disabled or removed. */
   onDisable: z.enum(['keep', 'close']).default('keep'),
 });

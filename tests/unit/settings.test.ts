@@ -120,7 +120,7 @@ describe('settings: every error class is reported with where and what', () => {
     ws = makeWorkspace();
     addStrategy(ws, 'rsi', { 'BTCUSDT.yaml': 'enabled: true\ntimeframe: 1h\nsizng:\n  type: quote\n  amount: 10\n' });
     expect(problems(ws.env)).toEqual([
-      'strategies/rsi/BTCUSDT.yaml:3 sizng: unknown key, did you mean "sizing"? (allowed here: enabled, timeframe, params, sizing, risk, order, onDisable)',
+      'strategies/rsi/BTCUSDT.yaml:3 sizng: unknown key, did you mean "sizing"? (allowed here: enabled, timeframe, params, sizing, risk, order, regime, onDisable)',
     ]);
   });
 

@@ -1,0 +1,335 @@
+/**
+ * The strategy host: runs one instance per (strategy, symbol), feeds each
+ * the closed candles of the timeframe it asked for (built from 1m candles),
+ * warms it from stored candles before it may signal, and publishes its
+ * signals on `signal.<strategy>`.
+ *
+ * Isolation: an exception inside an instance disables that instance only
+ * (logged with strategy, symbol and stack, recorded as a risk event, shown
+ * in the heartbeat); the bot and every other instance go on.
+ */
+import type { Bus } from '../bus/bus.ts';
+import type { Clock } from '../core/clock.ts';
+import { Dec } from '../core/decimal.ts';
+import type { Logger } from '../core/logger.ts';
+import type { CandleClosed, SignalAction } from '../model/events.ts';
+import type { Market, Timeframe } from '../model/market.ts';
+import type { FillView, PositionView, SignalOptions, StrategyCandle, StrategyContext, StrategyInstance } from './api.ts';
+import type { Bar, IndicatorFactory } from './indicators/types.ts';
+import type { InstanceSpec } from './loader.ts';
+import { RegimeFilter } from './regime.ts';
+import { CandleAggregator, TIMEFRAME_MS } from './timeframes.ts';
+
+export type InstanceState = 'warming' | 'ready' | 'disabled';
+
+export interface InstanceStatus {
+  readonly strategy: string;
+  readonly symbol: string;
+  readonly timeframe: Timeframe;
+  readonly state: InstanceState;
+  /** Candles seen / candles needed. */
+  readonly warm: string;
+  readonly detail?: string;
+  readonly signals: number;
+}
+
+/** Stored 1m candles, newest last, for warming up (the candle store implements it). */
+export interface CandleHistory {
+  recent1m(market: Market, symbol: string, beforeOrAt: number, count: number): Bar[];
+}
+
+export interface RiskEventRecord {
+  scope: 'strategy';
+  key: string;
+  kind: string;
+  reason: string;
+  details: Record<string, unknown>;
+}
+
+export interface HostDeps {
+  bus: Bus;
+  clock: Clock;
+  logger: Logger;
+  indicators: () => IndicatorFactory;
+  history?: CandleHistory;
+  recordRiskEvent?: (e: RiskEventRecord) => void;
+}
+
+const FLAT: PositionView = Object.freeze({ side: 'flat', quantity: 0, entryPrice: 0 });
+/** Candles of history each instance keeps for ctx.candles(). */
+const MIN_HISTORY = 500;
+
+interface Runtime {
+  spec: InstanceSpec;
+  key: string;
+  inst: StrategyInstance | undefined;
+  state: InstanceState;
+  delivered: number;
+  lastOpenTime: number;
+  history: StrategyCandle[];
+  historyCap: number;
+  detail?: string;
+  signals: number;
+  regime?: RegimeFilter;
+  /** Spec fingerprint, to tell on reload whether it changed. */
+  fingerprint: string;
+}
+
+interface Feed {
+  agg: CandleAggregator;
+  subscribers: Runtime[];
+}
+
+export class StrategyHost {
+  private readonly runtimes = new Map<string, Runtime>();
+  /** Aggregators per symbol, one per timeframe in use. */
+  private readonly feeds = new Map<string, Map<Timeframe, Feed>>();
+  private readonly positions = new Map<string, PositionView>();
+  private readonly marks = new Map<string, number>();
+  private readonly offs: Array<() => void> = [];
+  /** Identity of each loaded module object: an edited index.ts loads as a new object. */
+  private readonly moduleIds = new WeakMap<object, number>();
+  private nextModuleId = 1;
+
+  constructor(private readonly deps: HostDeps) {}
+
+  /** Subscribes to the bus and starts (and warms) the given instances. */
+  start(specs: readonly InstanceSpec[]): void {
+    const { bus } = this.deps;
+    this.offs.push(bus.on('candle.closed', (c) => this.onCandle(c), 'strategy-host'));
+    this.offs.push(
+      bus.on('mark.price', (m) => {
+        const price = m.markPrice.toNumber();
+        this.marks.set(m.symbol, price);
+        for (const rt of this.onSymbol(m.symbol)) if (rt.inst?.onMarkPrice) this.call(rt, () => rt.inst!.onMarkPrice!(price, m.ts));
+      }, 'strategy-host'),
+    );
+    this.offs.push(
+      bus.on('position.changed', (p) => {
+        const qty = p.quantity.toNumber();
+        const view: PositionView = Object.freeze({ side: qty > 0 ? 'long' : qty < 0 ? 'short' : 'flat', quantity: Math.abs(qty), entryPrice: p.entryPrice.toNumber() });
+        this.positions.set(p.symbol, view);
+        for (const rt of this.onSymbol(p.symbol)) if (rt.inst?.onPositionChanged) this.call(rt, () => rt.inst!.onPositionChanged!(view));
+      }, 'strategy-host'),
+    );
+    this.offs.push(
+      bus.on('fill', (f) => {
+        const view: FillView = Object.freeze({ side: f.side, price: f.price.toNumber(), quantity: f.quantity.toNumber(), time: f.ts });
+        for (const rt of this.onSymbol(f.symbol)) if (rt.inst?.onFill) this.call(rt, () => rt.inst!.onFill!(view));
+      }, 'strategy-host'),
+    );
+    for (const spec of specs) this.add(spec);
+  }
+
+  /**
+   * Applies a new set of instances (hot reload): removed or disabled entries
+   * stop, changed ones are rebuilt and re-warmed, new ones start; unchanged
+   * ones keep running untouched. Returns what changed.
+   */
+  apply(specs: readonly InstanceSpec[]): { added: string[]; rebuilt: string[]; removed: string[] } {
+    const wanted = new Map(specs.map((s) => [`${s.strategy}:${s.symbol}`, s]));
+    const result = { added: [] as string[], rebuilt: [] as string[], removed: [] as string[] };
+    for (const [key, rt] of [...this.runtimes]) {
+      const spec = wanted.get(key);
+      if (!spec) {
+        this.remove(rt, 'removed or disabled in its YAML');
+        result.removed.push(key);
+      } else if (this.fingerprint(spec) !== rt.fingerprint) {
+        this.remove(rt, 'configuration changed', false);
+        this.add(spec);
+        result.rebuilt.push(key);
+      }
+    }
+    for (const [key, spec] of wanted) {
+      if (!this.runtimes.has(key)) {
+        this.add(spec);
+        result.added.push(key);
+      }
+    }
+    return result;
+  }
+
+  status(): InstanceStatus[] {
+    return [...this.runtimes.values()].map((rt) => ({
+      strategy: rt.spec.strategy,
+      symbol: rt.spec.symbol,
+      timeframe: rt.spec.timeframe,
+      state: rt.state,
+      warm: `${Math.min(rt.delivered, rt.spec.warmup)}/${rt.spec.warmup}`,
+      signals: rt.signals,
+      ...(rt.detail ? { detail: rt.detail } : {}),
+    }));
+  }
+
+  stop(): void {
+    for (const off of this.offs.splice(0)) off();
+  }
+
+  /** Feeds one closed candle; only 1m candles drive the host (larger ones are built here). */
+  onCandle(c: CandleClosed): void {
+    if (c.timeframe !== '1m') return;
+    const feeds = this.feeds.get(c.symbol);
+    if (!feeds) return;
+    for (const feed of feeds.values()) {
+      const closed = feed.agg.push(c);
+      for (let i = 0; i < closed.length; i++) {
+        const candle = closed[i]!;
+        const subs = feed.subscribers;
+        for (let j = 0; j < subs.length; j++) this.deliver(subs[j]!, candle);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private add(spec: InstanceSpec): void {
+    const key = `${spec.strategy}:${spec.symbol}`;
+    const rt: Runtime = {
+      spec,
+      key,
+      inst: undefined,
+      state: 'warming',
+      delivered: 0,
+      lastOpenTime: -1,
+      history: [],
+      historyCap: Math.max(MIN_HISTORY, spec.warmup),
+      signals: 0,
+      fingerprint: this.fingerprint(spec),
+    };
+    this.runtimes.set(key, rt);
+    const indicators = this.deps.indicators();
+    if (spec.config.regime) rt.regime = new RegimeFilter(spec.config.regime, indicators);
+    this.call(rt, () => {
+      rt.inst = spec.module.create(this.context(rt, indicators), spec.params);
+    });
+    if (rt.state === 'disabled') return;
+    this.warm(rt);
+    // Attach to the live feed last, so warm-up candles are never delivered twice.
+    let feeds = this.feeds.get(spec.symbol);
+    if (!feeds) {
+      feeds = new Map();
+      this.feeds.set(spec.symbol, feeds);
+    }
+    let feed = feeds.get(spec.timeframe);
+    if (!feed) {
+      feed = { agg: new CandleAggregator(spec.symbol, spec.timeframe), subscribers: [] };
+      feeds.set(spec.timeframe, feed);
+    }
+    feed.subscribers.push(rt);
+  }
+
+  /** Replays stored 1m candles through a private aggregator; signals are dropped while warming. */
+  private warm(rt: Runtime): void {
+    const history = this.deps.history;
+    if (!history || rt.spec.warmup <= 0) return this.markReadyIfWarm(rt);
+    const minutes = (rt.spec.warmup + 1) * (TIMEFRAME_MS[rt.spec.timeframe] / 60_000);
+    const bars = history.recent1m(rt.spec.market, rt.spec.symbol, this.deps.clock.now(), minutes);
+    const agg = new CandleAggregator(rt.spec.symbol, rt.spec.timeframe);
+    for (const b of bars) for (const c of agg.push(b)) this.deliver(rt, c);
+    this.deps.logger.info({ strategy: rt.spec.strategy, symbol: rt.spec.symbol, candles: rt.delivered, needed: rt.spec.warmup }, `${rt.key} warmed from ${bars.length} stored 1m candles: ${rt.delivered}/${rt.spec.warmup} ${rt.spec.timeframe} candles`);
+  }
+
+  private markReadyIfWarm(rt: Runtime): void {
+    if (rt.state === 'warming' && rt.delivered >= rt.spec.warmup) rt.state = 'ready';
+  }
+
+  private remove(rt: Runtime, why: string, closePosition = true): void {
+    this.runtimes.delete(rt.key);
+    const feed = this.feeds.get(rt.spec.symbol)?.get(rt.spec.timeframe);
+    if (feed) feed.subscribers = feed.subscribers.filter((r) => r !== rt);
+    this.deps.logger.info({ strategy: rt.spec.strategy, symbol: rt.spec.symbol }, `${rt.key} stopped: ${why}`);
+    // An instance switched off closes its position only when its YAML says so.
+    if (closePosition && rt.spec.config.onDisable === 'close') {
+      const pos = this.positions.get(rt.spec.symbol) ?? FLAT;
+      if (pos.side !== 'flat') this.publish(rt, pos.side === 'long' ? 'exitLong' : 'exitShort', { reason: `strategy stopped (${why}); onDisable: close` }, true);
+    }
+  }
+
+  private deliver(rt: Runtime, candle: StrategyCandle): void {
+    if (rt.state === 'disabled' || candle.openTime <= rt.lastOpenTime) return;
+    rt.lastOpenTime = candle.openTime;
+    rt.history.push(candle);
+    if (rt.history.length > rt.historyCap * 2) rt.history.splice(0, rt.history.length - rt.historyCap);
+    rt.delivered++;
+    rt.regime?.update(candle);
+    this.markReadyIfWarm(rt);
+    this.call(rt, () => rt.inst!.onCandle(candle));
+  }
+
+  /** Runs instance code; an exception disables the instance, never the host. */
+  private call(rt: Runtime, fn: () => void): void {
+    if (rt.state === 'disabled') return;
+    try {
+      fn();
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      rt.state = 'disabled';
+      rt.detail = `threw: ${e.message}`;
+      this.deps.logger.error({ strategy: rt.spec.strategy, symbol: rt.spec.symbol, err: e }, `strategy ${rt.spec.strategy} on ${rt.spec.symbol} threw and is disabled: ${e.message}`);
+      this.deps.recordRiskEvent?.({ scope: 'strategy', key: rt.key, kind: 'STRATEGY_DISABLED', reason: e.message, details: { stack: e.stack ?? '' } });
+    }
+  }
+
+  private context(rt: Runtime, indicators: IndicatorFactory): StrategyContext {
+    const signal = (action: SignalAction) => (o: SignalOptions) => this.publish(rt, action, o, false);
+    return Object.freeze({
+      strategy: rt.spec.strategy,
+      symbol: rt.spec.symbol,
+      market: rt.spec.market,
+      timeframe: rt.spec.timeframe,
+      position: () => this.positions.get(rt.spec.symbol) ?? FLAT,
+      candles: (limit?: number) => (limit === undefined ? rt.history.slice(-rt.historyCap) : rt.history.slice(-Math.max(0, Math.min(limit, rt.historyCap)))),
+      indicators,
+      now: () => this.deps.clock.now(),
+      enterLong: signal('enterLong'),
+      exitLong: signal('exitLong'),
+      enterShort: signal('enterShort'),
+      exitShort: signal('exitShort'),
+      markPrice: () => this.marks.get(rt.spec.symbol),
+    });
+  }
+
+  private publish(rt: Runtime, action: SignalAction, o: SignalOptions, force: boolean): void {
+    // Bad signal options are a bug in the strategy: throwing here disables it (see call()).
+    if (!o || typeof o.reason !== 'string' || o.reason === '') throw new Error(`${action}: a reason (non-empty string) is required`);
+    if (o.strength !== undefined && !(o.strength >= 0 && o.strength <= 1)) throw new Error(`${action}: strength must be within 0..1, got ${o.strength}`);
+    for (const k of ['stopLoss', 'takeProfit', 'trailing'] as const) {
+      const v = o[k];
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new Error(`${action}: ${k} must be a positive number, got ${v}`);
+    }
+    if (!force) {
+      if (rt.state !== 'ready') return;
+      const entering = action === 'enterLong' || action === 'enterShort';
+      if (entering && rt.regime && !rt.regime.allowsEntry()) return;
+    }
+    rt.signals++;
+    this.deps.bus.publish(`signal.${rt.spec.strategy}`, {
+      kind: 'signal',
+      ts: this.deps.clock.now(),
+      strategy: rt.spec.strategy,
+      symbol: rt.spec.symbol,
+      action,
+      reason: o.reason,
+      ...(o.strength !== undefined ? { strength: o.strength } : {}),
+      ...(o.stopLoss !== undefined ? { stopLoss: new Dec(o.stopLoss) } : {}),
+      ...(o.takeProfit !== undefined ? { takeProfit: new Dec(o.takeProfit) } : {}),
+      ...(o.trailing !== undefined ? { trailing: new Dec(o.trailing) } : {}),
+    });
+  }
+
+  /** What makes two specs the same instance: timeframe, params, YAML config and the module loaded. */
+  private fingerprint(s: InstanceSpec): string {
+    let id = this.moduleIds.get(s.module);
+    if (id === undefined) {
+      id = this.nextModuleId++;
+      this.moduleIds.set(s.module, id);
+    }
+    return JSON.stringify({ t: s.timeframe, p: s.params, c: s.config, m: id });
+  }
+
+  private onSymbol(symbol: string): Runtime[] {
+    const out: Runtime[] = [];
+    for (const rt of this.runtimes.values()) if (rt.spec.symbol === symbol && rt.state !== 'disabled') out.push(rt);
+    return out;
+  }
+}
