@@ -11,13 +11,13 @@ import { Store } from '../store/store.ts';
 import { peekEnv } from './env-peek.ts';
 import { runExchange, type ExchangeCommandOptions } from './exchange-command.ts';
 import { loadSettingsOrReport, runBot } from './run.ts';
+import { strategyInfo, strategyList, strategyValidate } from './strategy-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
   ['data', 'download, import and list candle history'],
   ['backtest', 'run strategies on history and report'],
   ['optimize', 'search strategy parameters (grid, walk-forward)'],
-  ['strategy', 'list, describe and validate strategies'],
   ['order', 'place, cancel and list manual orders'],
   ['trade', 'pause, resume and the stop-all kill switch'],
   ['portfolio', 'balances, positions and equity history'],
@@ -34,8 +34,9 @@ export function buildProgram(): Command {
   program
     .command('run')
     .description('start the bot (what `npm start` runs); stops cleanly on Ctrl-C or SIGTERM')
-    .action(async () => {
-      process.exitCode = await runBot();
+    .option('--param <key=value...>', 'override a strategy parameter: period=10 (every strategy) or rsi.period=10', collect, [])
+    .action(async (opts: { param: string[] }) => {
+      process.exitCode = await runBot({ params: opts.param });
     });
 
   program
@@ -87,6 +88,27 @@ export function buildProgram(): Command {
       process.exitCode = await runExchange(opts);
     });
 
+  const strategy = program.command('strategy').description('list, describe and validate strategies');
+  strategy
+    .command('list')
+    .description('every strategy folder with its symbols')
+    .action(async () => {
+      process.exitCode = await strategyList();
+    });
+  strategy
+    .command('info <name>')
+    .description('a strategy\'s parameters: types, bounds, defaults, descriptions')
+    .action(async (name: string) => {
+      process.exitCode = await strategyInfo(name);
+    });
+  strategy
+    .command('validate')
+    .description('check every strategy YAML against its strategy; exits 78 listing every problem')
+    .option('--param <key=value...>', 'check overrides too: period=10 or rsi.period=10', collect, [])
+    .action(async (opts: { param: string[] }) => {
+      process.exitCode = await strategyValidate(opts.param);
+    });
+
   for (const [name, description] of PLANNED_GROUPS) {
     program
       .command(name)
@@ -120,6 +142,10 @@ async function withStore(command: string, opts: { readonly?: boolean }, fn: (sto
     process.stderr.write(`trader ${command}: ${(err as Error).message}\n`);
     process.exitCode = exitCodeFor(err);
   }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** Runs the CLI and returns the exit code. */

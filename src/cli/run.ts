@@ -12,6 +12,8 @@ import { Kernel } from '../kernel/kernel.ts';
 import { loadSettings } from '../settings/load-settings.ts';
 import { secretValues, type Settings } from '../settings/settings.ts';
 import { ensureWritableDir } from '../store/store.ts';
+import { createIndicatorFactory } from '../strategy/indicators/index.ts';
+import { loadStrategyModules, parseParamOverrides, resolveInstances, type InstanceSpec } from '../strategy/loader.ts';
 
 /** How long a graceful stop may take before the process exits anyway. */
 export const STOP_DEADLINE_MS = 5000;
@@ -33,9 +35,28 @@ export function loadSettingsOrReport(): Settings | undefined {
   }
 }
 
-export async function runBot(): Promise<number> {
+/**
+ * Loads every strategy module and checks every YAML's params against its
+ * schema (and CLI --param overrides the same way). Prints every problem and
+ * returns undefined when anything is wrong.
+ */
+export async function loadStrategiesOrReport(settings: Settings, params: readonly string[] = []): Promise<{ specs: InstanceSpec[]; overrides: Map<string, Record<string, unknown>> } | undefined> {
+  const loaded = await loadStrategyModules(settings.paths.strategiesDir, settings.strategyModules, settings.paths.cwd);
+  const o = parseParamOverrides(params, settings.activeStrategies);
+  const resolved = resolveInstances(settings, settings.strategies, loaded.modules, o.overrides);
+  const issues = [...loaded.issues, ...o.issues, ...resolved.issues];
+  if (issues.length > 0) {
+    printConfigError(new ConfigError(issues));
+    return undefined;
+  }
+  return { specs: resolved.specs, overrides: o.overrides };
+}
+
+export async function runBot(opts: { params?: string[] } = {}): Promise<number> {
   const settings = loadSettingsOrReport();
   if (!settings) return EXIT.CONFIG;
+  const strategies = await loadStrategiesOrReport(settings, opts.params);
+  if (!strategies) return EXIT.CONFIG;
 
   try {
     ensureWritableDir(settings.paths.logDir, 'log folder');
@@ -86,7 +107,17 @@ export async function runBot(): Promise<number> {
 
   let kernel: Kernel;
   try {
-    kernel = await Kernel.start({ settings, clock, logger, version: VERSION, runId });
+    kernel = await Kernel.start({
+      settings,
+      clock,
+      logger,
+      version: VERSION,
+      runId,
+      specs: strategies.specs,
+      indicators: createIndicatorFactory,
+      reloadSettings: () => loadSettings(),
+      paramOverrides: strategies.overrides,
+    });
   } catch (err) {
     const e = describeError(err);
     logger.fatal({ err, code: e.code }, `refusing to start: ${e.message}`);

@@ -34,8 +34,6 @@ export interface HeartbeatWriterDeps {
    * going stale is what tells the outside world.
    */
   onWriteError?: (err: unknown) => void;
-  /** Strategy instances and reload errors, read at each write. */
-  strategies?: () => { instances: Heartbeat['instances']; configErrors: string[] };
 }
 
 const MB = 1024 * 1024;
@@ -51,6 +49,7 @@ export class HeartbeatWriter {
   private readonly lag: IntervalHistogram;
   private readonly tmpFile: string;
   private lastWritten: Heartbeat | undefined;
+  private strategiesProvider: (() => { instances: Heartbeat['instances']; configErrors: string[] }) | undefined;
 
   constructor(private readonly deps: HeartbeatWriterDeps) {
     this.startedAt = deps.clock.now();
@@ -79,6 +78,11 @@ export class HeartbeatWriter {
 
   setTradingState(state: string): void {
     this.tradingState = state;
+  }
+
+  /** Where the strategy instances' status comes from (the host, once it exists). */
+  setStrategies(provider: () => { instances: Heartbeat['instances']; configErrors: string[] }): void {
+    this.strategiesProvider = provider;
   }
 
   setBlock(name: BlockName, block: HealthBlock): void {
@@ -136,7 +140,7 @@ export class HeartbeatWriter {
       rssMb: round(mem.rss / MB),
       heapUsedMb: round(mem.heapUsed / MB),
       faults: this.deps.bus.stats().faults,
-      ...(this.deps.strategies ? this.deps.strategies() : { instances: [], configErrors: [] }),
+      ...(this.strategiesProvider ? this.strategiesProvider() : { instances: [], configErrors: [] }),
     };
     this.lag.reset();
     writeFileSync(this.tmpFile, JSON.stringify(hb, null, 2) + '\n');

@@ -8,6 +8,7 @@
  * The bracketed stages arrive with later issues; reconciliation must succeed
  * before any strategy may trade. Nothing else in src/ constructs components.
  */
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Bus } from '../bus/bus.ts';
 import type { Clock } from '../core/clock.ts';
@@ -17,6 +18,12 @@ import type { Settings } from '../settings/settings.ts';
 import { InstanceLock } from '../store/instance-lock.ts';
 import { Journal, recordJournal } from '../store/journal.ts';
 import { ensureWritableDir, Store } from '../store/store.ts';
+import { CandleRepository } from '../store/candle-repository.ts';
+import { ALL_SIGNALS } from '../bus/bus.ts';
+import { StrategyHost, type RiskEventRecord } from '../strategy/host.ts';
+import type { IndicatorFactory } from '../strategy/indicators/types.ts';
+import type { InstanceSpec } from '../strategy/loader.ts';
+import { StrategyReloader } from '../strategy/reloader.ts';
 
 export interface KernelDeps {
   settings: Settings;
@@ -24,9 +31,17 @@ export interface KernelDeps {
   logger: Logger;
   version: string;
   runId: string;
+  /** Strategy instances, already loaded and validated (see strategy/loader.ts). */
+  specs: readonly InstanceSpec[];
+  indicators: () => IndicatorFactory;
+  /** For hot reload: re-reads settings from disk (throws ConfigError). Absent: no hot reload. */
+  reloadSettings?: () => Settings;
+  paramOverrides?: ReadonlyMap<string, Record<string, unknown>>;
 }
 
 export class Kernel {
+  host: StrategyHost | undefined;
+  reloader: StrategyReloader | undefined;
   private stopping: Promise<void> | undefined;
   private readonly cleanups: Array<() => void> = [];
 
@@ -95,7 +110,29 @@ export class Kernel {
       kernel.cleanups.push(recordJournal(bus, journal));
       heartbeat.start();
 
-      // 6. [venue connect -> reconcile -> portfolio -> strategies] go here.
+      // 6. [venue connect -> reconcile -> portfolio] go here, before strategies may trade.
+
+      // 7. Strategies: warmed from stored candles, then live; signals recorded.
+      const host = new StrategyHost({
+        bus,
+        clock,
+        logger: logger.child({ component: 'strategy-host' }),
+        indicators: deps.indicators,
+        history: new CandleRepository(store),
+        recordRiskEvent: (e) => recordRiskEvent(store, clock.now(), e),
+      });
+      kernel.cleanups.push(recordSignals(bus, store));
+      host.start(deps.specs);
+      kernel.cleanups.push(() => host.stop());
+      let reloader: StrategyReloader | undefined;
+      if (deps.reloadSettings && existsSync(settings.paths.strategiesDir)) {
+        reloader = new StrategyReloader({ loadSettings: deps.reloadSettings, host, logger: logger.child({ component: 'strategy-reload' }), clock, ...(deps.paramOverrides ? { overrides: deps.paramOverrides } : {}) });
+        reloader.start(settings.paths.strategiesDir);
+        kernel.cleanups.push(() => reloader!.stop());
+      }
+      heartbeat.setStrategies(() => ({ instances: host.status(), configErrors: reloader?.errors ?? [] }));
+      kernel.host = host;
+      kernel.reloader = reloader;
 
       heartbeat.setState('running');
       heartbeat.write();
@@ -140,4 +177,21 @@ export class Kernel {
     this.heartbeat.write();
     logger.info('stopped');
   }
+}
+
+/** Writes a risk event row (the audit trail of why trading changed). */
+function recordRiskEvent(store: Store, now: number, e: RiskEventRecord): void {
+  store.run(store.db.insertInto('risk_events').values({ ts: now, scope: e.scope, scope_key: e.key, kind: e.kind, reason: e.reason, state_from: null, state_to: null, source: 'strategy-host', details: JSON.stringify(e.details) }));
+}
+
+/** Every signal also lands in the signals table, for reports and the Kelly sizing later. */
+function recordSignals(bus: Bus, store: Store): () => void {
+  return bus.observe(
+    ALL_SIGNALS,
+    (s) =>
+      store.run(
+        store.db.insertInto('signals').values({ ts: s.ts, strategy: s.strategy, symbol: s.symbol, action: s.action, reason: s.reason, strength: s.strength ?? null, payload: JSON.stringify(s) }),
+      ),
+    'signal-recorder',
+  );
 }

@@ -71,6 +71,8 @@ export interface StrategyContext {
   exitShort(o: SignalOptions): void;
   /** Mark price for futures symbols (undefined until one arrives). */
   markPrice(): number | undefined;
+  /** Futures funding: the current rate and the next funding time (undefined until a mark update carries them). */
+  funding(): { readonly rate: number; readonly nextFundingTime: number } | undefined;
 }
 
 export interface StrategyInstance {

@@ -86,6 +86,7 @@ export class StrategyHost {
   private readonly feeds = new Map<string, Map<Timeframe, Feed>>();
   private readonly positions = new Map<string, PositionView>();
   private readonly marks = new Map<string, number>();
+  private readonly funding = new Map<string, { readonly rate: number; readonly nextFundingTime: number }>();
   private readonly offs: Array<() => void> = [];
   /** Identity of each loaded module object: an edited index.ts loads as a new object. */
   private readonly moduleIds = new WeakMap<object, number>();
@@ -101,6 +102,7 @@ export class StrategyHost {
       bus.on('mark.price', (m) => {
         const price = m.markPrice.toNumber();
         this.marks.set(m.symbol, price);
+        if (m.fundingRate !== undefined && m.nextFundingTime !== undefined) this.funding.set(m.symbol, Object.freeze({ rate: m.fundingRate.toNumber(), nextFundingTime: m.nextFundingTime }));
         for (const rt of this.onSymbol(m.symbol)) if (rt.inst?.onMarkPrice) this.call(rt, () => rt.inst!.onMarkPrice!(price, m.ts));
       }, 'strategy-host'),
     );
@@ -286,6 +288,7 @@ export class StrategyHost {
       enterShort: signal('enterShort'),
       exitShort: signal('exitShort'),
       markPrice: () => this.marks.get(rt.spec.symbol),
+      funding: () => this.funding.get(rt.spec.symbol),
     });
   }
 

@@ -86,10 +86,10 @@ export function resolveInstances(
   const specs: InstanceSpec[] = [];
   const issues: ConfigIssue[] = [];
   for (const e of entries) {
-    if (!e.config.enabled) continue;
     const module = modules.get(e.strategy);
     if (!module) continue;
-    if (module.markets && !module.markets.includes(settings.market)) {
+    // Disabled files are checked too (a typo should not wait until someone enables it).
+    if (e.config.enabled && module.markets && !module.markets.includes(settings.market)) {
       issues.push({ source: e.file, field: '', message: `strategy "${e.strategy}" trades ${module.markets.join(' or ')}, but config/bot.yaml says market: ${settings.market}` });
       continue;
     }
@@ -109,6 +109,7 @@ export function resolveInstances(
       issues.push({ source: e.file, field: 'params', message: `warmup() failed: ${(err as Error).message}` });
       continue;
     }
+    if (!e.config.enabled) continue;
     specs.push({ strategy: e.strategy, symbol: e.symbol, market: settings.market, timeframe: e.config.timeframe ?? module.defaultTimeframe, params, warmup, module, config: e.config, file: e.file });
   }
   return { specs, issues };
