@@ -6,11 +6,13 @@
  * Usage: npm run bench [-- name ...]
  */
 import { benchBus } from './bus.bench.ts';
+import { benchHost } from './host.bench.ts';
 import { benchReplay } from './replay.bench.ts';
 
 const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<string, unknown>>> = {
   bus: benchBus,
   replay: benchReplay,
+  host: benchHost,
 };
 
 const wanted = process.argv.slice(2);
