@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { z } from 'zod';
 import type { ConfigIssue } from '../core/errors.ts';
 import type { Market, Timeframe } from '../model/market.ts';
 import { describeIssues } from '../settings/describe-issues.ts';
@@ -94,11 +95,12 @@ export function resolveInstances(
       continue;
     }
     const raw = { ...e.config.params, ...(overrides.get(e.strategy) ?? {}) };
-    const parsed = module.params.safeParse(raw);
+    const schema = strictParams(module.params);
+    const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       const yaml = readYamlFile(isAbsolute(e.file) ? e.file : join(settings.paths.cwd, e.file), e.file);
       const lineOf = yaml.ok ? (p: readonly PropertyKey[], key?: boolean) => yaml.file.lineOf(['params', ...p], key) : undefined;
-      issues.push(...describeIssues(module.params, raw, parsed.error.issues, { source: e.file, ...(lineOf ? { lineOf } : {}), fieldOf: (p) => ['params', ...p.map(String)].join('.') }));
+      issues.push(...describeIssues(schema, raw, parsed.error.issues, { source: e.file, ...(lineOf ? { lineOf } : {}), fieldOf: (p) => ['params', ...p.map(String)].join('.') }));
       continue;
     }
     const params = parsed.data as Record<string, unknown>;
@@ -113,6 +115,15 @@ export function resolveInstances(
     specs.push({ strategy: e.strategy, symbol: e.symbol, market: settings.market, timeframe: e.config.timeframe ?? module.defaultTimeframe, params, warmup, module, config: e.config, file: e.file });
   }
   return { specs, issues };
+}
+
+/**
+ * Unknown params are errors whatever the author wrote: a plain z.object()
+ * would drop a typo silently and run with the default.
+ */
+function strictParams(schema: z.ZodType): z.ZodType {
+  const def = schema._zod.def as { type: string };
+  return def.type === 'object' && typeof (schema as z.ZodObject).strict === 'function' ? (schema as z.ZodObject).strict() : schema;
 }
 
 /**
