@@ -5,6 +5,12 @@
  */
 import { runCli } from './program.ts';
 
+// `trader strategy list | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const code = await runCli(process.argv);
 // Let pending writes (stdout, log files) finish; exit only sets the code.
 process.exitCode = code;

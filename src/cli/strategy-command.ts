@@ -50,11 +50,25 @@ export async function strategyInfo(name: string): Promise<number> {
   }
   const schema = z.toJSONSchema(mod.params as z.ZodType, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
   const lines = [`${mod.name}: ${mod.description}`, `default timeframe: ${mod.defaultTimeframe}; markets: ${(mod.markets ?? ['spot', 'futures']).join(', ')}`, '', 'params:'];
-  for (const [key, p] of Object.entries(schema.properties ?? {})) {
+  const describe = (key: string, p: Record<string, unknown>): void => {
+    // Nested objects (e.g. ensemble weights) list their fields as parent.child.
+    if (p.type === 'object' && p.properties) {
+      lines.push(`  ${key.padEnd(22)} ${'object'.padEnd(30)}${p.description ? ` ${String(p.description)}` : ''}`);
+      for (const [k, child] of Object.entries(p.properties as Record<string, Record<string, unknown>>)) describe(`${key}.${k}`, child);
+      return;
+    }
     const type = Array.isArray(p.enum) ? (p.enum as unknown[]).map((v) => JSON.stringify(v)).join(' | ') : p.type === 'integer' ? 'integer' : String(p.type ?? 'any');
-    const bounds = [p.minimum !== undefined ? `>= ${String(p.minimum)}` : '', p.exclusiveMinimum !== undefined ? `> ${String(p.exclusiveMinimum)}` : '', p.maximum !== undefined ? `<= ${String(p.maximum)}` : ''].filter(Boolean).join(', ');
-    lines.push(`  ${key.padEnd(18)} ${`${type}${bounds ? ` (${bounds})` : ''}`.padEnd(30)} default ${p.default === undefined ? '(required)' : JSON.stringify(p.default)}${p.description ? `  ${String(p.description)}` : ''}`);
-  }
+    const bounds = [
+      p.minimum !== undefined ? `>= ${String(p.minimum)}` : '',
+      p.exclusiveMinimum !== undefined ? `> ${String(p.exclusiveMinimum)}` : '',
+      p.maximum !== undefined ? `<= ${String(p.maximum)}` : '',
+      p.exclusiveMaximum !== undefined ? `< ${String(p.exclusiveMaximum)}` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
+    lines.push(`  ${key.padEnd(22)} ${`${type}${bounds ? ` (${bounds})` : ''}`.padEnd(30)} default ${p.default === undefined ? '(required)' : JSON.stringify(p.default)}${p.description ? `  ${String(p.description)}` : ''}`);
+  };
+  for (const [key, p] of Object.entries(schema.properties ?? {})) describe(key, p);
   process.stdout.write(lines.join('\n') + '\n');
   return EXIT.OK;
 }

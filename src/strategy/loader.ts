@@ -4,8 +4,8 @@
  * checked against each strategy's own schema. Problems come back as
  * ConfigIssues naming the file and, for parameters, the YAML line.
  */
-import { statSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
 import type { ConfigIssue } from '../core/errors.ts';
@@ -41,12 +41,19 @@ export interface LoadedModules {
 export async function loadStrategyModules(dir: string, names: readonly string[], cwd: string): Promise<LoadedModules> {
   const modules = new Map<string, StrategyModule>();
   const issues: ConfigIssue[] = [];
+  if (names.length > 0 && !insideEsmPackage(dir)) {
+    // tsx compiles a .ts file as CommonJS unless the nearest package.json says "module",
+    // and a CommonJS strategy cannot import the (ES module) strategy API.
+    issues.push({ source: display(cwd, dir), field: '', message: 'strategies must live inside an ES module package: put a package.json containing {"type": "module"} in this folder or a parent' });
+    return { modules, issues };
+  }
   for (const name of names) {
     const file = join(dir, name, 'index.ts');
     const shown = display(cwd, file);
     let mod: unknown;
     try {
-      const url = `${pathToFileURL(file).href}?v=${statSync(file).mtimeMs}`;
+      // Whole microseconds: a "." in the query makes some loaders (vite) drop the .ts handling.
+      const url = `${pathToFileURL(file).href}?v=${Math.round(statSync(file).mtimeMs * 1000)}`;
       mod = ((await import(url)) as { default?: unknown }).default;
     } catch (err) {
       issues.push({ source: shown, field: '', message: `cannot load strategy: ${firstLine((err as Error).message)}` });
@@ -155,6 +162,21 @@ export function parseParamOverrides(values: readonly string[], strategies: reado
     for (const t of targets) overrides.set(t, { ...(overrides.get(t) ?? {}), [key!]: value });
   }
   return { overrides, issues };
+}
+
+/** True when the nearest package.json above dir declares "type": "module". */
+function insideEsmPackage(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    const pkg = join(d, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: string }).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (dirname(d) === d) return false;
+  }
 }
 
 function display(cwd: string, p: string): string {

@@ -7,12 +7,14 @@
  */
 import { benchBus } from './bus.bench.ts';
 import { benchHost } from './host.bench.ts';
+import { benchIndicators } from './indicators.bench.ts';
 import { benchReplay } from './replay.bench.ts';
 
 const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<string, unknown>>> = {
   bus: benchBus,
   replay: benchReplay,
   host: benchHost,
+  indicators: benchIndicators,
 };
 
 const wanted = process.argv.slice(2);

@@ -56,11 +56,26 @@ export function makeWorkspace(extraEnv: Record<string, string> = {}): Workspace 
     ...extraEnv,
   };
   ws.write('config/bot.yaml', 'market: spot\n');
+  // Strategies are ES modules: their folder must sit in a "type": "module" package.
+  ws.write('package.json', '{ "type": "module" }\n');
   return ws;
 }
 
-/** A strategy folder with a trivial module, so YAML files in it are valid. */
+/**
+ * A strategy folder with a minimal real module (it never signals), so YAML
+ * files in it are valid. The workspace is outside the repo, so its imports
+ * are absolute paths into the checkout.
+ */
 export function addStrategy(ws: Workspace, name: string, yamls: Record<string, string> = {}): void {
-  ws.write(`strategies/${name}/index.ts`, `export default { name: '${name}' };\n`);
+  ws.write(
+    `strategies/${name}/index.ts`,
+    [
+      `import { z } from '${REPO_ROOT}/node_modules/zod/index.js';`,
+      `import { defineStrategy } from '${REPO_ROOT}/src/strategy/api.ts';`,
+      `export default defineStrategy({ name: '${name}', description: 'test strategy', params: z.object({}).passthrough(), defaultTimeframe: '1m', warmup: () => 1,`,
+      `  create() { return { onCandle() {}, reset() {} }; } });`,
+      '',
+    ].join('\n'),
+  );
   for (const [file, text] of Object.entries(yamls)) ws.write(`strategies/${name}/${file}`, text);
 }

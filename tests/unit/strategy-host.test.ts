@@ -183,6 +183,21 @@ export default defineStrategy({ name: 'rsi', description: 'x', defaultTimeframe:
     expect(r.specs[0]).toMatchObject({ strategy: 'rsi', params: { period: 10, oversold: 25 }, warmup: 11, timeframe: '1m' });
   });
 
+  it('a strategies folder outside an ES module package gets a clear error, not a loader crash', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'trader-cjs-'));
+    try {
+      mkdirSync(join(dir, 'strategies', 'x'), { recursive: true });
+      writeFileSync(join(dir, 'strategies', 'x', 'index.ts'), 'export default {};');
+      const { issues } = await loadStrategyModules(join(dir, 'strategies'), ['x'], dir);
+      expect(issues.map(formatConfigIssue)).toEqual(['strategies: strategies must live inside an ES module package: put a package.json containing {"type": "module"} in this folder or a parent']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a module that does not load, or has the wrong shape, is an error naming its file', async () => {
     sd = strategyDir();
     sd.write('strategies/broken/index.ts', 'export default {{{ not typescript');

@@ -11,27 +11,36 @@
  * - WMA: weights 1..period (newest heaviest) over a running weighted sum and
  *   a running plain sum (TA_WMA). Lookback period-1.
  *
- * Running totals are never re-summed, exactly as TA-Lib does over one call;
- * the accumulated rounding this leaves is measured in the tests (it stays
- * around 1e-15 relative over tens of thousands of updates).
+ * SMA and WMA rebuild their running sums from the window every
+ * resumInterval(period) outputs (see common.ts), exactly as TA-Lib sums them
+ * when called with that index as startIdx, so rounding cannot accumulate over
+ * a long-lived process and every output still equals a TA-Lib output bit for bit.
  *
  * Periods: 1 is accepted (identity) even where TA-Lib's public range starts at
  * 2, because the same classes serve as building blocks (STOCH's slowing may be 1).
  */
-import { checkInput, checkPeriod } from './common.ts';
+import { checkInput, checkPeriod, resumInterval } from './common.ts';
 import type { Indicator } from './types.ts';
 
 export class Sma implements Indicator<number, number> {
   private readonly window: Float64Array;
+  /** Outputs between re-sums of the window (0: never). */
+  private readonly resumEvery: number;
   /** Next write slot; once the window is full it also holds the oldest value. */
   private pos = 0;
   private count = 0;
   private total = 0;
+  private sinceResum = 0;
   private current: number | undefined;
 
-  constructor(readonly period: number) {
+  /** `resumEvery` 0 keeps one running total forever (for bounded inputs, as STOCH's 0..100). */
+  constructor(
+    readonly period: number,
+    resumEvery = resumInterval(period),
+  ) {
     checkPeriod('SMA', 'period', period, 1);
     this.window = new Float64Array(period);
+    this.resumEvery = resumEvery;
   }
 
   get value(): number | undefined {
@@ -45,6 +54,14 @@ export class Sma implements Indicator<number, number> {
   update(x: number): number | undefined {
     checkInput('SMA', x);
     const period = this.period;
+    if (this.count === period && ++this.sinceResum === this.resumEvery) {
+      // Restart the total as TA_INT_SMA would with this index as startIdx:
+      // the period-1 values before x, oldest first, from 0.
+      this.sinceResum = 0;
+      let total = 0;
+      for (let i = 1, at = this.pos + 1; i < period; i++, at++) total += this.window[at < period ? at : at - period]!;
+      this.total = total;
+    }
     this.window[this.pos] = x;
     this.pos = this.pos + 1 === period ? 0 : this.pos + 1;
     this.total += x;
@@ -60,6 +77,7 @@ export class Sma implements Indicator<number, number> {
     this.pos = 0;
     this.count = 0;
     this.total = 0;
+    this.sinceResum = 0;
     this.current = undefined;
   }
 }
@@ -102,6 +120,8 @@ export class Ema implements Indicator<number, number> {
 export class Wma implements Indicator<number, number> {
   private readonly window: Float64Array;
   private readonly divider: number;
+  private readonly resumEvery: number;
+  private sinceResum = 0;
   private pos = 0;
   private count = 0;
   /** Sum of weight * value over the window (weight 1 = oldest). */
@@ -115,6 +135,7 @@ export class Wma implements Indicator<number, number> {
     checkPeriod('WMA', 'period', period, 1);
     this.window = new Float64Array(period);
     this.divider = (period * (period + 1)) / 2;
+    this.resumEvery = resumInterval(period);
   }
 
   get value(): number | undefined {
@@ -130,6 +151,21 @@ export class Wma implements Indicator<number, number> {
     const period = this.period;
     // TA_WMA copies the input for period 1; its general loop would add drift.
     if (period === 1) return (this.current = x);
+    if (this.count === period && ++this.sinceResum === this.resumEvery) {
+      // Restart both sums as TA_WMA would with this index as startIdx: the
+      // period-1 values before x with weights 1..period-1, and nothing leaving yet.
+      this.sinceResum = 0;
+      let plain = 0;
+      let weighted = 0;
+      for (let i = 1, at = this.pos + 1; i < period; i++, at++) {
+        const v = this.window[at < period ? at : at - period]!;
+        plain += v;
+        weighted += v * i;
+      }
+      this.plain = plain;
+      this.weighted = weighted;
+      this.leaving = 0;
+    }
     this.window[this.pos] = x;
     this.pos = this.pos + 1 === period ? 0 : this.pos + 1;
     if (this.count < period - 1) {
@@ -155,6 +191,7 @@ export class Wma implements Indicator<number, number> {
     this.weighted = 0;
     this.plain = 0;
     this.leaving = 0;
+    this.sinceResum = 0;
     this.current = undefined;
   }
 }

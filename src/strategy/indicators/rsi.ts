@@ -10,10 +10,12 @@
  *
  * Deliberate difference: when avgGain + avgLoss is zero TA-Lib outputs 0, and
  * so does this class, but TA-Lib tests "zero" as |sum| < 1e-14 (TA_IS_ZERO),
- * an absolute threshold in price units. For an asset priced around 1e-6 that
- * is a normal value after a few quiet bars, and TA-Lib's RSI then drops to 0
- * (a false "oversold"). Here only an exact 0 counts (no price movement since
- * the window began). On the tested data the two never disagree.
+ * an absolute threshold in price units. For an asset priced around 1e-6 the
+ * averages fall below it after a stretch of quiet bars, and TA-Lib's RSI then
+ * drops to 0 (a false "oversold"; ALGOUSDT scaled by 1e-10 gets 1,795 such
+ * zeros in a month of 1m bars). Here only an exact 0 counts (no price
+ * movement since the first bar). On the real, unscaled test data the two
+ * never disagree.
  */
 import { checkInput, checkPeriod } from './common.ts';
 import type { Indicator } from './types.ts';
