@@ -206,6 +206,27 @@ describe('trader CLI', () => {
     expect(bad.code).toBe(64);
   });
 
+  it('strategy list / info / validate on the shipped strategies, and validate failing on a bad YAML', async () => {
+    const { REPO_ROOT } = await import('../support/workspace.ts');
+    const env = { ENV_FILE: '/dev/null' };
+    const list = await runCli(['strategy', 'list'], { env, cwd: REPO_ROOT });
+    expect(list.code).toBe(0);
+    for (const s of ['rsi', 'grid', 'macd', 'bollinger', 'ema-cross', 'vwap', 'volume-profile', 'ensemble', 'funding-carry']) expect(list.stdout, s).toMatch(new RegExp(`^${s}\\s`, 'm'));
+    const info = await runCli(['strategy', 'info', 'rsi'], { env, cwd: REPO_ROOT });
+    expect(info.code).toBe(0);
+    expect(info.stdout).toMatch(/^\s+period\s+integer \(>= 2.*default 14/m);
+    const ok = await runCli(['strategy', 'validate'], { env, cwd: REPO_ROOT });
+    expect([ok.code, ok.stdout.trim()]).toEqual([0, 'ok: 0 instances (none), 9 disabled']);
+    ws = makeWorkspace();
+    addStrategy(ws, 'rsi', { 'BTCUSDT.yaml': 'timeframe: 5m\n' });
+    ws.write('strategies/nope/ETHUSDT.yaml', 'enabled: true\n');
+    const bad = await runCli(['strategy', 'validate'], { env: ws.env, cwd: ws.dir });
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain('strategies/nope: strategy "nope" does not exist');
+    const unknown = await runCli(['strategy', 'info', 'nothing'], { env, cwd: REPO_ROOT });
+    expect(unknown.code).toBe(64);
+  });
+
   it('status with no heartbeat exits 1 and says why', async () => {
     ws = makeWorkspace();
     const r = await runCli(['status'], { env: ws.env, cwd: ws.dir });
