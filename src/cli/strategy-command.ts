@@ -1,22 +1,14 @@
 /** `trader strategy list | info <name> | validate`. */
 import { z } from 'zod';
 import { ConfigError, EXIT } from '../core/errors.ts';
-import { loadSettings } from '../settings/load-settings.ts';
+import type { Settings } from '../settings/settings.ts';
 import type { StrategyModule } from '../strategy/api.ts';
 import { loadStrategyModules } from '../strategy/loader.ts';
-import { loadStrategiesOrReport, printConfigError } from './run.ts';
+import { loadSettingsOrReport, loadStrategiesOrReport, printConfigError } from './run.ts';
 
-async function modules(): Promise<{ settings: ReturnType<typeof loadSettings>; modules: Map<string, StrategyModule> } | number> {
-  let settings;
-  try {
-    settings = loadSettings();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      printConfigError(err);
-      return EXIT.CONFIG;
-    }
-    throw err;
-  }
+async function modules(): Promise<{ settings: Settings; modules: Map<string, StrategyModule> } | number> {
+  const settings = loadSettingsOrReport();
+  if (!settings) return EXIT.CONFIG;
   const loaded = await loadStrategyModules(settings.paths.strategiesDir, settings.strategyModules, settings.paths.cwd);
   if (loaded.issues.length) {
     printConfigError(new ConfigError(loaded.issues));
@@ -74,16 +66,8 @@ export async function strategyInfo(name: string): Promise<number> {
 }
 
 export async function strategyValidate(params: string[]): Promise<number> {
-  let settings;
-  try {
-    settings = loadSettings();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      printConfigError(err);
-      return EXIT.CONFIG;
-    }
-    throw err;
-  }
+  const settings = loadSettingsOrReport();
+  if (!settings) return EXIT.CONFIG;
   const r = await loadStrategiesOrReport(settings, params);
   if (!r) return EXIT.CONFIG;
   const disabled = settings.strategies.filter((e) => !e.config.enabled).length;

@@ -102,3 +102,25 @@ export interface StrategyModule<P extends z.ZodType = z.ZodType> {
 export function defineStrategy<P extends z.ZodType>(m: StrategyModule<P>): StrategyModule<P> {
   return m;
 }
+
+/**
+ * Turns the position toward `target` on a signal: leaves the opposite side
+ * first, then enters `target` when flat. Entering short happens only with
+ * allowShort; entering long always. The usual reversal of crossover rules.
+ */
+export function turnTo(ctx: StrategyContext, target: 'long' | 'short', o: SignalOptions, opts: { allowShort: boolean }): void {
+  let side = ctx.position().side;
+  if (target === 'long') {
+    if (side === 'short') {
+      ctx.exitShort(o);
+      side = 'flat';
+    }
+    if (side === 'flat') ctx.enterLong(o);
+  } else {
+    if (side === 'long') {
+      ctx.exitLong(o);
+      side = 'flat';
+    }
+    if (side === 'flat' && opts.allowShort) ctx.enterShort(o);
+  }
+}

@@ -13,7 +13,7 @@
  * needs their previous values too).
  */
 import { z } from 'zod';
-import { defineStrategy } from '../../src/strategy/api.ts';
+import { defineStrategy, turnTo } from '../../src/strategy/api.ts';
 
 const params = z
   .strictObject({
@@ -49,20 +49,7 @@ export default defineStrategy({
         const death = prev.fast >= prev.slow && fast < slow;
         if (!golden && !death) return;
         const why = `${golden ? 'golden' : 'death'} cross: EMA${p.fast} ${fast.toPrecision(6)} ${golden ? '>' : '<'} EMA${p.slow} ${slow.toPrecision(6)}`;
-        let side = ctx.position().side;
-        if (golden) {
-          if (side === 'short') {
-            ctx.exitShort({ reason: why });
-            side = 'flat';
-          }
-          if (side === 'flat') ctx.enterLong({ reason: why });
-        } else {
-          if (side === 'long') {
-            ctx.exitLong({ reason: why });
-            side = 'flat';
-          }
-          if (side === 'flat' && p.allowShort) ctx.enterShort({ reason: why });
-        }
+        turnTo(ctx, golden ? 'long' : 'short', { reason: why }, { allowShort: p.allowShort });
       },
       reset() {
         s = fresh();

@@ -14,7 +14,7 @@
  * slow + signal - 1; a sign change needs the one before it).
  */
 import { z } from 'zod';
-import { defineStrategy } from '../../src/strategy/api.ts';
+import { defineStrategy, turnTo } from '../../src/strategy/api.ts';
 
 const params = z
   .strictObject({
@@ -46,20 +46,7 @@ export default defineStrategy({
         const bearish = prev >= 0 && m.histogram < 0;
         if (!bullish && !bearish) return;
         const why = `MACD histogram ${bullish ? 'turned positive' : 'turned negative'} (${m.histogram.toPrecision(3)}; MACD ${m.macd.toPrecision(4)} ${bullish ? '>' : '<'} signal ${m.signal.toPrecision(4)})`;
-        let side = ctx.position().side;
-        if (bullish) {
-          if (side === 'short') {
-            ctx.exitShort({ reason: why });
-            side = 'flat';
-          }
-          if (side === 'flat') ctx.enterLong({ reason: why });
-        } else {
-          if (side === 'long') {
-            ctx.exitLong({ reason: why });
-            side = 'flat';
-          }
-          if (side === 'flat' && p.allowShort) ctx.enterShort({ reason: why });
-        }
+        turnTo(ctx, bullish ? 'long' : 'short', { reason: why }, { allowShort: p.allowShort });
       },
       reset() {
         s = fresh();

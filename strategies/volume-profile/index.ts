@@ -20,7 +20,7 @@
  * Warm-up: period + 1 candles (the profile of `period` candles, then one to test).
  */
 import { z } from 'zod';
-import { defineStrategy } from '../../src/strategy/api.ts';
+import { defineStrategy, turnTo } from '../../src/strategy/api.ts';
 import type { VolumeProfileValue } from '../../src/strategy/indicators/types.ts';
 
 const params = z.strictObject({
@@ -54,20 +54,7 @@ export default defineStrategy({
         const why = bounce
           ? `bounce: low ${c.low} <= value-area low ${va.valueAreaLow.toPrecision(6)} < close ${c.close}`
           : `rejection: high ${c.high} >= value-area high ${va.valueAreaHigh.toPrecision(6)} > close ${c.close}`;
-        let side = ctx.position().side;
-        if (bounce) {
-          if (side === 'short') {
-            ctx.exitShort({ reason: why });
-            side = 'flat';
-          }
-          if (side === 'flat') ctx.enterLong({ reason: why });
-        } else {
-          if (side === 'long') {
-            ctx.exitLong({ reason: why });
-            side = 'flat';
-          }
-          if (side === 'flat' && p.allowShort) ctx.enterShort({ reason: why });
-        }
+        turnTo(ctx, bounce ? 'long' : 'short', { reason: why }, { allowShort: p.allowShort });
       },
       reset() {
         s = fresh();
