@@ -105,6 +105,11 @@ export class WsHub {
     }
   }
 
+  /** Test hook: sends text as it is to a stream's subscribers (for malformed-frame tests). */
+  sendRaw(market: Market, stream: string, text: string): void {
+    for (const c of this.byStream.get(`${market}|${stream.toLowerCase()}`) ?? []) c.ws.send(text);
+  }
+
   connectionCount(): number {
     return this.conns.size;
   }

@@ -1,0 +1,151 @@
+/**
+ * One combined-stream WebSocket to Binance (or the local exchange):
+ * reconnects with exponential backoff and full jitter, declares itself stale
+ * when it goes quiet (then forces a reconnect), and rotates to a fresh
+ * connection before Binance's 24-hour limit, overlapping old and new until
+ * the new one talks, so no frame is missed (duplicates are dropped upstream).
+ * Pings from the server are answered by the ws client itself.
+ */
+import WebSocket from 'ws';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { Logger } from '../core/logger.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+
+export type ConnectionStatus = 'connecting' | 'live' | 'stale' | 'down' | 'closed';
+
+export interface StreamConnectionOptions {
+  id: string;
+  /** The full URL carrying every stream of this connection. */
+  url: string;
+  streams: readonly string[];
+  clock: Clock;
+  logger: Logger;
+  backoff: BackoffOptions;
+  /** No message for this long marks the connection stale and forces a reconnect. */
+  stallMs: number;
+  /** Rotate before this age (Binance closes connections at 24 h). */
+  maxLifetimeMs: number;
+  onFrame(text: string): void;
+  onStatus(status: ConnectionStatus, detail: string): void;
+  /** After a connection that had been live is re-established (not the first connect). */
+  onReconnected(): void;
+}
+
+export class StreamConnection {
+  status: ConnectionStatus = 'connecting';
+  reconnects = 0;
+  lastMessageAt = 0;
+  lastError = '';
+  /** True once any socket of this connection has received a message. */
+  everLive = false;
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private stopped = false;
+  private connectedAt = 0;
+  private retryTimer: TimerHandle | undefined;
+  private watchdog: TimerHandle | undefined;
+  private rotating = false;
+
+  constructor(readonly o: StreamConnectionOptions) {}
+
+  get streams(): readonly string[] {
+    return this.o.streams;
+  }
+
+  start(): void {
+    this.watchdog = this.o.clock.every(Math.max(100, Math.min(1000, this.o.stallMs / 4)), () => this.check());
+    this.open(false);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.retryTimer?.cancel();
+    this.watchdog?.cancel();
+    this.ws?.removeAllListeners();
+    this.ws?.on('error', () => undefined);
+    this.ws?.terminate();
+    this.setStatus('closed', 'stopped');
+  }
+
+  private open(isRotation: boolean): void {
+    const ws = new WebSocket(this.o.url, { handshakeTimeout: 10_000 });
+    const wasLive = this.everLive;
+    let first = true;
+    if (!isRotation) {
+      ws.on('open', () => {
+        // Open is live; silence from here on is what the watchdog measures.
+        this.lastMessageAt = this.o.clock.now();
+        this.attempt = 0;
+        this.everLive = true;
+        this.setStatus('live', 'connected');
+        if (wasLive) this.o.onReconnected();
+      });
+    }
+    ws.on('message', (data) => {
+      this.lastMessageAt = this.o.clock.now();
+      if (first) {
+        first = false;
+        if (isRotation) {
+          // The new socket talks: retire the old one.
+          const old = this.ws;
+          this.ws = ws;
+          this.connectedAt = this.o.clock.now();
+          this.rotating = false;
+          old?.removeAllListeners();
+          old?.on('error', () => undefined);
+          old?.close();
+          this.o.logger.info({ connection: this.o.id }, `connection ${this.o.id} rotated before the 24 h limit`);
+        }
+      }
+      this.o.onFrame(data.toString());
+    });
+    ws.on('error', (err) => {
+      this.lastError = err.message;
+    });
+    ws.on('close', () => {
+      if (this.stopped || (isRotation && this.ws !== ws)) return;
+      if (this.ws !== ws) return;
+      this.scheduleReconnect();
+    });
+    if (!isRotation) {
+      this.ws = ws;
+      this.connectedAt = this.o.clock.now();
+      this.lastMessageAt = this.o.clock.now();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt++, this.o.backoff);
+    this.reconnects++;
+    this.setStatus(this.everLive ? 'stale' : 'down', `reconnecting in ${delay} ms${this.lastError ? ` (${this.lastError})` : ''}`);
+    this.retryTimer = this.o.clock.after(delay, () => {
+      if (this.stopped) return;
+      this.setStatus('connecting', `attempt ${this.attempt}`);
+      this.open(false);
+    });
+  }
+
+  /** Watchdog: stall detection and the planned 24 h rotation. */
+  private check(): void {
+    if (this.stopped || !this.ws) return;
+    const now = this.o.clock.now();
+    if ((this.status === 'live' || this.status === 'connecting') && this.ws.readyState !== WebSocket.CLOSED && now - this.lastMessageAt > this.o.stallMs) {
+      this.o.logger.warn({ connection: this.o.id, silentMs: now - this.lastMessageAt }, `connection ${this.o.id} silent for ${now - this.lastMessageAt} ms: stale, reconnecting`);
+      this.setStatus('stale', `no message for ${now - this.lastMessageAt} ms`);
+      // terminate() fires 'close', which schedules the reconnect.
+      this.ws.terminate();
+      return;
+    }
+    if (this.status === 'live' && !this.rotating && now - this.connectedAt > this.o.maxLifetimeMs) {
+      this.rotating = true;
+      this.open(true);
+    }
+  }
+
+  private setStatus(status: ConnectionStatus, detail: string): void {
+    if (this.status === status && status !== 'stale') return;
+    this.status = status;
+    this.o.onStatus(status, detail);
+  }
+}

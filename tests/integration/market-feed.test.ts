@@ -1,0 +1,141 @@
+/**
+ * The live feed against the local exchange, with the real ws client:
+ * 200 symbols over several connections; every connection dropped mid-stream
+ * must resume with zero missing and zero duplicate closed candles; a stalled
+ * connection is detected and reconnected; malformed frames are counted and
+ * ignored.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Bus } from '../../src/bus/bus.ts';
+import { LiveClock } from '../../src/core/clock.ts';
+import { silentLogger } from '../../src/core/logger.ts';
+import { LocalExchange } from '../../src/local-exchange/local-exchange.ts';
+import { MarketFeed } from '../../src/market-data/market-feed.ts';
+import type { CandleClosed, FeedStatus } from '../../src/model/events.ts';
+import type { Instrument } from '../../src/model/instrument.ts';
+import { catalog } from '../../src/venues/sim/catalog.ts';
+import { waitFor } from '../support/bot-process.ts';
+
+let ex: LocalExchange | undefined;
+let feed: MarketFeed | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  feed?.stop();
+  await ex?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  ex = feed = dir = undefined;
+});
+
+const T0 = Date.UTC(2023, 1, 1);
+const MINUTES = 30;
+
+/** N futures instruments shaped like ALGOUSDT, named S000USDT.. */
+function instruments(n: number): Instrument[] {
+  const algo = catalog('futures').find((i) => i.symbol === 'ALGOUSDT')!;
+  return Array.from({ length: n }, (_, i) => ({ ...algo, symbol: `S${String(i).padStart(3, '0')}USDT`, baseAsset: `S${i}` }));
+}
+
+/** A 30-minute kline file every symbol replays. */
+function file(): string {
+  dir = mkdtempSync(join(tmpdir(), 'trader-feed-'));
+  const rows = Array.from({ length: MINUTES }, (_, i) => {
+    const o = (0.25 + i * 0.0001).toFixed(4);
+    const c = (0.25 + (i + 1) * 0.0001).toFixed(4);
+    return [T0 + i * 60_000, o, c, o, c, '100.0', T0 + i * 60_000 + 59_999, '25', 10, '50', '12.5', '0'].join(',');
+  });
+  const f = join(dir, 'X-1m-2023-02.csv');
+  writeFileSync(f, rows.join('\n') + '\n');
+  return f;
+}
+
+function startFeed(symbols: string[], opts: { stallMs?: number; streamsPerConnection?: number } = {}) {
+  const clock = new LiveClock();
+  const bus = new Bus({ logger: silentLogger(), clock });
+  const candles: CandleClosed[] = [];
+  const statuses: FeedStatus[] = [];
+  bus.on('candle.closed', (c) => candles.push(c), 'test');
+  bus.on('feed.status', (s) => statuses.push(s), 'test');
+  feed = new MarketFeed({
+    market: 'futures',
+    symbols,
+    wsBase: ex!.urls().futuresWs,
+    restBase: ex!.url,
+    bus,
+    clock,
+    logger: silentLogger(),
+    maxBackoffMs: 200,
+    baseBackoffMs: 20,
+    stallMs: opts.stallMs ?? 10_000,
+    streamsPerConnection: opts.streamsPerConnection ?? 100,
+    random: () => 0.5,
+  });
+  feed.start();
+  return { candles, statuses };
+}
+
+describe('market feed', () => {
+  it('200 symbols over 4 connections: every connection dropped mid-stream, zero missing and zero duplicate closed candles', async () => {
+    const insts = instruments(200);
+    const f = file();
+    ex = await LocalExchange.start({ instruments: insts, replay: { sources: insts.map((i) => ({ market: 'futures' as const, symbol: i.symbol, files: [f] })), speed: 600, autoStart: false } });
+    const { candles } = startFeed(insts.map((i) => i.symbol));
+    await waitFor('all connections live', () => feed!.view().connections.every((c) => c.status === 'live') || undefined, 20_000);
+    expect(feed!.view().connections.map((c) => c.streams)).toEqual([100, 100, 100, 100]);
+    ex.replay!.start();
+    // Drop everything once a third of the month has streamed.
+    await waitFor('a third replayed', () => (ex!.replay!.candles >= 200 * 10 ? true : undefined), 20_000);
+    ex.hub.dropAll();
+    await ex.replay!.done;
+    await waitFor('every candle of every symbol', () => (candles.length >= 200 * MINUTES ? true : undefined), 30_000);
+    const view = feed!.view();
+    expect(view.connections.every((c) => c.reconnects >= 1), 'every connection reconnected').toBe(true);
+    expect(view.backfilled, 'some candles came over REST').toBeGreaterThan(0);
+    expect(candles.length, 'no duplicates published').toBe(200 * MINUTES);
+    const bySymbol = new Map<string, number[]>();
+    for (const c of candles) bySymbol.set(c.symbol, [...(bySymbol.get(c.symbol) ?? []), c.openTime]);
+    const expected = Array.from({ length: MINUTES }, (_, i) => T0 + i * 60_000);
+    for (const i of insts) expect(bySymbol.get(i.symbol), i.symbol).toEqual(expected);
+    expect(view.gaps).toBe(0);
+  });
+
+  it('a stalled connection is detected within the threshold and reconnected; the others stay live', async () => {
+    const insts = instruments(4);
+    ex = await LocalExchange.start({ instruments: insts });
+    for (const i of insts) ex.setPrice('futures', i.symbol, (await import('../../src/core/decimal.ts')).dec('0.25'));
+    const { statuses } = startFeed(insts.map((i) => i.symbol), { stallMs: 1500, streamsPerConnection: 4 });
+    await waitFor('live', () => feed!.view().connections.every((c) => c.status === 'live') || undefined, 10_000);
+    // markPrice@1s keeps healthy connections talking every second; stall the first connection's streams.
+    for (const s of ['s000usdt', 's001usdt']) for (const k of ['@kline_1m', '@markprice@1s']) ex.faults.stalled.add(s + k);
+    const t0 = Date.now();
+    const stale = await waitFor('stale reported', () => statuses.find((s) => s.connection === 'futures-1' && s.status === 'stale'), 10_000);
+    const detectedMs = Date.now() - t0;
+    expect(detectedMs, `detected after ${detectedMs} ms`).toBeLessThan(1500 + 1500);
+    expect(stale.detail).toMatch(/no message for \d+ ms/);
+    expect(feed!.isStale('S000USDT')).toBe(true);
+    expect(feed!.isStale('S002USDT'), 'the other connection is healthy').toBe(false);
+    ex.faults.stalled.clear();
+    await waitFor('live again', () => (feed!.view().connections[0]!.status === 'live' ? true : undefined), 10_000);
+    expect(feed!.view().connections[0]!.reconnects).toBeGreaterThanOrEqual(1);
+    expect(statuses.some((s) => s.connection === 'futures-2' && s.status !== 'live'), 'connection 2 never left live').toBe(false);
+  });
+
+  it('malformed frames are counted and dropped; good ones still flow', async () => {
+    const insts = instruments(1);
+    ex = await LocalExchange.start({ instruments: insts });
+    const { candles } = startFeed(['S000USDT']);
+    await waitFor('live', () => feed!.view().connections.every((c) => c.status === 'live') || undefined, 10_000);
+    const send = (stream: string, text: string) => ex!.hub.sendRaw('futures', stream, text);
+    send('s000usdt@kline_1m', 'not json at all');
+    send('s000usdt@kline_1m', JSON.stringify({ stream: 's000usdt@kline_1m', data: { e: 'kline', E: 1, s: 'S000USDT', k: { t: 'soon' } } }));
+    send('s000usdt@kline_1m', JSON.stringify({ stream: 's000usdt@markPrice@1s', data: { e: 'markPriceUpdate', E: 1, s: 'S000USDT', p: 'NaN' } }));
+    send('s000usdt@kline_1m', JSON.stringify([1, 2, 3]));
+    const good = { e: 'kline', E: 5, s: 'S000USDT', k: { t: T0, T: T0 + 59_999, s: 'S000USDT', i: '1m', o: '1.0', c: '1.1', h: '1.2', l: '0.9', v: '10', n: 3, x: true, q: '11' } };
+    send('s000usdt@kline_1m', JSON.stringify({ stream: 's000usdt@kline_1m', data: good }));
+    await waitFor('good candle', () => (candles.length === 1 ? true : undefined), 5000);
+    expect(candles[0]).toMatchObject({ symbol: 'S000USDT', openTime: T0, open: 1, high: 1.2, low: 0.9, close: 1.1, volume: 10 });
+    expect(feed!.view().malformed).toEqual({ json: 1, kline: 1, markPrice: 1, frame: 1 });
+  });
+});
