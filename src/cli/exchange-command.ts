@@ -2,11 +2,9 @@
  * `trader exchange`: runs the local Binance-compatible exchange standalone,
  * replaying kline dump files, so anyone can try the bot offline with no keys.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { EXIT } from '../core/errors.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../local-exchange/local-exchange.ts';
-import { sourceFromFile, type ReplaySource, type ReplaySpeed } from '../local-exchange/replay.ts';
+import { replaySources, type ReplaySpeed } from '../market-data/replay.ts';
 import { formatKlineFileIssue } from '../market-data/kline-files.ts';
 import type { Market } from '../model/market.ts';
 
@@ -17,32 +15,6 @@ export interface ExchangeCommandOptions {
   host: string;
   market?: string;
   json?: boolean;
-}
-
-/** Expands folders into their kline files and groups files by (market, symbol), in name order. */
-export function replaySources(paths: readonly string[], market?: Market): ReplaySource[] | { error: string } {
-  const files: string[] = [];
-  for (const p of paths) {
-    const abs = resolve(p);
-    let st;
-    try {
-      st = statSync(abs);
-    } catch {
-      return { error: `no such file or folder: ${p}` };
-    }
-    if (st.isDirectory()) files.push(...readdirSync(abs).filter((f) => /\.(csv|csv\.gz|zip)$/.test(f)).sort().map((f) => join(abs, f)));
-    else files.push(abs);
-  }
-  const groups = new Map<string, ReplaySource & { files: string[] }>();
-  for (const f of files) {
-    const src = sourceFromFile(f, market);
-    if (!src) return { error: `cannot tell the symbol from ${f}: expected a Binance dump name such as BTCUSDT-1m-2024-01.csv.gz` };
-    const k = `${src.market}:${src.symbol}`;
-    const g = groups.get(k) ?? { ...src, files: [] };
-    g.files.push(f);
-    groups.set(k, g);
-  }
-  return [...groups.values()];
 }
 
 export async function runExchange(o: ExchangeCommandOptions): Promise<number> {

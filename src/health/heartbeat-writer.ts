@@ -49,6 +49,7 @@ export class HeartbeatWriter {
   private readonly lag: IntervalHistogram;
   private readonly tmpFile: string;
   private lastWritten: Heartbeat | undefined;
+  private readonly blockProviders = new Map<BlockName, () => HealthBlock>();
   private strategiesProvider: (() => { instances: Heartbeat['instances']; configErrors: string[] }) | undefined;
 
   constructor(private readonly deps: HeartbeatWriterDeps) {
@@ -89,6 +90,11 @@ export class HeartbeatWriter {
     this.blocks[name] = block;
   }
 
+  /** A block computed at every write (e.g. the feed's live connection figures). */
+  setBlockProvider(name: BlockName, provider: () => HealthBlock): void {
+    this.blockProviders.set(name, provider);
+  }
+
   get last(): Heartbeat | undefined {
     return this.lastWritten;
   }
@@ -110,6 +116,7 @@ export class HeartbeatWriter {
   write(): Heartbeat {
     const now = this.deps.clock.now();
     const mem = (this.deps.memory ?? process.memoryUsage)();
+    for (const [name, provider] of this.blockProviders) this.blocks[name] = provider();
     const problems: string[] = [];
     if (this.state === 'stopping' || this.state === 'stopped') problems.push(`bot is ${this.state}`);
     for (const name of BLOCK_NAMES) {

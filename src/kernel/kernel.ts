@@ -24,6 +24,9 @@ import { StrategyHost, type RiskEventRecord } from '../strategy/host.ts';
 import type { IndicatorFactory } from '../strategy/indicators/types.ts';
 import type { InstanceSpec } from '../strategy/loader.ts';
 import { StrategyReloader } from '../strategy/reloader.ts';
+import { KlineReplay, replaySources } from '../market-data/replay.ts';
+import { MarketFeed } from '../market-data/market-feed.ts';
+import { ConfigError } from '../core/errors.ts';
 
 export interface KernelDeps {
   settings: Settings;
@@ -101,7 +104,6 @@ export class Kernel {
         onWriteError: (err) => logger.error({ err, file: settings.paths.heartbeatFile }, `cannot write the heartbeat to ${settings.paths.heartbeatFile}; it will go stale until this is fixed`),
       });
       heartbeat.setBlock('db', { status: 'ok', detail: `${settings.paths.dbFile} (schema ${migrated.current})` });
-      heartbeat.setBlock('feed', { status: 'n/a', detail: 'no market-data feed in this build' });
       heartbeat.setBlock('userStream', { status: 'n/a', detail: settings.mode === 'sim' ? 'sim venue' : 'not connected in this build' });
       heartbeat.setBlock('reconcile', { status: 'n/a', detail: 'nothing to reconcile in this build' });
       heartbeat.setBlock('risk', { status: 'n/a', detail: 'risk engine not in this build' });
@@ -110,9 +112,14 @@ export class Kernel {
       kernel.cleanups.push(recordJournal(bus, journal));
       heartbeat.start();
 
-      // 6. [venue connect -> reconcile -> portfolio] go here, before strategies may trade.
+      // 6. Market data is built here and started last (below), once every consumer has
+      //    subscribed: a candle published before the host listens would be lost to it.
+      const marketData = prepareMarketData(deps, bus, heartbeat);
+      kernel.cleanups.push(marketData.stop);
 
-      // 7. Strategies: warmed from stored candles, then live; signals recorded.
+      // 7. [venue connect -> reconcile -> portfolio] go here, before strategies may trade.
+
+      // 8. Strategies: warmed from stored candles, then live; signals recorded.
       const host = new StrategyHost({
         bus,
         clock,
@@ -131,6 +138,7 @@ export class Kernel {
         kernel.cleanups.push(() => reloader!.stop());
       }
       heartbeat.setStrategies(() => ({ instances: host.status(), configErrors: reloader?.errors ?? [] }));
+      marketData.start();
       kernel.host = host;
       kernel.reloader = reloader;
 
@@ -194,4 +202,66 @@ function recordSignals(bus: Bus, store: Store): () => void {
       ),
     'signal-recorder',
   );
+}
+
+/**
+ * Builds the market data the settings ask for and reports it in the
+ * heartbeat: the live Binance feed, an in-process replay of kline files
+ * (FEED=replay), or nothing.
+ */
+function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWriter): { start: () => void; stop: () => void } {
+  const idle = { start: () => undefined, stop: () => undefined };
+  const { settings, clock, logger } = deps;
+  const env = settings.env;
+  if (env.FEED === 'none') {
+    heartbeat.setBlock('feed', { status: 'n/a', detail: 'FEED=none: no market data' });
+    return idle;
+  }
+  if (env.FEED === 'replay') {
+    const sources = replaySources((env.REPLAY_FILES ?? '').split(',').map((f) => f.trim()).filter(Boolean), settings.market);
+    if (!Array.isArray(sources)) throw new ConfigError([{ source: 'environment', field: 'REPLAY_FILES', message: sources.error }]);
+    const replay = new KlineReplay(sources, env.REPLAY_SPEED, {
+      onKline: (market, symbol, k, closed) => {
+        if (!closed) return;
+        bus.publish('candle.closed', { kind: 'candle.closed', ts: clock.now(), eventTs: k.closeTime, market, symbol, timeframe: '1m', openTime: k.openTime, open: Number(k.open), high: Number(k.high), low: Number(k.low), close: Number(k.close), volume: Number(k.volume) });
+      },
+    });
+    heartbeat.setBlockProvider('feed', () => ({ status: 'ok', detail: `replaying ${sources.map((s) => s.symbol).join(', ')} at ${env.REPLAY_SPEED === 'max' ? 'full speed' : `${env.REPLAY_SPEED}x`}: ${replay.candles} candles so far` }));
+    void replay.done.then(({ candles }) => logger.info({ candles }, `replay finished: ${candles} candles`));
+    return { start: () => replay.start(), stop: () => replay.stop() };
+  }
+  if (settings.symbols.length === 0) {
+    heartbeat.setBlock('feed', { status: 'n/a', detail: 'no enabled strategy: nothing to stream' });
+    return idle;
+  }
+  const futures = settings.market === 'futures';
+  const feed = new MarketFeed({
+    market: settings.market,
+    symbols: settings.symbols,
+    wsBase: futures ? settings.endpoints.futuresWs : settings.endpoints.spotWs,
+    restBase: futures ? settings.endpoints.futuresRest : settings.endpoints.spotRest,
+    bus,
+    clock,
+    logger: logger.child({ component: 'feed' }),
+    maxBackoffMs: env.WS_MAX_BACKOFF_SEC * 1000,
+    ...(env.FEED_STALL_SEC ? { stallMs: env.FEED_STALL_SEC * 1000 } : {}),
+  });
+  heartbeat.setBlockProvider('feed', () => {
+    const v = feed.view();
+    const live = v.connections.filter((c) => c.status === 'live').length;
+    const anyEver = v.connections.some((c) => c.status !== 'connecting' && c.status !== 'down');
+    const status = live === v.connections.length ? 'ok' : live > 0 || anyEver ? 'degraded' : v.connections.every((c) => c.status === 'down') ? 'down' : 'starting';
+    return {
+      status,
+      detail: `${live}/${v.connections.length} connections live, ${v.staleSymbols.length} of ${settings.symbols.length} symbols stale`,
+      connections: v.connections,
+      staleSymbols: v.staleSymbols.slice(0, 50),
+      lastClosed: Object.fromEntries(Object.entries(v.lastClosed).map(([s, t]) => [s, new Date(t).toISOString()])),
+      malformed: v.malformed,
+      gaps: v.gaps,
+      backfilled: v.backfilled,
+      duplicatesDropped: v.duplicates,
+    };
+  });
+  return { start: () => feed.start(), stop: () => feed.stop() };
 }

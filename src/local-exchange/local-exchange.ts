@@ -20,7 +20,7 @@ import { CandleStore } from './candle-store.ts';
 import { Faults } from './faults.ts';
 import { OrderCounter, WeightLimiter } from './limits.ts';
 import { ListenKeys } from './listen-keys.ts';
-import { KlineReplay, type ReplaySource, type ReplaySpeed } from './replay.ts';
+import { KlineReplay, type ReplaySource, type ReplaySpeed } from '../market-data/replay.ts';
 import { readBody, RestApi } from './rest.ts';
 import { futuresRoutes, spotRoutes, type RouteDeps } from './routes.ts';
 import { WsHub } from './ws-hub.ts';

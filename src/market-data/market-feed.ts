@@ -352,6 +352,6 @@ export class MarketFeed {
 
   private onStatus(id: string, group: readonly string[], status: ConnectionStatus, detail: string): void {
     const mapped = status === 'live' ? 'live' : status === 'connecting' ? 'connecting' : status === 'closed' ? 'down' : status;
-    this.o.bus.publish('feed.status', { kind: 'feed.status', ts: this.o.clock.now(), status: mapped, connection: id, detail: `${detail} (${group.length} symbols)` });
+    this.o.bus.publish('feed.status', { kind: 'feed.status', ts: this.o.clock.now(), status: mapped, connection: id, detail: `${detail} (${group.length} symbols)`, symbols: group });
   }
 }

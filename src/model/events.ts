@@ -41,6 +41,8 @@ export interface FeedStatus extends Base<'feed.status'> {
   readonly status: 'connecting' | 'live' | 'stale' | 'down';
   readonly connection?: string;
   readonly detail?: string;
+  /** The symbols this status is about (new entries on them wait while not live). */
+  readonly symbols?: readonly string[];
 }
 
 export type SignalAction = 'enterLong' | 'exitLong' | 'enterShort' | 'exitShort';

@@ -25,6 +25,15 @@ export const envSchema = z.strictObject({
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   LOG_DIR: pathVar('logs'),
   LOG_RETENTION_DAYS: intVar(1, 3650, 14),
+  FEED: z.enum(['live', 'replay', 'none']).default('live'),
+  REPLAY_FILES: z.string().optional(),
+  REPLAY_SPEED: z.union([z.literal('max'), z.coerce.number().positive()]).default(60),
+  BINANCE_SPOT_REST_URL: z.url({ protocol: /^https?$/ }).optional(),
+  BINANCE_FUTURES_REST_URL: z.url({ protocol: /^https?$/ }).optional(),
+  BINANCE_SPOT_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
+  BINANCE_FUTURES_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
+  WS_MAX_BACKOFF_SEC: intVar(1, 3600, 60),
+  FEED_STALL_SEC: z.coerce.number().int().min(1).max(3600).optional(),
 });
 export type EnvConfig = z.infer<typeof envSchema>;
 
@@ -44,3 +53,9 @@ export const KNOWN_ENV_KEYS: readonly string[] = [...Object.keys(envSchema.shape
 export function isForeignEnvKey(key: string): boolean {
   return ['TZ', 'NODE_ENV', 'NODE_OPTIONS', 'UV_THREADPOOL_SIZE'].includes(key) || /^(COMPOSE|DOCKER)_/.test(key);
 }
+
+/** Binance endpoints per mode; every one can be overridden (e.g. to the local exchange). */
+export const DEFAULT_ENDPOINTS = {
+  mainnet: { spotRest: 'https://api.binance.com', futuresRest: 'https://fapi.binance.com', spotWs: 'wss://stream.binance.com:9443', futuresWs: 'wss://fstream.binance.com' },
+  testnet: { spotRest: 'https://testnet.binance.vision', futuresRest: 'https://demo-fapi.binance.com', spotWs: 'wss://stream.testnet.binance.vision', futuresWs: 'wss://fstream.binancefuture.com' },
+} as const;

@@ -16,7 +16,7 @@ import { botConfigSchema, type BotConfig } from './bot-config.ts';
 import { parseDbUrl } from './db-url.ts';
 import { describeIssues, suggestion } from './describe-issues.ts';
 import { parseDotenv, type EnvEntry } from './dotenv.ts';
-import { envSchema, isForeignEnvKey, KNOWN_ENV_KEYS, SECRET_VARS, type EnvConfig } from './env-schema.ts';
+import { DEFAULT_ENDPOINTS, envSchema, isForeignEnvKey, KNOWN_ENV_KEYS, SECRET_VARS, type EnvConfig } from './env-schema.ts';
 import type { Settings, StrategyEntry } from './settings.ts';
 import { strategyConfigSchema } from './strategy-config.ts';
 import { readYamlFile } from './yaml-file.ts';
@@ -114,6 +114,7 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
     }
     const db = parseDbUrl(env.DB_URL);
     if (!db.ok) issues.push({ ...origin('DB_URL'), field: 'DB_URL', message: db.message });
+    if (env.FEED === 'replay' && !env.REPLAY_FILES) issues.push({ ...origin('REPLAY_FILES'), field: 'REPLAY_FILES', message: 'FEED=replay needs REPLAY_FILES (comma-separated kline dump files or folders), got nothing' });
   }
 
   // 5. config/bot.yaml (optional unless CONFIG_FILE names it explicitly).
@@ -155,6 +156,15 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
       strategiesDir,
     },
     heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+    endpoints: (() => {
+      const d = DEFAULT_ENDPOINTS[env.MODE === 'testnet' ? 'testnet' : 'mainnet'];
+      return {
+        spotRest: env.BINANCE_SPOT_REST_URL ?? d.spotRest,
+        futuresRest: env.BINANCE_FUTURES_REST_URL ?? d.futuresRest,
+        spotWs: env.BINANCE_SPOT_WS_URL ?? d.spotWs,
+        futuresWs: env.BINANCE_FUTURES_WS_URL ?? d.futuresWs,
+      };
+    })(),
     secrets: {
       ...(BINANCE_API_KEY !== undefined ? { binanceApiKey: new Secret(BINANCE_API_KEY) } : {}),
       ...(BINANCE_API_SECRET !== undefined ? { binanceApiSecret: new Secret(BINANCE_API_SECRET) } : {}),

@@ -27,6 +27,8 @@ export interface Settings {
     readonly strategiesDir: string;
   };
   readonly heartbeatIntervalMs: number;
+  /** REST and WebSocket bases for the mode (sim reads mainnet's public market data). */
+  readonly endpoints: { readonly spotRest: string; readonly futuresRest: string; readonly spotWs: string; readonly futuresWs: string };
   readonly secrets: {
     readonly binanceApiKey?: Secret;
     readonly binanceApiSecret?: Secret;

@@ -70,6 +70,8 @@ interface Runtime {
   historyCap: number;
   detail?: string;
   signals: number;
+  /** Entries dropped because the symbol's feed was stale. */
+  blocked: number;
   regime?: RegimeFilter;
   /** Spec fingerprint, to tell on reload whether it changed. */
   fingerprint: string;
@@ -86,6 +88,7 @@ export class StrategyHost {
   private readonly feeds = new Map<string, Map<Timeframe, Feed>>();
   private readonly positions = new Map<string, PositionView>();
   private readonly marks = new Map<string, number>();
+  private readonly staleSymbols = new Set<string>();
   private readonly funding = new Map<string, { readonly rate: number; readonly nextFundingTime: number }>();
   private readonly offs: Array<() => void> = [];
   /** Identity of each loaded module object: an edited index.ts loads as a new object. */
@@ -104,6 +107,15 @@ export class StrategyHost {
         this.marks.set(m.symbol, price);
         if (m.fundingRate !== undefined && m.nextFundingTime !== undefined) this.funding.set(m.symbol, Object.freeze({ rate: m.fundingRate.toNumber(), nextFundingTime: m.nextFundingTime }));
         for (const rt of this.onSymbol(m.symbol)) if (rt.inst?.onMarkPrice) this.call(rt, () => rt.inst!.onMarkPrice!(price, m.ts));
+      }, 'strategy-host'),
+    );
+    this.offs.push(
+      bus.on('feed.status', (f) => {
+        // While a symbol's market data is not live, new entries wait; exits still go out.
+        for (const s of f.symbols ?? []) {
+          if (f.status === 'live') this.staleSymbols.delete(s);
+          else this.staleSymbols.add(s);
+        }
       }, 'strategy-host'),
     );
     this.offs.push(
@@ -159,7 +171,7 @@ export class StrategyHost {
       state: rt.state,
       warm: `${Math.min(rt.delivered, rt.spec.warmup)}/${rt.spec.warmup}`,
       signals: rt.signals,
-      ...(rt.detail ? { detail: rt.detail } : {}),
+      ...(rt.detail ? { detail: rt.detail } : this.staleSymbols.has(rt.spec.symbol) ? { detail: `market data stale: entries wait (${rt.blocked} held back)` } : {}),
     }));
   }
 
@@ -196,6 +208,7 @@ export class StrategyHost {
       history: [],
       historyCap: Math.max(MIN_HISTORY, spec.warmup),
       signals: 0,
+      blocked: 0,
       fingerprint: this.fingerprint(spec),
     };
     this.runtimes.set(key, rt);
@@ -304,6 +317,10 @@ export class StrategyHost {
       if (rt.state !== 'ready') return;
       const entering = action === 'enterLong' || action === 'enterShort';
       if (entering && rt.regime && !rt.regime.allowsEntry()) return;
+      if (entering && this.staleSymbols.has(rt.spec.symbol)) {
+        rt.blocked++;
+        return;
+      }
     }
     rt.signals++;
     this.deps.bus.publish(`signal.${rt.spec.strategy}`, {

@@ -138,4 +138,29 @@ describe('market feed', () => {
     expect(candles[0]).toMatchObject({ symbol: 'S000USDT', openTime: T0, open: 1, high: 1.2, low: 0.9, close: 1.1, volume: 10 });
     expect(feed!.view().malformed).toEqual({ json: 1, kline: 1, markPrice: 1, frame: 1 });
   });
+
+  it('when nothing answers at start, says so in plain words, points to the offline demo, and keeps retrying', async () => {
+    const { createLogger } = await import('../../src/core/logger.ts');
+    const lines: string[] = [];
+    const { logger } = createLogger({ level: 'info', format: 'json', stdout: { write: (l: string) => lines.push(l) } });
+    const clock = new LiveClock();
+    feed = new MarketFeed({
+      market: 'futures',
+      symbols: ['BTCUSDT'],
+      wsBase: 'ws://127.0.0.1:9',
+      restBase: 'http://127.0.0.1:9',
+      bus: new Bus({ logger: silentLogger(), clock }),
+      clock,
+      logger,
+      maxBackoffMs: 100,
+      baseBackoffMs: 20,
+      cannotConnectAfterMs: 300,
+      random: () => 1,
+    });
+    feed.start();
+    const msg = await waitFor('plain-words error', () => lines.map((l) => JSON.parse(l) as { level: string; msg: string }).find((l) => l.level === 'error'), 5000);
+    expect(msg.msg).toMatch(/^cannot reach the futures market-data stream at ws:\/\/127\.0\.0\.1:9 after 0\.3 s \(.*\)\. Still retrying\. .*offline demo: `npx trader exchange --replay data\/sample/);
+    await waitFor('retries', () => (feed!.view().connections[0]!.reconnects >= 3 ? true : undefined), 5000);
+    expect(feed.view().connections[0]!.status).toMatch(/down|connecting/);
+  });
 });

@@ -20,7 +20,7 @@ export interface RunningCli {
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(base)) {
-    if (/^(MODE|CONFIRM_MAINNET|BINANCE_|DB_URL|CONFIG_FILE|STRATEGIES_DIR|HEARTBEAT_|LOG_)/.test(k)) delete base[k];
+    if (/^(MODE|CONFIRM_MAINNET|BINANCE_|DB_URL|CONFIG_FILE|STRATEGIES_DIR|HEARTBEAT_|LOG_|FEED|REPLAY_|WS_|ENV_FILE)/.test(k)) delete base[k];
   }
   return { ...base, ...env, FORCE_COLOR: '0' };
 }

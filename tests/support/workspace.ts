@@ -53,6 +53,8 @@ export function makeWorkspace(extraEnv: Record<string, string> = {}): Workspace 
     LOG_LEVEL: 'info',
     LOG_FORMAT: 'json',
     MODE: 'sim',
+    // Tests never reach the internet: no live feed unless a test points it at the local exchange.
+    FEED: 'none',
     ...extraEnv,
   };
   ws.write('config/bot.yaml', 'market: spot\n');

@@ -126,6 +126,23 @@ export default defineStrategy({
     expect(bus.stats().faults, 'the bus never saw it').toBe(0);
   });
 
+  it('while the symbol\'s feed is stale, entries wait and exits still go out', async () => {
+    const breakout = await load('breakout', BREAKOUT);
+    const { h, bus, signals } = host({ history: Array.from({ length: 10 }, (_, i) => bar(i, 100)) });
+    h.start([spec(breakout)]);
+    bus.publish('feed.status', { kind: 'feed.status', ts: 1, status: 'stale', connection: 'futures-1', symbols: ['BTCUSDT'] });
+    bus.publish('candle.closed', closed(bar(10, 105)));
+    expect(signals).toEqual([]);
+    expect(h.status()[0]!.detail).toBe('market data stale: entries wait (1 held back)');
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('1'), entryPrice: dec('100') });
+    bus.publish('candle.closed', closed(bar(11, 90)));
+    expect(signals.map((s) => s.action), 'an exit is never held back').toEqual(['exitLong']);
+    bus.publish('feed.status', { kind: 'feed.status', ts: 2, status: 'live', connection: 'futures-1', symbols: ['BTCUSDT'] });
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('0'), entryPrice: dec('0') });
+    bus.publish('candle.closed', closed(bar(12, 120)));
+    expect(signals.map((s) => s.action)).toEqual(['exitLong', 'enterLong']);
+  });
+
   it('a malformed signal (strength 2) is a strategy bug: the instance is disabled', async () => {
     const bad = await load('bad', moduleSource(`
 export default defineStrategy({ name: 'bad', description: 'x', params: z.object({}), defaultTimeframe: '1m', warmup: () => 0,

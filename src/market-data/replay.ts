@@ -12,8 +12,10 @@
  * Speed: a multiple of real time (1 = a minute per minute, 60 = a minute per
  * second), or 'max': as fast as the slowest WebSocket client reads.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Dec } from '../core/decimal.ts';
-import { readKlineFile, type KlineFileIssue, type RawKline } from '../market-data/kline-files.ts';
+import { readKlineFile, type KlineFileIssue, type RawKline } from './kline-files.ts';
 import type { Market } from '../model/market.ts';
 import type { PriceStep } from '../venues/sim/types.ts';
 
@@ -170,4 +172,30 @@ export function sourceFromFile(file: string, market?: Market): { market: Market;
   const m = /^([A-Z0-9]{2,20})-1m-/.exec(base);
   if (!m) return undefined;
   return { market: market ?? (/spot/i.test(file) ? 'spot' : 'futures'), symbol: m[1]! };
+}
+
+/** Expands folders into their kline files and groups files by (market, symbol), in name order. */
+export function replaySources(paths: readonly string[], market?: Market): ReplaySource[] | { error: string } {
+  const files: string[] = [];
+  for (const p of paths) {
+    const abs = resolve(p);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch {
+      return { error: `no such file or folder: ${p}` };
+    }
+    if (st.isDirectory()) files.push(...readdirSync(abs).filter((f) => /\.(csv|csv\.gz|zip)$/.test(f)).sort().map((f) => join(abs, f)));
+    else files.push(abs);
+  }
+  const groups = new Map<string, ReplaySource & { files: string[] }>();
+  for (const f of files) {
+    const src = sourceFromFile(f, market);
+    if (!src) return { error: `cannot tell the symbol from ${f}: expected a Binance dump name such as BTCUSDT-1m-2024-01.csv.gz` };
+    const k = `${src.market}:${src.symbol}`;
+    const g = groups.get(k) ?? { ...src, files: [] };
+    g.files.push(f);
+    groups.set(k, g);
+  }
+  return [...groups.values()];
 }
