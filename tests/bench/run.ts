@@ -6,6 +6,7 @@
  * Usage: npm run bench [-- name ...]
  */
 import { benchBus } from './bus.bench.ts';
+import { benchFeed } from './feed.bench.ts';
 import { benchHost } from './host.bench.ts';
 import { benchIndicators } from './indicators.bench.ts';
 import { benchReplay } from './replay.bench.ts';
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<str
   replay: benchReplay,
   host: benchHost,
   indicators: benchIndicators,
+  feed: benchFeed,
 };
 
 const wanted = process.argv.slice(2);
