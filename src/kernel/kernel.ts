@@ -133,7 +133,15 @@ export class Kernel {
       kernel.cleanups.push(() => host.stop());
       let reloader: StrategyReloader | undefined;
       if (deps.reloadSettings && existsSync(settings.paths.strategiesDir)) {
-        reloader = new StrategyReloader({ loadSettings: deps.reloadSettings, host, logger: logger.child({ component: 'strategy-reload' }), clock, ...(deps.paramOverrides ? { overrides: deps.paramOverrides } : {}) });
+        reloader = new StrategyReloader({
+          loadSettings: deps.reloadSettings,
+          host,
+          logger: logger.child({ component: 'strategy-reload' }),
+          clock,
+          ...(deps.paramOverrides ? { overrides: deps.paramOverrides } : {}),
+          // A YAML for a new symbol needs its market data before its instance can warm.
+          onApplied: (s) => marketData.addSymbols(s.symbols),
+        });
         reloader.start(settings.paths.strategiesDir);
         kernel.cleanups.push(() => reloader!.stop());
       }
@@ -209,8 +217,8 @@ function recordSignals(bus: Bus, store: Store): () => void {
  * heartbeat: the live Binance feed, an in-process replay of kline files
  * (FEED=replay), or nothing.
  */
-function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWriter): { start: () => void; stop: () => void } {
-  const idle = { start: () => undefined, stop: () => undefined };
+function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWriter): { start: () => void; stop: () => void; addSymbols: (symbols: readonly string[]) => void } {
+  const idle = { start: () => undefined, stop: () => undefined, addSymbols: () => undefined };
   const { settings, clock, logger } = deps;
   const env = settings.env;
   if (env.FEED === 'none') {
@@ -228,11 +236,7 @@ function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWrite
     });
     heartbeat.setBlockProvider('feed', () => ({ status: 'ok', detail: `replaying ${sources.map((s) => s.symbol).join(', ')} at ${env.REPLAY_SPEED === 'max' ? 'full speed' : `${env.REPLAY_SPEED}x`}: ${replay.candles} candles so far` }));
     void replay.done.then(({ candles }) => logger.info({ candles }, `replay finished: ${candles} candles`));
-    return { start: () => replay.start(), stop: () => replay.stop() };
-  }
-  if (settings.symbols.length === 0) {
-    heartbeat.setBlock('feed', { status: 'n/a', detail: 'no enabled strategy: nothing to stream' });
-    return idle;
+    return { start: () => replay.start(), stop: () => replay.stop(), addSymbols: () => undefined };
   }
   const futures = settings.market === 'futures';
   const feed = new MarketFeed({
@@ -248,12 +252,13 @@ function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWrite
   });
   heartbeat.setBlockProvider('feed', () => {
     const v = feed.view();
+    if (v.connections.length === 0) return { status: 'n/a', detail: 'no enabled strategy: nothing to stream yet' };
     const live = v.connections.filter((c) => c.status === 'live').length;
     const anyEver = v.connections.some((c) => c.status !== 'connecting' && c.status !== 'down');
     const status = live === v.connections.length ? 'ok' : live > 0 || anyEver ? 'degraded' : v.connections.every((c) => c.status === 'down') ? 'down' : 'starting';
     return {
       status,
-      detail: `${live}/${v.connections.length} connections live, ${v.staleSymbols.length} of ${settings.symbols.length} symbols stale`,
+      detail: `${live}/${v.connections.length} connections live, ${v.staleSymbols.length} of ${v.symbols} symbols stale`,
       connections: v.connections,
       staleSymbols: v.staleSymbols.slice(0, 50),
       lastClosed: Object.fromEntries(Object.entries(v.lastClosed).map(([s, t]) => [s, new Date(t).toISOString()])),
@@ -263,5 +268,5 @@ function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWrite
       duplicatesDropped: v.duplicates,
     };
   });
-  return { start: () => feed.start(), stop: () => feed.stop() };
+  return { start: () => feed.start(), stop: () => feed.stop(), addSymbols: (symbols) => feed.addSymbols(symbols) };
 }

@@ -75,6 +75,7 @@ export interface ConnectionView {
 
 export interface FeedView {
   connections: ConnectionView[];
+  symbols: number;
   staleSymbols: string[];
   malformed: Record<string, number>;
   duplicates: number;
@@ -101,36 +102,72 @@ export class MarketFeed {
     this.fetchFn = o.fetch ?? fetch;
   }
 
+  private streamsOf(symbol: string): string[] {
+    const l = symbol.toLowerCase();
+    return this.o.market === 'futures' ? [`${l}@kline_1m`, `${l}@markPrice@1s`] : [`${l}@kline_1m`];
+  }
+
+  /** Symbols one connection carries (each symbol's streams stay on one connection: one state of health). */
+  private get symbolsPerConnection(): number {
+    const perConn = this.o.streamsPerConnection ?? (this.o.market === 'futures' ? 200 : 1024);
+    return Math.max(1, Math.floor(perConn / (this.o.market === 'futures' ? 2 : 1)));
+  }
+
   start(): void {
-    const { market, symbols } = this.o;
-    const perConn = this.o.streamsPerConnection ?? (market === 'futures' ? 200 : 1024);
-    const streamsOf = (s: string): string[] => {
-      const l = s.toLowerCase();
-      return market === 'futures' ? [`${l}@kline_1m`, `${l}@markPrice@1s`] : [`${l}@kline_1m`];
-    };
-    // Keep each symbol's streams on one connection, so a symbol has one state of health.
-    const symbolsPerConn = Math.max(1, Math.floor(perConn / (market === 'futures' ? 2 : 1)));
-    for (let i = 0; i < symbols.length; i += symbolsPerConn) {
-      const group = symbols.slice(i, i + symbolsPerConn);
-      const streams = group.flatMap(streamsOf);
-      const id = `${market}-${this.connections.length + 1}`;
-      const conn = new StreamConnection({
-        id,
-        url: this.url(streams),
-        streams,
-        clock: this.o.clock,
-        logger: this.o.logger,
-        backoff: { baseMs: this.o.baseBackoffMs ?? 1000, capMs: this.o.maxBackoffMs, random: this.o.random ?? Math.random },
-        stallMs: this.o.stallMs ?? (market === 'futures' ? 10_000 : 2 * MINUTE),
-        maxLifetimeMs: this.o.maxLifetimeMs ?? 23.5 * 3_600_000,
-        onFrame: (text) => this.onFrame(text),
-        onStatus: (status, detail) => this.onStatus(id, group, status, detail),
-        onReconnected: () => this.onReconnected(group),
-      });
-      for (const s of group) this.symbols.set(s, { lastOpen: -1, backfilling: false, pending: [], conn, lastClosedAt: 0 });
-      this.connections.push(conn);
-    }
+    const { symbols } = this.o;
+    for (let i = 0; i < symbols.length; i += this.symbolsPerConnection) this.connect(symbols.slice(i, i + this.symbolsPerConnection));
     for (const c of this.connections) c.start();
+    this.armCannotConnectAlert();
+  }
+
+  /**
+   * Starts streaming symbols added while running (a strategy YAML for a new
+   * symbol, by hot reload): SUBSCRIBE on a connection with room, else a new one.
+   */
+  addSymbols(symbols: readonly string[]): void {
+    const fresh = symbols.filter((s) => !this.symbols.has(s));
+    if (fresh.length === 0 || this.stopped) return;
+    const last = this.connections.at(-1);
+    let i = 0;
+    if (last) {
+      const room = this.symbolsPerConnection - this.groupOf(last).length;
+      const take = fresh.slice(0, Math.max(0, room));
+      for (const s of take) this.symbols.set(s, { lastOpen: -1, backfilling: false, pending: [], conn: last, lastClosedAt: 0 });
+      last.addStreams(take.flatMap((s) => this.streamsOf(s)));
+      i = take.length;
+    }
+    for (; i < fresh.length; i += this.symbolsPerConnection) this.connect(fresh.slice(i, i + this.symbolsPerConnection)).start();
+    this.o.logger.info({ symbols: fresh }, `streaming ${fresh.length} more symbol${fresh.length > 1 ? 's' : ''}: ${fresh.join(', ')}`);
+  }
+
+  private groupOf(conn: StreamConnection): string[] {
+    return [...this.symbols].filter(([, st]) => st.conn === conn).map(([s]) => s);
+  }
+
+  private connect(group: readonly string[]): StreamConnection {
+    const { market } = this.o;
+    const streams = group.flatMap((s) => this.streamsOf(s));
+    const id = `${market}-${this.connections.length + 1}`;
+    const conn = new StreamConnection({
+      id,
+      url: (list) => this.url(list),
+      streams,
+      maxMessagesPerSec: market === 'futures' ? 10 : 5,
+      clock: this.o.clock,
+      logger: this.o.logger,
+      backoff: { baseMs: this.o.baseBackoffMs ?? 1000, capMs: this.o.maxBackoffMs, random: this.o.random ?? Math.random },
+      stallMs: this.o.stallMs ?? (market === 'futures' ? 10_000 : 2 * MINUTE),
+      maxLifetimeMs: this.o.maxLifetimeMs ?? 23.5 * 3_600_000,
+      onFrame: (text) => this.onFrame(text),
+      onStatus: (status, detail) => this.onStatus(id, this.groupOf(conn), status, detail),
+      onReconnected: () => this.onReconnected(this.groupOf(conn)),
+    });
+    for (const s of group) this.symbols.set(s, { lastOpen: -1, backfilling: false, pending: [], conn, lastClosedAt: 0 });
+    this.connections.push(conn);
+    return conn;
+  }
+
+  private armCannotConnectAlert(): void {
     const after = this.o.cannotConnectAfterMs ?? 15_000;
     this.alertTimer = this.o.clock.after(after, () => {
       const never = this.connections.filter((c) => !c.everLive);
@@ -166,6 +203,7 @@ export class MarketFeed {
     }
     return {
       connections: this.connections.map((c) => ({ id: c.o.id, status: c.status, streams: c.streams.length, lastMessageAgeMs: c.lastMessageAt ? now - c.lastMessageAt : null, reconnects: c.reconnects })),
+      symbols: this.symbols.size,
       staleSymbols: stale,
       malformed: Object.fromEntries(this.malformed),
       duplicates: this.duplicates,

@@ -15,9 +15,11 @@ export type ConnectionStatus = 'connecting' | 'live' | 'stale' | 'down' | 'close
 
 export interface StreamConnectionOptions {
   id: string;
-  /** The full URL carrying every stream of this connection. */
-  url: string;
+  /** Builds the URL carrying every stream of this connection (used at each (re)connect). */
+  url: (streams: readonly string[]) => string;
   streams: readonly string[];
+  /** Incoming-message budget of the server (Binance: 5/s spot, 10/s futures); SUBSCRIBEs stay under it. */
+  maxMessagesPerSec: number;
   clock: Clock;
   logger: Logger;
   backoff: BackoffOptions;
@@ -46,10 +48,48 @@ export class StreamConnection {
   private watchdog: TimerHandle | undefined;
   private rotating = false;
 
-  constructor(readonly o: StreamConnectionOptions) {}
+  private streamList: string[];
+  private readonly outbox: string[] = [];
+  private sender: TimerHandle | undefined;
+  private nextId = 1;
+
+  constructor(readonly o: StreamConnectionOptions) {
+    this.streamList = [...o.streams];
+  }
 
   get streams(): readonly string[] {
-    return this.o.streams;
+    return this.streamList;
+  }
+
+  /**
+   * Adds streams: a SUBSCRIBE now (paced under the server's message budget)
+   * and part of the URL for every later reconnect.
+   */
+  addStreams(streams: readonly string[]): void {
+    const fresh = streams.filter((s) => !this.streamList.includes(s));
+    if (fresh.length === 0) return;
+    this.streamList.push(...fresh);
+    this.outbox.push(JSON.stringify({ method: 'SUBSCRIBE', params: fresh, id: this.nextId++ }));
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.sender || this.outbox.length === 0) return;
+    // One message per interval, below the budget (e.g. 4/s where 5/s is the limit).
+    const interval = Math.ceil(1000 / Math.max(1, this.o.maxMessagesPerSec - 1));
+    const send = (): void => {
+      const msg = this.outbox[0];
+      if (msg === undefined || this.stopped) {
+        this.sender?.cancel();
+        this.sender = undefined;
+        return;
+      }
+      // Not connected: the URL of the next connect carries the streams already.
+      if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(msg);
+      this.outbox.shift();
+    };
+    send();
+    this.sender = this.o.clock.every(interval, send);
   }
 
   start(): void {
@@ -61,6 +101,7 @@ export class StreamConnection {
     this.stopped = true;
     this.retryTimer?.cancel();
     this.watchdog?.cancel();
+    this.sender?.cancel();
     this.ws?.removeAllListeners();
     this.ws?.on('error', () => undefined);
     this.ws?.terminate();
@@ -68,7 +109,7 @@ export class StreamConnection {
   }
 
   private open(isRotation: boolean): void {
-    const ws = new WebSocket(this.o.url, { handshakeTimeout: 10_000 });
+    const ws = new WebSocket(this.o.url(this.streamList), { handshakeTimeout: 10_000 });
     const wasLive = this.everLive;
     let first = true;
     if (!isRotation) {

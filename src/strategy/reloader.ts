@@ -21,6 +21,8 @@ export interface ReloaderDeps {
   logger: Logger;
   clock: Clock;
   overrides?: ReadonlyMap<string, Record<string, unknown>>;
+  /** Told the applied settings after each successful reload (e.g. the feed streams new symbols). */
+  onApplied?: (settings: Settings) => void;
   /** Quiet time after the last file event before reloading (editors write in bursts). */
   debounceMs?: number;
 }
@@ -77,6 +79,7 @@ export class StrategyReloader {
       const resolved = resolveInstances(settings, settings.strategies, loaded.modules, this.deps.overrides);
       issues.push(...resolved.issues);
       if (issues.length === 0) {
+        this.deps.onApplied?.(settings);
         const changes = this.deps.host.apply(resolved.specs);
         this.errors = [];
         this.reloads++;

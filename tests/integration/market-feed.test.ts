@@ -163,4 +163,21 @@ describe('market feed', () => {
     await waitFor('retries', () => (feed!.view().connections[0]!.reconnects >= 3 ? true : undefined), 5000);
     expect(feed.view().connections[0]!.status).toMatch(/down|connecting/);
   });
+
+  it('symbols added while running (hot reload) are subscribed, paced, and stream', async () => {
+    const insts = instruments(3);
+    ex = await LocalExchange.start({ instruments: insts });
+    const { dec } = await import('../../src/core/decimal.ts');
+    for (const i of insts) ex.setPrice('futures', i.symbol, dec('0.25'));
+    const clock = new LiveClock();
+    const bus = new Bus({ logger: silentLogger(), clock });
+    const marks = new Set<string>();
+    bus.on('mark.price', (m) => marks.add(m.symbol), 'test');
+    feed = new MarketFeed({ market: 'futures', symbols: ['S000USDT'], wsBase: ex.urls().futuresWs, restBase: ex.url, bus, clock, logger: silentLogger(), maxBackoffMs: 200, baseBackoffMs: 20 });
+    feed.start();
+    await waitFor('first symbol streams', () => (marks.has('S000USDT') ? true : undefined), 5000);
+    feed.addSymbols(['S001USDT', 'S002USDT', 'S000USDT']);
+    await waitFor('new symbols stream', () => (marks.has('S001USDT') && marks.has('S002USDT') ? true : undefined), 5000);
+    expect(feed.view().connections.map((c) => c.streams)).toEqual([6]);
+  });
 });
