@@ -8,6 +8,7 @@ import { EXIT, exitCodeFor } from '../core/errors.ts';
 import { VERSION } from '../core/version.ts';
 import { formatStatus, judgeHeartbeatFile } from '../health/status.ts';
 import { Store } from '../store/store.ts';
+import { dataDownload, dataImport, dataList, type DownloadCommandOptions, type ImportCommandOptions } from './data-command.ts';
 import { peekEnv } from './env-peek.ts';
 import { runExchange, type ExchangeCommandOptions } from './exchange-command.ts';
 import { loadSettingsOrReport, runBot } from './run.ts';
@@ -15,7 +16,6 @@ import { strategyInfo, strategyList, strategyValidate } from './strategy-command
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
-  ['data', 'download, import and list candle history'],
   ['backtest', 'run strategies on history and report'],
   ['optimize', 'search strategy parameters (grid, walk-forward)'],
   ['order', 'place, cancel and list manual orders'],
@@ -107,6 +107,34 @@ export function buildProgram(): Command {
     .option('--param <key=value...>', 'check overrides too: period=10 or rsi.period=10', collect, [])
     .action(async (opts: { param: string[] }) => {
       process.exitCode = await strategyValidate(opts.param);
+    });
+
+  const data = program.command('data').description('download, import and list candle history');
+  data
+    .command('import <paths...>')
+    .description('import Binance kline dumps (csv, csv.gz, zip; folders are searched): rows checked, bad rows and gaps reported, re-importing changes nothing')
+    .option('--market <m>', 'spot or futures (default: spot when the path says so, else futures)')
+    .option('--symbol <s>', 'symbol, when the file name does not start with it (BTCUSDT-1h-...)')
+    .option('--timeframe <tf>', 'interval, when the file name does not say it (default: from the data)')
+    .action(async (paths: string[], opts: ImportCommandOptions) => {
+      process.exitCode = await dataImport(paths, opts);
+    });
+  data
+    .command('download')
+    .description('download closed candles over Binance REST (BINANCE_SPOT_REST_URL / BINANCE_FUTURES_REST_URL); resumes after the last stored candle')
+    .option('--symbol <s>', 'symbol, e.g. BTCUSDT')
+    .option('--market <m>', 'spot or futures')
+    .option('--timeframe <tf>', 'interval: 1m, 5m, 1h, 1d ...', '1m')
+    .option('--from <date>', 'first candle, UTC: 2024-01-01 or 2024-01-01T12:00')
+    .option('--to <date>', 'candles opening before this, UTC (default: now)')
+    .action(async (opts: DownloadCommandOptions) => {
+      process.exitCode = await dataDownload(opts);
+    });
+  data
+    .command('list')
+    .description('stored candles per market, symbol and timeframe: first, last, rows, gaps')
+    .action(async () => {
+      process.exitCode = await dataList();
     });
 
   for (const [name, description] of PLANNED_GROUPS) {

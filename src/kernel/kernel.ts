@@ -18,7 +18,7 @@ import type { Settings } from '../settings/settings.ts';
 import { InstanceLock } from '../store/instance-lock.ts';
 import { Journal, recordJournal } from '../store/journal.ts';
 import { ensureWritableDir, Store } from '../store/store.ts';
-import { CandleRepository } from '../store/candle-repository.ts';
+import { CandleRepository, CandleWriter } from '../store/candle-repository.ts';
 import { ALL_SIGNALS } from '../bus/bus.ts';
 import { StrategyHost, type RiskEventRecord } from '../strategy/host.ts';
 import type { IndicatorFactory } from '../strategy/indicators/types.ts';
@@ -44,6 +44,7 @@ export interface KernelDeps {
 
 export class Kernel {
   host: StrategyHost | undefined;
+  candleWriter: CandleWriter | undefined;
   reloader: StrategyReloader | undefined;
   private stopping: Promise<void> | undefined;
   private readonly cleanups: Array<() => void> = [];
@@ -112,6 +113,21 @@ export class Kernel {
       kernel.cleanups.push(recordJournal(bus, journal));
       heartbeat.start();
 
+      // 5b. Every closed 1m candle is stored, one transaction a second, off the hot path
+      //     (warm-up after a restart, backtests and `trader data list` read them).
+      const candleRepo = new CandleRepository(store);
+      const candleWriter = new CandleWriter({
+        repository: candleRepo,
+        clock,
+        onError: (err, queued) => logger.error({ err, queued }, `cannot write candles (${queued} queued, retrying each second): ${(err as Error).message}`),
+      });
+      kernel.cleanups.push(
+        bus.on('candle.closed', (c) => {
+          if (c.timeframe === '1m') candleWriter.enqueue(c.market, c.symbol, '1m', c);
+        }, 'candle-writer'),
+      );
+      kernel.candleWriter = candleWriter;
+
       // 6. Market data is built here and started last (below), once every consumer has
       //    subscribed: a candle published before the host listens would be lost to it.
       const marketData = prepareMarketData(deps, bus, heartbeat);
@@ -125,7 +141,7 @@ export class Kernel {
         clock,
         logger: logger.child({ component: 'strategy-host' }),
         indicators: deps.indicators,
-        history: new CandleRepository(store),
+        history: candleRepo,
         recordRiskEvent: (e) => recordRiskEvent(store, clock.now(), e),
       });
       kernel.cleanups.push(recordSignals(bus, store));
@@ -185,6 +201,8 @@ export class Kernel {
     // each awaiting its own queue, in reverse start order.
     for (const fn of this.cleanups.reverse()) fn();
     this.bus.close();
+    // Candles still queued land before the database closes.
+    this.candleWriter?.close();
     this.heartbeat.stop();
     this.store.close();
     this.heartbeat.setBlock('db', { status: 'n/a', detail: 'closed' });

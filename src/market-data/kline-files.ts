@@ -67,6 +67,15 @@ export function* readKlineFile(path: string, opts: ReadKlineFileOptions = {}): G
   yield* parseKlineText(text, path, opts.onIssue);
 }
 
+/**
+ * The decoded text of a dump file (csv, gzip or zip), exactly what
+ * readKlineFile parses; for callers that need to look at lines again (the
+ * importer names the line of a row that parsed but failed a later check).
+ */
+export function readKlineFileText(path: string): string {
+  return decodeFile(path);
+}
+
 /** Reads a whole file: its rows, every rejected row, and the interval the rows suggest. */
 export function loadKlineFile(path: string): LoadedKlineFile {
   const klines: RawKline[] = [];

@@ -113,19 +113,20 @@ export class StreamConnection {
     const wasLive = this.everLive;
     let first = true;
     if (!isRotation) {
-      ws.on('open', () => {
-        // Open is live; silence from here on is what the watchdog measures.
-        this.lastMessageAt = this.o.clock.now();
-        this.attempt = 0;
-        this.everLive = true;
-        this.setStatus('live', 'connected');
-        if (wasLive) this.o.onReconnected();
-      });
+      // Silence is measured from the open; a connection that opens but never talks is stale.
+      ws.on('open', () => (this.lastMessageAt = this.o.clock.now()));
     }
     ws.on('message', (data) => {
       this.lastMessageAt = this.o.clock.now();
       if (first) {
         first = false;
+        // Live means data arrives, not merely that the socket opened.
+        if (!isRotation) {
+          this.attempt = 0;
+          this.everLive = true;
+          this.setStatus('live', 'receiving');
+          if (wasLive) this.o.onReconnected();
+        }
         if (isRotation) {
           // The new socket talks: retire the old one.
           const old = this.ws;

@@ -20,11 +20,21 @@ export interface InstrumentsTable {
   updated_at: number;
 }
 
-export interface CandlesTable {
+/** One (market, symbol, timeframe) series; its id is the high part of every candle key. */
+export interface CandleSeriesTable {
+  id: Generated<number>;
   market: string;
   symbol: string;
   timeframe: string;
-  open_time: number;
+}
+
+/**
+ * Candles keyed by one integer (the rowid): series_id * 2^32 + open_time in
+ * whole minutes since the epoch. See migration 0002 and candle-repository.ts
+ * for why, and for the encode/decode helpers.
+ */
+export interface CandlesTable {
+  key: number;
   // Candle prices feed indicators (plain numbers by design); exact
   // decimals matter only where a value becomes an order, which goes
   // through the exchange filters.
@@ -35,6 +45,8 @@ export interface CandlesTable {
   volume: number;
   quote_volume: number;
   trades: number;
+  /** Base volume bought by takers; null when the source did not say (older rows, live feeds without it). */
+  taker_buy_volume: number | null;
 }
 
 export interface SignalsTable {
@@ -131,6 +143,7 @@ export interface JournalTable {
 export interface DB {
   kv: KvTable;
   instruments: InstrumentsTable;
+  candle_series: CandleSeriesTable;
   candles: CandlesTable;
   signals: SignalsTable;
   orders: OrdersTable;

@@ -6,6 +6,7 @@
  * Usage: npm run bench [-- name ...]
  */
 import { benchBus } from './bus.bench.ts';
+import { benchCandles } from './candles.bench.ts';
 import { benchFeed } from './feed.bench.ts';
 import { benchHost } from './host.bench.ts';
 import { benchIndicators } from './indicators.bench.ts';
@@ -17,6 +18,7 @@ const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<str
   host: benchHost,
   indicators: benchIndicators,
   feed: benchFeed,
+  candles: benchCandles,
 };
 
 const wanted = process.argv.slice(2);

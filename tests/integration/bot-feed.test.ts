@@ -49,6 +49,8 @@ describe('bot with market data', () => {
   it('FEED=live against the local exchange: connects, streams candles to the strategy, records signals', async () => {
     const { file, hb } = setup();
     ex = await LocalExchange.start({ replay: { sources: [{ market: 'futures', symbol: 'ALGOUSDT', files: [file] }], speed: 'max', autoStart: false } });
+    // A mark price makes the exchange talk (markPrice@1s) before the replay starts, as Binance always does.
+    ex.engine.setMarkPrice('ALGOUSDT', (await import('../../src/core/decimal.ts')).dec('0.25'));
     bot = startCli(['run'], {
       env: { ENV_FILE: '/dev/null', FEED: 'live', HEARTBEAT_INTERVAL_MS: '100', BINANCE_FUTURES_WS_URL: ex.urls().futuresWs, BINANCE_FUTURES_REST_URL: ex.url },
       cwd: sd!.dir,

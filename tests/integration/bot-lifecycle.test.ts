@@ -71,7 +71,7 @@ describe('bot lifecycle (real child process)', () => {
       const migrations = db.prepare('SELECT name FROM kysely_migration').all();
       const shutdown = db.prepare("SELECT channel FROM journal WHERE channel = 'system.shutdown'").all();
       db.close();
-      expect(migrations).toEqual([{ name: '0001_initial' }]);
+      expect(migrations).toEqual([{ name: '0001_initial' }, { name: '0002_candle_series' }]);
       expect(shutdown, 'the stop is in the audit trail').toHaveLength(1);
 
       // Logs went to logs/trader-<UTC day>.log as JSON lines too.
@@ -195,12 +195,12 @@ describe('trader CLI', () => {
   it('db migrate creates and migrates, then is a no-op; db status reads it; unknown command is a usage error', async () => {
     ws = makeWorkspace();
     const first = await runCli(['db', 'migrate'], { env: ws.env, cwd: ws.dir });
-    expect(first.stdout.trim()).toBe('applied 0001_initial; schema is at 0001_initial');
+    expect(first.stdout.trim()).toBe('applied 0001_initial, 0002_candle_series; schema is at 0002_candle_series');
     const again = await runCli(['db', 'migrate'], { env: ws.env, cwd: ws.dir });
-    expect(again.stdout.trim()).toBe('nothing to apply; schema is at 0001_initial');
+    expect(again.stdout.trim()).toBe('nothing to apply; schema is at 0002_candle_series');
     const st = await runCli(['db', 'status'], { env: ws.env, cwd: ws.dir });
     expect(st.code).toBe(0);
-    expect(st.stdout).toMatch(/schema:\s+0001_initial/);
+    expect(st.stdout).toMatch(/schema:\s+0002_candle_series/);
     expect(st.stdout).toMatch(/journal\s+0 rows/);
     const bad = await runCli(['frobnicate'], { env: ws.env, cwd: ws.dir });
     expect(bad.code).toBe(64);

@@ -34,7 +34,7 @@ describe('kernel + strategies', () => {
 export default defineStrategy({ name: 'bomb', description: 'throws', params: z.object({}), defaultTimeframe: '1m', warmup: () => 0,
   create() { return { onCandle() { throw new Error('kaboom'); }, reset() {} }; } });`));
     sd.write('strategies/bomb/BTCUSDT.yaml', 'enabled: true\n');
-    const settings = loadSettings({ cwd: sd.dir, env: { HEARTBEAT_INTERVAL_MS: '1000' }, envFile: false });
+    const settings = loadSettings({ cwd: sd.dir, env: { HEARTBEAT_INTERVAL_MS: '1000', FEED: 'none' }, envFile: false });
     const { modules } = await loadStrategyModules(settings.paths.strategiesDir, settings.strategyModules, sd.dir);
     const { specs, issues } = resolveInstances(settings, settings.strategies, modules);
     expect(issues).toEqual([]);
@@ -45,6 +45,8 @@ export default defineStrategy({ name: 'bomb', description: 'throws', params: z.o
       clock.advanceTo(t0 + (i + 1) * 60_000);
       kernel.bus.publish('candle.closed', { kind: 'candle.closed', ts: clock.now(), market: 'spot', symbol: 'BTCUSDT', timeframe: '1m', openTime: t0 + i * 60_000, open: close, high: close + 0.5, low: close - 0.5, close, volume: 1 });
     }
+    // One more second: the candle writer's timer commits the last candle.
+    clock.advanceBy(1000);
     const hb = kernel.heartbeat.write();
     expect(hb.instances.map((i) => [i.strategy, i.state, i.detail ?? ''])).toEqual([
       ['bomb', 'disabled', 'threw: kaboom'],
@@ -56,6 +58,8 @@ export default defineStrategy({ name: 'bomb', description: 'throws', params: z.o
       expect(db.prepare('SELECT strategy, symbol, action, reason FROM signals').all()).toEqual([{ strategy: 'breakout', symbol: 'BTCUSDT', action: 'enterLong', reason: 'new high' }]);
       expect(db.prepare("SELECT channel FROM journal WHERE channel LIKE 'signal.%'").all()).toEqual([{ channel: 'signal.breakout' }]);
       const risk = db.prepare('SELECT scope, scope_key, kind, reason, source FROM risk_events').all();
+      // Closed candles are stored, one transaction a second.
+      expect((db.prepare('SELECT count(*) AS n FROM candles').get() as { n: number }).n).toBe(4);
       expect(risk).toEqual([{ scope: 'strategy', scope_key: 'bomb:BTCUSDT', kind: 'STRATEGY_DISABLED', reason: 'kaboom', source: 'strategy-host' }]);
     } finally {
       db.close();
