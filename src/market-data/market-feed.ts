@@ -71,6 +71,7 @@ export interface ConnectionView {
   streams: number;
   lastMessageAgeMs: number | null;
   reconnects: number;
+  rotations: number;
 }
 
 export interface FeedView {
@@ -202,7 +203,7 @@ export class MarketFeed {
       if (this.isStale(s)) stale.push(s);
     }
     return {
-      connections: this.connections.map((c) => ({ id: c.o.id, status: c.status, streams: c.streams.length, lastMessageAgeMs: c.lastMessageAt ? now - c.lastMessageAt : null, reconnects: c.reconnects })),
+      connections: this.connections.map((c) => ({ id: c.o.id, status: c.status, streams: c.streams.length, lastMessageAgeMs: c.lastMessageAt ? now - c.lastMessageAt : null, reconnects: c.reconnects, rotations: c.rotations })),
       symbols: this.symbols.size,
       staleSymbols: stale,
       malformed: Object.fromEntries(this.malformed),

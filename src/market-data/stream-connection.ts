@@ -36,6 +36,8 @@ export interface StreamConnectionOptions {
 export class StreamConnection {
   status: ConnectionStatus = 'connecting';
   reconnects = 0;
+  /** Planned renewals before the lifetime limit (not failures). */
+  rotations = 0;
   lastMessageAt = 0;
   lastError = '';
   /** True once any socket of this connection has received a message. */
@@ -133,6 +135,7 @@ export class StreamConnection {
           this.ws = ws;
           this.connectedAt = this.o.clock.now();
           this.rotating = false;
+          this.rotations++;
           old?.removeAllListeners();
           old?.on('error', () => undefined);
           old?.close();

@@ -187,4 +187,44 @@ describe('market feed', () => {
     await waitFor('new symbols stream', () => (marks.has('S001USDT') && marks.has('S002USDT') ? true : undefined), 5000);
     expect(feed.view().connections.map((c) => c.streams)).toEqual([6]);
   });
+
+  it('minutes the exchange never produced are reported as a gap, never invented; the series goes on after them', async () => {
+    const insts = instruments(1);
+    ex = await LocalExchange.start({ instruments: insts });
+    ex.engine.setMarkPrice('S000USDT', (await import('../../src/core/decimal.ts')).dec('0.25'));
+    const { candles } = startFeed(['S000USDT']);
+    await waitFor('live', () => feed!.view().connections.every((c) => c.status === 'live') || undefined, 10_000);
+    const kline = (t: number) => JSON.stringify({ stream: 's000usdt@kline_1m', data: { e: 'kline', E: t + 60_000, s: 'S000USDT', k: { t, T: t + 59_999, s: 'S000USDT', i: '1m', o: '1', c: '1', h: '1', l: '1', v: '1', n: 1, x: true, q: '1' } } });
+    ex.hub.sendRaw('futures', 's000usdt@kline_1m', kline(T0));
+    // Three minutes later: the exchange has nothing for the two in between (an outage).
+    ex.hub.sendRaw('futures', 's000usdt@kline_1m', kline(T0 + 3 * 60_000));
+    await waitFor('the later candle', () => (candles.length === 2 ? true : undefined), 10_000);
+    expect(candles.map((c) => c.openTime - T0)).toEqual([0, 180_000]);
+    expect(feed!.view().gaps, 'two missing minutes reported').toBe(2);
+    expect(feed!.view().backfilled).toBe(0);
+  });
+
+  it('connections are renewed before their lifetime ends, overlapping old and new: nothing missed, nothing doubled', async () => {
+    const insts = instruments(2);
+    const f = file();
+    ex = await LocalExchange.start({ instruments: insts, replay: { sources: insts.map((i) => ({ market: 'futures' as const, symbol: i.symbol, files: [f] })), speed: 300, autoStart: false } });
+    const { dec } = await import('../../src/core/decimal.ts');
+    for (const i of insts) ex.engine.setMarkPrice(i.symbol, dec('0.25'));
+    const clock = new LiveClock();
+    const bus = new Bus({ logger: silentLogger(), clock });
+    const candles: CandleClosed[] = [];
+    bus.on('candle.closed', (c) => candles.push(c), 'test');
+    // A 1.5 s lifetime stands in for Binance's 24 h, so the 6 s replay sees several rotations.
+    feed = new MarketFeed({ market: 'futures', symbols: insts.map((i) => i.symbol), wsBase: ex.urls().futuresWs, restBase: ex.url, bus, clock, logger: silentLogger(), maxBackoffMs: 200, baseBackoffMs: 20, maxLifetimeMs: 1500 });
+    feed.start();
+    await waitFor('live', () => feed!.view().connections.every((c) => c.status === 'live') || undefined, 10_000);
+    ex.replay!.start();
+    await ex.replay!.done;
+    await waitFor('all candles', () => (candles.length >= 2 * MINUTES ? true : undefined), 20_000);
+    const view = feed.view();
+    expect(view.connections[0]!.rotations, 'renewed several times').toBeGreaterThanOrEqual(2);
+    expect(view.connections[0]!.reconnects, 'a rotation is not a reconnect').toBe(0);
+    expect(candles).toHaveLength(2 * MINUTES);
+    for (const i of insts) expect(candles.filter((c) => c.symbol === i.symbol).map((c) => c.openTime)).toEqual(Array.from({ length: MINUTES }, (_, k) => T0 + k * 60_000));
+  });
 });
