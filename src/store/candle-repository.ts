@@ -15,7 +15,8 @@
  * synchronously by better-sqlite3: no promise and no SQL compile per row.
  */
 import type Database from 'better-sqlite3';
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import type { CandlesTable } from './schema.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { InvariantError } from '../core/errors.ts';
 import { candlesBetween, isInterval, type Interval } from '../market-data/intervals.ts';
@@ -154,17 +155,8 @@ function seriesRange(seriesId: number): [lo: number, end: number] {
   return [seriesId * SERIES_SPAN, (seriesId + 1) * SERIES_SPAN];
 }
 
-interface CandleRow {
-  key: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  quote_volume: number;
-  trades: number;
-  taker_buy_volume: number | null;
-}
+/** A stored candle row, as the schema declares it. */
+type CandleRow = Selectable<CandlesTable>;
 
 /** Column order of the compiled write statements (checked against kysely's output once). */
 const VALUE_COLUMNS = ['open', 'high', 'low', 'close', 'volume', 'quote_volume', 'trades', 'taker_buy_volume'] as const;
