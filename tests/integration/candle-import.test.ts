@@ -9,30 +9,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { formatGap } from '../../src/market-data/candle-checks.ts';
 import { expandKlinePaths, importKlineFile, importKlineFiles, marketFromPath, nameParts } from '../../src/market-data/import.ts';
 import { readKlineFile } from '../../src/market-data/kline-files.ts';
-import { CandleRepository } from '../../src/store/candle-repository.ts';
-import { Store } from '../../src/store/store.ts';
-import { makeWorkspace, REPO_ROOT, type Workspace } from '../support/workspace.ts';
+import { repoFixture } from '../support/candle-repo.ts';
+import { REPO_ROOT } from '../support/workspace.ts';
 
 const SHARED = join(REPO_ROOT, '..', 'shared', 'data');
 const UM_1M = join(SHARED, 'binance-um-1m');
 const SPOT_1H = join(SHARED, 'binance-spot', 'BTCUSDT-1h.csv.gz');
 const HEADER = 'open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore';
 
-let ws: Workspace | undefined;
-const toClose: Store[] = [];
-afterEach(() => {
-  for (const s of toClose.splice(0)) s.close();
-  ws?.cleanup();
-  ws = undefined;
-});
-
-async function openRepo(): Promise<{ store: Store; repo: CandleRepository }> {
-  ws = makeWorkspace();
-  const store = Store.open(ws.dbFile);
-  toClose.push(store);
-  await store.migrate();
-  return { store, repo: new CandleRepository(store) };
-}
+const repos = repoFixture();
+afterEach(() => repos.cleanup());
 
 /** A dump row; t in ms. */
 function row(t: number, o: string, h: string, l: string, c: string, v = '10', stepMs = 60_000): string {
@@ -53,7 +39,7 @@ describe('file names and paths', () => {
 
 describe('importing real dumps', () => {
   it('all of binance-um-1m: every minute of every month, 0 bad rows, 0 gaps; importing again changes nothing', async () => {
-    const { store, repo } = await openRepo();
+    const { store, repo } = await repos.open();
     const files = expandKlinePaths([UM_1M]);
     if (!Array.isArray(files)) throw new Error(files.error);
     expect(files).toHaveLength(44);
@@ -88,7 +74,7 @@ describe('importing real dumps', () => {
   });
 
   it('spot BTCUSDT 1h (2018-2026): reports the real outages, the 34 hours of 2018-02-08 among them, and stores the rest', async () => {
-    const { repo } = await openRepo();
+    const { repo, ws } = await repos.open();
     const r = importKlineFile(repo, SPOT_1H);
     expect(r.error).toBeUndefined();
     expect(r).toMatchObject({ market: 'spot', symbol: 'BTCUSDT', timeframe: '1h', badRows: 0 });
@@ -107,7 +93,7 @@ describe('importing real dumps', () => {
 
 describe('checks on synthetic files', () => {
   it('reports each bad row with file:line and a reason naming field and value, skips it, and imports the good ones', async () => {
-    const { repo } = await openRepo();
+    const { repo, ws } = await repos.open();
     const t = Date.UTC(2024, 0, 1);
     const m = 60_000;
     const lines = [
@@ -124,8 +110,8 @@ describe('checks on synthetic files', () => {
       row(t + 2 * m, '100', '101', '99', '100'), // 11 back in time
       row(t + 9 * m, '100', '102', '99', '101'), // 12 good, after a 2-minute gap
     ];
-    ws!.write('in/TESTUSDT-1m-2024-01.csv', lines.join('\n') + '\n');
-    const file = join(ws!.dir, 'in', 'TESTUSDT-1m-2024-01.csv');
+    ws.write('in/TESTUSDT-1m-2024-01.csv', lines.join('\n') + '\n');
+    const file = join(ws.dir, 'in', 'TESTUSDT-1m-2024-01.csv');
     const r = importKlineFile(repo, file, { market: 'spot' });
     expect(r.error).toBeUndefined();
     expect(r.issues.map((i) => `${i.line}: ${i.message}`)).toEqual([
@@ -144,27 +130,27 @@ describe('checks on synthetic files', () => {
   });
 
   it('takes the interval from the data when the name has none; refuses a name that contradicts the data', async () => {
-    const { repo } = await openRepo();
+    const { repo, ws } = await repos.open();
     const t = Date.UTC(2024, 0, 1);
     const h = 3_600_000;
     const body = [0, 1, 2, 4].map((i) => row(t + i * h, '1', '2', '0.5', '1.5', '10', h)).join('\n');
-    ws!.write('x/ABCUSDT-2024.csv.gz', '');
-    const gz = join(ws!.dir, 'x', 'ABCUSDT-2024.csv.gz');
+    ws.write('x/ABCUSDT-2024.csv.gz', '');
+    const gz = join(ws.dir, 'x', 'ABCUSDT-2024.csv.gz');
     (await import('node:fs')).writeFileSync(gz, gzipSync(body));
     const r = importKlineFile(repo, gz);
     expect(r).toMatchObject({ symbol: 'ABCUSDT', timeframe: '1h', market: 'futures', inserted: 4, gaps: 1, missing: 1 });
 
-    const wrong = ws!.write('x/ABCUSDT-1m-2024.csv', body);
+    const wrong = ws.write('x/ABCUSDT-1m-2024.csv', body);
     expect(importKlineFile(repo, wrong).error).toBe('the file name says 1m but the rows are mostly 1h apart (3600000 ms); rename the file or pass --timeframe');
-    const noName = ws!.write('x/prices.csv', body);
+    const noName = ws.write('x/prices.csv', body);
     expect(importKlineFile(repo, noName).error).toMatch(/cannot tell the symbol from the file name/);
     expect(importKlineFile(repo, noName, { symbol: 'ABCUSDT' }).unchanged, '--symbol names it: same rows, nothing new').toBe(4);
   });
 
   it('a file that cannot be read is reported and leaves the store as it was; the other files still import', async () => {
-    const { repo } = await openRepo();
-    const bad = ws!.write('y/XUSDT-1m-2024-01.csv.gz', 'not gzip at all');
-    const good = ws!.write('y/YUSDT-1m-2024-01.csv', row(Date.UTC(2024, 0, 1), '1', '1', '1', '1'));
+    const { repo, ws } = await repos.open();
+    const bad = ws.write('y/XUSDT-1m-2024-01.csv.gz', 'not gzip at all');
+    const good = ws.write('y/YUSDT-1m-2024-01.csv', row(Date.UTC(2024, 0, 1), '1', '1', '1', '1'));
     const r = await importKlineFiles(repo, [bad, good]);
     expect(r.files[0]!.error).toMatch(/not a readable gzip file/);
     expect(r.totals).toMatchObject({ files: 2, failedFiles: 1, inserted: 1 });

@@ -7,27 +7,14 @@ import { TestClock } from '../../src/core/clock.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import { CandleColumns, CandleRepository, CandleWriter, candleKey, openTimeOfKey, type StoredCandle } from '../../src/store/candle-repository.ts';
 import { Store } from '../../src/store/store.ts';
-import { makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { repoFixture } from '../support/candle-repo.ts';
 
 const T0 = Date.UTC(2024, 0, 1);
 const MIN = 60_000;
 const HOUR = 3_600_000;
 
-let ws: Workspace | undefined;
-const toClose: Array<{ close(): void }> = [];
-afterEach(() => {
-  for (const c of toClose.splice(0)) c.close();
-  ws?.cleanup();
-  ws = undefined;
-});
-
-async function openRepo(): Promise<{ store: Store; repo: CandleRepository }> {
-  ws = makeWorkspace();
-  const store = Store.open(ws.dbFile);
-  toClose.push(store);
-  await store.migrate();
-  return { store, repo: new CandleRepository(store) };
-}
+const repos = repoFixture();
+afterEach(() => repos.cleanup());
 
 /** n candles of `step` from `from`, close = 100 + i. */
 function series(from: number, n: number, step = MIN, skip: ReadonlySet<number> = new Set()): StoredCandle[] {
@@ -56,16 +43,16 @@ describe('candle keys', () => {
 
 describe('CandleRepository', () => {
   it('upserts idempotently: the same rows again change nothing; a changed row is updated', async () => {
-    const { store, repo } = await openRepo();
+    const { store, repo, ws } = await repos.open();
     const rows = series(T0, 500);
     expect(repo.upsert('futures', 'BTCUSDT', '1m', rows)).toEqual({ inserted: 500, updated: 0, unchanged: 0 });
-    const before = new Database(ws!.dbFile, { readonly: true });
+    const before = new Database(ws.dbFile, { readonly: true });
     const snapshot = before.prepare('SELECT * FROM candles ORDER BY key').all();
     before.close();
 
     expect(repo.upsert('futures', 'BTCUSDT', '1m', rows), 'same key, same row: nothing changes').toEqual({ inserted: 0, updated: 0, unchanged: 500 });
     expect(repo.upsert('futures', 'BTCUSDT', '1m', rows.slice(10, 13)), 'the row-by-row path agrees').toEqual({ inserted: 0, updated: 0, unchanged: 3 });
-    const after = new Database(ws!.dbFile, { readonly: true });
+    const after = new Database(ws.dbFile, { readonly: true });
     expect(after.prepare('SELECT * FROM candles ORDER BY key').all(), 'rows are byte-for-byte the same').toEqual(snapshot);
     after.close();
 
@@ -77,7 +64,7 @@ describe('CandleRepository', () => {
   });
 
   it('keeps series apart: same symbol on another market or timeframe is another series', async () => {
-    const { repo } = await openRepo();
+    const { repo } = await repos.open();
     repo.upsert('futures', 'BTCUSDT', '1m', series(T0, 10));
     repo.upsert('spot', 'BTCUSDT', '1m', series(T0, 3));
     repo.upsert('spot', 'BTCUSDT', '1h', series(T0, 2, HOUR));
@@ -89,7 +76,7 @@ describe('CandleRepository', () => {
   });
 
   it('range returns candles opening in [from, to], oldest first, with every stored field', async () => {
-    const { repo } = await openRepo();
+    const { repo } = await repos.open();
     repo.upsert('spot', 'BTCUSDT', '1m', series(T0, 100));
     const r = repo.range('spot', 'BTCUSDT', '1m', T0 + 10 * MIN, T0 + 14 * MIN);
     expect(r.map((c) => c.openTime)).toEqual([10, 11, 12, 13, 14].map((i) => T0 + i * MIN));
@@ -99,7 +86,7 @@ describe('CandleRepository', () => {
   });
 
   it('recent1m: the last n 1m candles at or before a time, oldest first (the strategy host warm-up)', async () => {
-    const { repo } = await openRepo();
+    const { repo } = await repos.open();
     repo.upsert('spot', 'BTCUSDT', '1m', series(T0, 100));
     repo.upsert('spot', 'BTCUSDT', '1h', series(T0, 100, HOUR));
     const bars = repo.recent1m('spot', 'BTCUSDT', T0 + 50 * MIN + 30_000, 3);
@@ -110,7 +97,7 @@ describe('CandleRepository', () => {
   });
 
   it('summary: first, last, rows and missing candles per series; lastOpenTime for resuming', async () => {
-    const { repo } = await openRepo();
+    const { repo } = await repos.open();
     // 1m: 100 minutes with 3 missing in two runs (minutes 10, 11 and 50).
     repo.upsert('futures', 'ETHUSDT', '1m', series(T0, 100, MIN, new Set([10, 11, 50])));
     // 1h: complete.
@@ -128,7 +115,7 @@ describe('CandleRepository', () => {
   });
 
   it('writes columns and object arrays alike, in one transaction per call', async () => {
-    const { store, repo } = await openRepo();
+    const { store, repo } = await repos.open();
     const spy = vi.spyOn(store, 'transaction');
     const cols = CandleColumns.from(series(T0, 2000));
     expect(cols.length).toBe(2000);
@@ -139,7 +126,7 @@ describe('CandleRepository', () => {
   });
 
   it('migration 0002 carries candles stored under 0001 over to the new layout', async () => {
-    ws = makeWorkspace();
+    const ws = repos.workspace();
     mkdirSync(dirname(ws.dbFile), { recursive: true });
     const sqlite = new Database(ws.dbFile);
     const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -152,7 +139,7 @@ describe('CandleRepository', () => {
     await db.destroy();
 
     const store = Store.open(ws.dbFile);
-    toClose.push(store);
+    repos.track(store);
     expect((await store.migrate()).applied).toEqual(['0002_candle_series']);
     const repo = new CandleRepository(store);
     expect(repo.range('spot', 'BTCUSDT', '1m', 0, 1e13)).toEqual([
@@ -165,7 +152,7 @@ describe('CandleRepository', () => {
 
 describe('CandleWriter', () => {
   it('queues live candles and writes them in ONE transaction per second; close() flushes the rest', async () => {
-    const { store, repo } = await openRepo();
+    const { store, repo } = await repos.open();
     const clock = new TestClock(T0);
     const errors: unknown[] = [];
     const writer = new CandleWriter({ repository: repo, clock, onError: (e) => errors.push(e) });
@@ -198,7 +185,7 @@ describe('CandleWriter', () => {
   });
 
   it('keeps the batch when a write fails and retries it on the next tick', async () => {
-    const { store, repo } = await openRepo();
+    const { store, repo } = await repos.open();
     const clock = new TestClock(T0);
     const errors: string[] = [];
     const writer = new CandleWriter({ repository: repo, clock, onError: (e, queued) => errors.push(`${(e as Error).message} (${queued} queued)`) });

@@ -128,6 +128,24 @@ function getOrCreate<K, V>(map: Map<K, V>, k: K, make: () => V): V {
   return v;
 }
 
+/**
+ * Pays `cost` from a spot balance for a fill of order o. A resting order had
+ * funds locked: the part locked for this fill (`reserved`, never more than
+ * is still locked) is released and the actual cost charged, so any surplus
+ * (a buy filling below its limit) returns to free. A market order pays from
+ * free.
+ */
+function payFrom(b: Balance, o: MutOrder, reserved: Dec, cost: Dec): void {
+  if (o.locked.gt(0)) {
+    const release = Dec.min(o.locked, reserved);
+    o.locked = o.locked.minus(release);
+    b.locked = b.locked.minus(release);
+    b.free = b.free.plus(release).minus(cost);
+  } else {
+    b.free = b.free.minus(cost);
+  }
+}
+
 function reject(kind: RejectKind, message: string, extra: Partial<EngineReject> = {}): EngineReject {
   return { ok: false, kind, message, ...extra };
 }
@@ -732,26 +750,12 @@ export class MatchingEngine {
     const quote = this.balance(acct, inst.quoteAsset);
     const notional = qty.times(price);
     if (o.side === 'BUY') {
-      if (o.locked.gt(0)) {
-        const release = Dec.min(o.locked, qty.times(o.price));
-        o.locked = o.locked.minus(release);
-        quote.locked = quote.locked.minus(release);
-        quote.free = quote.free.plus(release).minus(notional);
-      } else {
-        quote.free = quote.free.minus(notional);
-      }
+      payFrom(quote, o, qty.times(o.price), notional);
       const fee = commission(qty, rate);
       base.free = base.free.plus(qty).minus(fee);
       return { fee, feeAsset: inst.baseAsset };
     }
-    if (o.locked.gt(0)) {
-      const release = Dec.min(o.locked, qty);
-      o.locked = o.locked.minus(release);
-      base.locked = base.locked.minus(release);
-      base.free = base.free.plus(release).minus(qty);
-    } else {
-      base.free = base.free.minus(qty);
-    }
+    payFrom(base, o, qty, qty);
     const fee = commission(notional, rate);
     quote.free = quote.free.plus(notional).minus(fee);
     return { fee, feeAsset: inst.quoteAsset };
