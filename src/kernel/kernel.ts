@@ -3,10 +3,15 @@
  * dependencies, starts them in a fixed order and stops them in reverse:
  *
  *   paths -> instance lock -> store (+ migrations) -> bus -> journal
- *   -> heartbeat -> [venue connect -> reconcile -> portfolio -> strategies]
+ *   -> heartbeat -> candle writer -> [market data, built]
+ *   -> trading core (venue connect -> instruments -> portfolio -> execution
+ *      -> risk -> planner; see trading-core.ts) -> control API
+ *   -> strategies -> market data started
  *
- * The bracketed stages arrive with later issues; reconciliation must succeed
- * before any strategy may trade. Nothing else in src/ constructs components.
+ * Reconciliation (a later issue) slots in before risk; until then the
+ * execution engine's first poll settles orders the last run left working.
+ * Nothing else in src/ constructs components, except the CLI's short-lived
+ * trading core for `trader trade` when the bot is not running.
  */
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -27,6 +32,11 @@ import { StrategyReloader } from '../strategy/reloader.ts';
 import { KlineReplay, replaySources } from '../market-data/replay.ts';
 import { MarketFeed } from '../market-data/market-feed.ts';
 import { ConfigError } from '../core/errors.ts';
+import { ControlServer } from '../control/control-server.ts';
+import { tradeRoutes } from '../control/trade-controls.ts';
+import type { Venue } from '../venues/venue.ts';
+import type { ExecutionOptions } from '../execution/execution-engine.ts';
+import { TradingCore } from './trading-core.ts';
 
 export interface KernelDeps {
   settings: Settings;
@@ -40,14 +50,23 @@ export interface KernelDeps {
   /** For hot reload: re-reads settings from disk (throws ConfigError). Absent: no hot reload. */
   reloadSettings?: () => Settings;
   paramOverrides?: ReadonlyMap<string, Record<string, unknown>>;
+  /** Tests: a venue built by the caller instead of the one MODE implies. */
+  venue?: Venue;
+  execution?: Partial<ExecutionOptions>;
 }
 
 export class Kernel {
   host: StrategyHost | undefined;
   candleWriter: CandleWriter | undefined;
   reloader: StrategyReloader | undefined;
+  trading: TradingCore | undefined;
+  control: ControlServer | undefined;
+  /** The settings in force (hot reload replaces them). */
+  settings: Settings;
   private stopping: Promise<void> | undefined;
   private readonly cleanups: Array<() => void> = [];
+  /** Async stops, run in this order after the synchronous cleanups. */
+  private readonly asyncCleanups: Array<() => Promise<void>> = [];
 
   private constructor(
     private readonly deps: KernelDeps,
@@ -56,7 +75,9 @@ export class Kernel {
     readonly journal: Journal,
     readonly heartbeat: HeartbeatWriter,
     private readonly lock: InstanceLock,
-  ) {}
+  ) {
+    this.settings = deps.settings;
+  }
 
   /**
    * Starts the bot. On failure everything already started is undone (lock
@@ -133,10 +154,52 @@ export class Kernel {
       const marketData = prepareMarketData(deps, bus, heartbeat);
       kernel.cleanups.push(marketData.stop);
 
-      // 7. [venue connect -> reconcile -> portfolio] go here, before strategies may trade.
+      // 7. Trading: venue, instruments, portfolio, execution, risk, planner.
+      let host: StrategyHost | undefined;
+      const trading = await TradingCore.start({
+        settings: () => kernel.settings,
+        store,
+        bus,
+        clock,
+        logger,
+        ...(deps.venue ? { venue: deps.venue } : {}),
+        ...(deps.execution ? { execution: deps.execution } : {}),
+        timeframeOf: (strategy, symbol) => host?.status().find((i) => i.strategy === strategy && i.symbol === symbol)?.timeframe as never,
+      });
+      kernel.trading = trading;
+      kernel.asyncCleanups.push(() => trading.stop());
+      undo.push(() => void trading.stop());
+      const sim = trading.simVenue;
+      if (sim) {
+        // The sim market moves on our own candles (after the portfolio and risk saw the close).
+        kernel.cleanups.push(bus.on('candle.closed', (c) => c.timeframe === '1m' && c.market === settings.market && sim.onCandle(c.symbol, c), 'sim-venue'));
+      }
+      heartbeat.setBlockProvider('userStream', () => userStreamBlock(trading.venue, settings.mode));
+      heartbeat.setBlockProvider('risk', () => {
+        const v = trading.riskView();
+        const states = v.states as Array<{ scope: string; key: string; state: string }>;
+        const account = states.find((x) => x.scope === 'account')?.state ?? 'ACTIVE';
+        heartbeat.setTradingState(account);
+        return { status: account === 'HALTED' ? 'degraded' : 'ok', detail: `account ${account}; ${states.length} scopes restricted; ${trading.risk.denials} denials, ${trading.risk.approvals} approvals`, ...v };
+      });
+
+      // 7b. The control API (trader trade ... while the bot runs).
+      const control = new ControlServer({
+        host: settings.env.CONTROL_HOST,
+        port: settings.env.CONTROL_PORT,
+        dataDir: dirname(settings.paths.dbFile),
+        ...(settings.secrets.controlToken ? { token: settings.secrets.controlToken } : {}),
+        logger: logger.child({ component: 'control' }),
+        routes: tradeRoutes(trading),
+      });
+      const info = await control.start();
+      undo.push(() => void control.stop());
+      kernel.control = control;
+      kernel.asyncCleanups.unshift(() => control.stop());
+      logger.info({ host: info.host, port: info.port }, `control API on http://${info.host}:${info.port}`);
 
       // 8. Strategies: warmed from stored candles, then live; signals recorded.
-      const host = new StrategyHost({
+      host = new StrategyHost({
         bus,
         clock,
         logger: logger.child({ component: 'strategy-host' }),
@@ -146,7 +209,7 @@ export class Kernel {
       });
       kernel.cleanups.push(recordSignals(bus, store));
       host.start(deps.specs);
-      kernel.cleanups.push(() => host.stop());
+      kernel.cleanups.push(() => host!.stop());
       let reloader: StrategyReloader | undefined;
       if (deps.reloadSettings && existsSync(settings.paths.strategiesDir)) {
         reloader = new StrategyReloader({
@@ -156,7 +219,10 @@ export class Kernel {
           clock,
           ...(deps.paramOverrides ? { overrides: deps.paramOverrides } : {}),
           // A YAML for a new symbol needs its market data before its instance can warm.
-          onApplied: (s) => marketData.addSymbols(s.symbols),
+          onApplied: (s) => {
+            kernel.settings = s;
+            marketData.addSymbols(s.symbols);
+          },
         });
         reloader.start(settings.paths.strategiesDir);
         kernel.cleanups.push(() => reloader!.stop());
@@ -200,6 +266,14 @@ export class Kernel {
     // Later issues stop strategies, portfolio, execution and the feed here,
     // each awaiting its own queue, in reverse start order.
     for (const fn of this.cleanups.reverse()) fn();
+    // Control API first (no new commands), then the trading core: sends in progress finish or are cut short.
+    for (const fn of this.asyncCleanups.splice(0)) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error({ err }, `stopping a component failed: ${(err as Error).message}`);
+      }
+    }
     this.bus.close();
     // Candles still queued land before the database closes.
     this.candleWriter?.close();
@@ -211,6 +285,15 @@ export class Kernel {
     this.heartbeat.write();
     logger.info('stopped');
   }
+}
+
+/** The heartbeat's userStream block from whatever the venue can say about its stream. */
+function userStreamBlock(venue: Venue, mode: string): { status: 'ok' | 'degraded' | 'down' | 'n/a' | 'starting'; detail: string } & Record<string, unknown> {
+  const v = venue as Venue & { userStreamStatus?: () => { enabled: boolean; connected: boolean; reconnects: number; malformedFrames: number; lastFrameAt?: number } };
+  if (!v.userStreamStatus) return { status: 'ok', detail: mode === 'sim' ? 'sim venue: in process (the paper account starts fresh each run)' : `${venue.name} venue` };
+  const s = v.userStreamStatus();
+  if (!s.enabled) return { status: 'n/a', detail: 'user-data stream off' };
+  return { status: s.connected ? 'ok' : 'down', detail: `${venue.name} user-data stream ${s.connected ? 'connected' : 'disconnected'}; ${s.reconnects} reconnects`, ...s };
 }
 
 /** Writes a risk event row (the audit trail of why trading changed). */

@@ -61,8 +61,15 @@ export interface Signal extends Base<'signal'> {
 export type OrderSide = 'BUY' | 'SELL';
 export type OrderType = 'MARKET' | 'LIMIT' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'STOP_LOSS_LIMIT';
 
+/** Who asked for an order: a strategy's signal, a person, the kill switch, or a protective exit. */
+export type OrderSource = 'strategy' | 'manual' | 'kill-switch' | 'protective';
+
 export interface OrderIntent {
+  /** `<strategy>/<symbol>/<seq>`: unique, and the order row's key (one order per intent, ever). */
   readonly intentId: string;
+  /** Account-wide intent sequence, persisted before the intent is published; the client order id derives from it. */
+  readonly seq: number;
+  readonly source: OrderSource;
   readonly strategy: string;
   readonly market: Market;
   readonly symbol: string;
@@ -72,6 +79,14 @@ export interface OrderIntent {
   readonly price?: Dec;
   readonly stopPrice?: Dec;
   readonly reduceOnly?: boolean;
+  /** Why (the signal's reason, or the operator's words). */
+  readonly reason?: string;
+  /** Protective exits the execution engine keeps on the venue for the resulting position. */
+  readonly stopLoss?: Dec;
+  readonly takeProfit?: Dec;
+  /** Limit orders: cancel after this long, then follow onExpiry. */
+  readonly ttlMs?: number;
+  readonly onExpiry?: 'cancel' | 'reprice' | 'market';
 }
 
 export interface OrderRequest extends Base<'order.request'> {
@@ -99,6 +114,13 @@ export type OrderStatus = 'PENDING' | 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'C
 
 export interface OrderUpdate extends Base<'order.update'> {
   readonly clientOrderId: string;
+  readonly intentId?: string;
+  readonly strategy?: string;
+  readonly market?: Market;
+  readonly side?: OrderSide;
+  readonly reduceOnly?: boolean;
+  /** Venue or local reason for REJECTED / EXPIRED. */
+  readonly reason?: string;
   readonly exchangeOrderId?: string;
   readonly symbol: string;
   readonly status: OrderStatus;
@@ -109,6 +131,8 @@ export interface OrderUpdate extends Base<'order.update'> {
 export interface Fill extends Base<'fill'> {
   readonly tradeId: string;
   readonly clientOrderId?: string;
+  /** The strategy of the order that filled ('external' when we did not place it). */
+  readonly strategy: string;
   readonly market: Market;
   readonly symbol: string;
   readonly side: OrderSide;
@@ -124,12 +148,27 @@ export interface PositionChanged extends Base<'position.changed'> {
   readonly market: Market;
   readonly symbol: string;
   readonly positionSide: 'BOTH' | 'LONG' | 'SHORT';
+  /** Signed: positive long, negative short. */
   readonly quantity: Dec;
   readonly entryPrice: Dec;
+  /** Realized PnL of the position's life so far, fees included. */
+  readonly realizedPnl: Dec;
+  /** Set when this change closed a round trip: its PnL (fees included), for the loss streak guard. */
+  readonly closedTrade?: { readonly strategy: string; readonly pnl: Dec; readonly openedAt: number };
 }
 
 export interface AccountUpdated extends Base<'account.updated'> {
   readonly balances: ReadonlyArray<{ readonly asset: string; readonly free: Dec; readonly locked: Dec }>;
+  /** Futures: the wallet balance in the quote asset. */
+  readonly walletBalance?: Dec;
+  /**
+   * SNAPSHOT: the venue's full account, the truth the portfolio's cash ledger
+   * is reset to (at start, after reconciliation). FUNDING_FEE: a wallet change
+   * with no fill (balanceChange). ORDER: the venue's view after a fill, which
+   * the ledger already counted from the fill itself.
+   */
+  readonly reason?: 'SNAPSHOT' | 'ORDER' | 'FUNDING_FEE' | 'OTHER';
+  readonly balanceChange?: Dec;
 }
 
 export type RiskScope = 'account' | 'symbol' | 'strategy';

@@ -4,8 +4,16 @@
  * this module never touches the bus or the store.
  *
  * ACTIVE admits every order; REDUCING only orders that reduce exposure;
- * HALTED no orders at all (cancels are not orders and never reach here).
- * An order is judged by the strictest of its account, symbol and strategy.
+ * HALTED only orders that close a position in full (cancels are not orders
+ * and never reach here). An order is judged by the strictest of its
+ * account, symbol and strategy.
+ *
+ * Why HALTED still admits a full close: a halt stops the bot from taking
+ * risk, and a position left open with no way out is risk. The daily loss
+ * limit halts the account, yet the strategy's exit (or a protective stop,
+ * or the kill switch's --flatten) must still be able to close what is held.
+ * What HALTED forbids beyond REDUCING is everything short of closing:
+ * partial exits, scaling out, and every entry.
  */
 import type { Clock } from '../core/clock.ts';
 import { deny, isExit, ALLOW, type OrderCheck, type RiskScope, type TradingState, type Verdict } from './types.ts';
@@ -41,7 +49,7 @@ export function strictest(a: TradingState, b: TradingState): TradingState {
 export function allows(state: TradingState, order: OrderCheck): boolean {
   if (state === 'ACTIVE') return true;
   if (state === 'REDUCING') return isExit(order);
-  return false;
+  return isExit(order) && order.closing === true;
 }
 
 export class TradingStates {
@@ -103,6 +111,17 @@ export class TradingStates {
   escalate(scope: RiskScope, key: string, to: TradingState, reason: string, source: string, until?: number): StateChange | undefined {
     if (RANK[this.get(scope, key)] >= RANK[to]) return undefined;
     return this.set(scope, key, to, reason, source, until);
+  }
+
+  /** Every non-ACTIVE entry of a scope. */
+  entries(scope: RiskScope): Array<[string, StateEntry]> {
+    return [...this.tables[scope]];
+  }
+
+  /** Puts back an entry persisted by an earlier run (no change record: nothing changed). */
+  restore(scope: RiskScope, key: string, e: StateEntry): void {
+    if (e.state === 'ACTIVE') return;
+    this.tables[scope].set(key, e.until === undefined ? { state: e.state, reason: e.reason, source: e.source, since: e.since } : { state: e.state, reason: e.reason, source: e.source, since: e.since, until: e.until });
   }
 
   /** Lapses every state whose `until` is at or before now back to ACTIVE. */

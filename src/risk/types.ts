@@ -24,6 +24,11 @@ export interface OrderCheck {
   readonly reduceOnly: boolean;
   /** True when the order increases exposure (opens or adds to a position). */
   readonly isEntry: boolean;
+  /**
+   * True when the order closes the whole position (what is left is less than
+   * one lot step). The engine computes it; HALTED admits only these and cancels.
+   */
+  readonly closing?: boolean;
 }
 
 export interface AccountSnapshot {

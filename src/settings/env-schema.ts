@@ -32,6 +32,12 @@ export const envSchema = z.strictObject({
   BINANCE_FUTURES_REST_URL: z.url({ protocol: /^https?$/ }).optional(),
   BINANCE_SPOT_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
   BINANCE_FUTURES_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
+  BINANCE_SPOT_WS_API_URL: z.url({ protocol: /^wss?$/ }).optional(),
+  RECV_WINDOW_MS: intVar(1, 60_000, 5000),
+  ORDER_POLL_SEC: intVar(1, 3600, 5),
+  CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
+  CONTROL_PORT: intVar(0, 65_535, 7788),
+  CONTROL_TOKEN: z.string().min(16).optional(),
   WS_MAX_BACKOFF_SEC: intVar(1, 3600, 60),
   FEED_STALL_SEC: z.coerce.number().int().min(1).max(3600).optional(),
 });
@@ -41,7 +47,7 @@ export type EnvConfig = z.infer<typeof envSchema>;
  * Secrets that may instead come from a file named by <NAME>_FILE (the
  * Docker-secrets convention). Later issues add their tokens here.
  */
-export const SECRET_VARS = ['BINANCE_API_KEY', 'BINANCE_API_SECRET'] as const;
+export const SECRET_VARS = ['BINANCE_API_KEY', 'BINANCE_API_SECRET', 'CONTROL_TOKEN'] as const;
 
 /** Every name a .env file may set: the schema's keys plus the *_FILE forms. */
 export const KNOWN_ENV_KEYS: readonly string[] = [...Object.keys(envSchema.shape), ...SECRET_VARS.map((s) => `${s}_FILE`)];
@@ -56,6 +62,6 @@ export function isForeignEnvKey(key: string): boolean {
 
 /** Binance endpoints per mode; every one can be overridden (e.g. to the local exchange). */
 export const DEFAULT_ENDPOINTS = {
-  mainnet: { spotRest: 'https://api.binance.com', futuresRest: 'https://fapi.binance.com', spotWs: 'wss://stream.binance.com:9443', futuresWs: 'wss://fstream.binance.com' },
-  testnet: { spotRest: 'https://testnet.binance.vision', futuresRest: 'https://demo-fapi.binance.com', spotWs: 'wss://stream.testnet.binance.vision', futuresWs: 'wss://fstream.binancefuture.com' },
+  mainnet: { spotRest: 'https://api.binance.com', futuresRest: 'https://fapi.binance.com', spotWs: 'wss://stream.binance.com:9443', futuresWs: 'wss://fstream.binance.com', spotWsApi: 'wss://ws-api.binance.com:443/ws-api/v3' },
+  testnet: { spotRest: 'https://testnet.binance.vision', futuresRest: 'https://demo-fapi.binance.com', spotWs: 'wss://stream.testnet.binance.vision', futuresWs: 'wss://fstream.binancefuture.com', spotWsApi: 'wss://ws-api.testnet.binance.vision/ws-api/v3' },
 } as const;

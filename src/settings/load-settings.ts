@@ -103,7 +103,7 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
   if (env) {
     // 4. Rules across variables: real money needs keys and an explicit yes.
     if (env.MODE !== 'sim') {
-      for (const name of SECRET_VARS) {
+      for (const name of ['BINANCE_API_KEY', 'BINANCE_API_SECRET'] as const) {
         if (env[name] === undefined) {
           issues.push({ source: 'environment', field: name, message: `MODE=${env.MODE} needs ${name} (or ${name}_FILE)${env.MODE === 'testnet' ? ': testnet keys come from testnet.binance.vision and the futures demo site' : ''}` });
         }
@@ -140,7 +140,7 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
   if (issues.length > 0 || !env || !bot) throw new ConfigError(issues);
 
   const enabled = strategies.filter((s) => s.config.enabled);
-  const { BINANCE_API_KEY, BINANCE_API_SECRET, ...publicEnv } = env;
+  const { BINANCE_API_KEY, BINANCE_API_SECRET, CONTROL_TOKEN, ...publicEnv } = env;
   const dbUrl = parseDbUrl(env.DB_URL);
   const dbFile = dbUrl.ok && dbUrl.target.file !== ':memory:' ? resolve(cwd, dbUrl.target.file) : ':memory:';
   const settings: Settings = {
@@ -163,11 +163,13 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
         futuresRest: env.BINANCE_FUTURES_REST_URL ?? d.futuresRest,
         spotWs: env.BINANCE_SPOT_WS_URL ?? d.spotWs,
         futuresWs: env.BINANCE_FUTURES_WS_URL ?? d.futuresWs,
+        spotWsApi: env.BINANCE_SPOT_WS_API_URL ?? d.spotWsApi,
       };
     })(),
     secrets: {
       ...(BINANCE_API_KEY !== undefined ? { binanceApiKey: new Secret(BINANCE_API_KEY) } : {}),
       ...(BINANCE_API_SECRET !== undefined ? { binanceApiSecret: new Secret(BINANCE_API_SECRET) } : {}),
+      ...(CONTROL_TOKEN !== undefined ? { controlToken: new Secret(CONTROL_TOKEN) } : {}),
     },
     bot,
     strategies,

@@ -16,7 +16,7 @@ export interface StrategyEntry {
 export interface Settings {
   readonly mode: Mode;
   readonly market: Market;
-  readonly env: Readonly<Omit<EnvConfig, 'BINANCE_API_KEY' | 'BINANCE_API_SECRET'>>;
+  readonly env: Readonly<Omit<EnvConfig, 'BINANCE_API_KEY' | 'BINANCE_API_SECRET' | 'CONTROL_TOKEN'>>;
   readonly paths: {
     readonly cwd: string;
     /** Absolute paths. */
@@ -28,10 +28,11 @@ export interface Settings {
   };
   readonly heartbeatIntervalMs: number;
   /** REST and WebSocket bases for the mode (sim reads mainnet's public market data). */
-  readonly endpoints: { readonly spotRest: string; readonly futuresRest: string; readonly spotWs: string; readonly futuresWs: string };
+  readonly endpoints: { readonly spotRest: string; readonly futuresRest: string; readonly spotWs: string; readonly futuresWs: string; readonly spotWsApi: string };
   readonly secrets: {
     readonly binanceApiKey?: Secret;
     readonly binanceApiSecret?: Secret;
+    readonly controlToken?: Secret;
   };
   readonly bot: BotConfig;
   /** Every strategy YAML, enabled or not. */

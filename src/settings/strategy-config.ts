@@ -12,7 +12,14 @@ const sizing = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('quote'), amount: decimal({ positive: true }) }),
   z.strictObject({ type: z.literal('percent-equity'), percent: percent() }),
   z.strictObject({ type: z.literal('risk'), percent: percent() }),
-  z.strictObject({ type: z.literal('kelly'), fraction: z.number().gt(0).max(1), maxPercent: percent().default(10) }),
+  z.strictObject({
+    type: z.literal('kelly'),
+    fraction: z.number().gt(0).max(1),
+    maxPercent: percent().default(10),
+    /** Until the strategy has this many closed trades on the symbol, size at fallbackPercent of equity. */
+    minTrades: positiveInt(10_000).default(20),
+    fallbackPercent: percent().default(1),
+  }),
   z.strictObject({ type: z.literal('volatility'), targetPercent: percent(), atrPeriod: positiveInt(500).default(14) }),
 ]);
 
@@ -34,7 +41,9 @@ export const strategyConfigSchema = z.strictObject({
   sizing: sizing.optional(),
   risk: z
     .strictObject({
+      /** Guard 6: this strategy's realized loss today (all its symbols) that stops its entries. */
       maxDailyLossPct: percent().optional(),
+      maxDailyLoss: decimal({ positive: true }).optional(),
       stopLossPct: percent().optional(),
       takeProfitPct: z.number().gt(0).max(10_000).optional(),
       trailingPct: percent().optional(),

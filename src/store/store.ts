@@ -13,8 +13,8 @@ import { PathError, TraderError } from '../core/errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import type { DB } from './schema.ts';
 
-interface Compilable {
-  compile(): CompiledQuery;
+interface Compilable<O = unknown> {
+  compile(): CompiledQuery<O>;
 }
 
 export interface MigrateReport {
@@ -99,7 +99,7 @@ export class Store {
   }
 
   /** Runs a kysely select synchronously. */
-  all<R>(query: Compilable & { readonly _output?: R } ): R[] {
+  all<R>(query: Compilable<R>): R[] {
     const q = query.compile();
     return this.prepare(q.sql).all(...(q.parameters as unknown[])) as R[];
   }

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killQuietly, readHeartbeat, runCli, startCli, waitFor, waitForHeartbeat, type RunningCli } from '../support/bot-process.ts';
 import { addStrategy, makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 
 let ws: Workspace;
 const running: RunningCli[] = [];
@@ -161,16 +162,31 @@ describe('bot lifecycle (real child process)', () => {
     const key = 'KEYvmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgw';
     const secret = 'SECNhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjIn';
     const secretFile = ws.write('run/secrets/binance_secret', secret + '\n');
-    const bot = start({ MODE: 'testnet', BINANCE_API_KEY: key, BINANCE_API_SECRET_FILE: secretFile, LOG_LEVEL: 'trace' });
-    await waitForHeartbeat(ws.heartbeatFile, (hb) => hb.state === 'running', bot);
-    bot.child.kill('SIGTERM');
-    expect(await bot.exited).toBe(0);
+    // A real signed session (REST and the user-data stream) with these keys, on the local exchange.
+    const ex = await LocalExchange.start({ accounts: [{ apiKey: key, secret, spot: { USDT: '1000' } }] });
+    const u = ex.urls();
+    try {
+      const bot = start({ MODE: 'testnet', BINANCE_API_KEY: key, BINANCE_API_SECRET_FILE: secretFile, LOG_LEVEL: 'trace', BINANCE_SPOT_REST_URL: ex.url, BINANCE_FUTURES_REST_URL: ex.url, BINANCE_SPOT_WS_URL: u.spotWs, BINANCE_FUTURES_WS_URL: u.futuresWs, BINANCE_SPOT_WS_API_URL: u.spotWsApi });
+      await waitForHeartbeat(ws.heartbeatFile, (hb) => hb.state === 'running' && hb.userStream.status === 'ok', bot);
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
+      checkNoSecrets(bot);
+    } finally {
+      await ex.close();
+    }
+  });
+});
+
+function checkNoSecrets(bot: RunningCli): void {
+  {
+    const key = 'KEYvmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgw';
+    const secret = 'SECNhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjIn';
     const everything = bot.output() + JSON.stringify(logLines()) + readFileSync(ws.heartbeatFile, 'utf8');
     expect(everything).toContain('mode=testnet');
     expect(everything).not.toContain(key);
     expect(everything).not.toContain(secret);
-  });
-});
+  }
+}
 
 describe('trader CLI', () => {
   it('--help lists every command group', async () => {

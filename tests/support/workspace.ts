@@ -55,6 +55,8 @@ export function makeWorkspace(extraEnv: Record<string, string> = {}): Workspace 
     MODE: 'sim',
     // Tests never reach the internet: no live feed unless a test points it at the local exchange.
     FEED: 'none',
+    // Tests run side by side: each bot's control API takes a free port (data/control.json says which).
+    CONTROL_PORT: '0',
     ...extraEnv,
   };
   ws.write('config/bot.yaml', 'market: spot\n');

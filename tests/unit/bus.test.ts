@@ -12,7 +12,7 @@ function newBus(): Bus {
 
 const shutdown = (reason: string) => ({ kind: 'system.shutdown' as const, ts: 1, reason });
 const signal = (strategy: string, n: number): Signal => ({ kind: 'signal', ts: n, strategy, symbol: 'BTCUSDT', action: 'enterLong', reason: `r${n}` });
-const intent: OrderIntent = { intentId: 'i1', strategy: 'rsi', market: 'spot', symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: dec('0.01') };
+const intent: OrderIntent = { intentId: 'i1', seq: 1, source: 'strategy', strategy: 'rsi', market: 'spot', symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: dec('0.01') };
 
 describe('bus', () => {
   it('delivers to every subscriber in subscription order, synchronously', () => {

@@ -150,8 +150,8 @@ describe('2 daily-loss: at the limit denies (the limit is the loss that stops tr
     const v = g.check(order(), at('-600', '0', late));
     expect(!v.allow && v.escalate?.until, 'next UTC day').toBe(NEXT_DAY);
   });
-  it('applies to exits too: HALTED admits only cancels', () => {
-    for (const o of exits({ side: 'SELL' })) denied(g, o, at('-500', '0'), 'DAILY_LOSS_LIMIT: loss=500.00 limit=500.00', 'exits are orders');
+  it('exits pass: the HALTED state, not the guard, decides which exits may go', () => {
+    for (const o of exits({ side: 'SELL' })) allowed(g, o, at('-500', '0'), 'a halted account must still be able to close');
   });
   it('percent of day-start equity: 5 % at denies, 4.9999 % allows', () => {
     const p = dailyLoss({ maxLossPercent: d(5) });
@@ -290,10 +290,10 @@ describe('9 drawdown: each threshold triggers at the threshold itself', () => {
     denied(g, order(), eq('8999'), 'DRAWDOWN_REDUCE: drawdown=10.01 limit=10.00', 'just above 10 %');
     for (const o of exits({ side: 'SELL' })) allowed(g, o, eq('9000'), 'REDUCING still admits exits');
   });
-  it('HALTED at 20 %: every order denied; just below 20 % is REDUCING', () => {
+  it('HALTED at 20 %: entries denied and the account escalated; just below 20 % is REDUCING', () => {
     const v = denied(g, order(), eq('8000'), 'DRAWDOWN_HALT: drawdown=20.00 limit=20.00', '20 % drawdown');
     expect(!v.allow && v.escalate, 'account to HALTED').toEqual({ scope: 'account', to: 'HALTED' });
-    for (const o of exits({ side: 'SELL' })) denied(g, o, eq('8000'), 'DRAWDOWN_HALT: drawdown=20.00 limit=20.00', 'HALTED admits no orders');
+    for (const o of exits({ side: 'SELL' })) allowed(g, o, eq('8000'), 'exits are left to the HALTED state (full closes pass)');
     denied(g, order(), eq('8000.01'), 'DRAWDOWN_REDUCE: drawdown=20.00 limit=10.00', '19.9999 % only reduces');
     allowed(g, order({ side: 'SELL', isEntry: false }), eq('8000.01'), 'exit below the halt threshold');
     denied(g, order(), eq('7999'), 'DRAWDOWN_HALT: drawdown=20.01 limit=20.00', 'above 20 %');

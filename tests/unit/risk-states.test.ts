@@ -29,8 +29,11 @@ describe('allows()', () => {
     expect(allows('REDUCING', reduceOnly), 'reduce-only reduces').toBe(true);
     expect(allows('REDUCING', { ...entry, reduceOnly: true }), 'reduce-only flag wins over isEntry').toBe(true);
   });
-  it('HALTED admits no order at all (cancels never reach the gate)', () => {
-    for (const o of [entry, exit, reduceOnly]) expect(allows('HALTED', o), 'HALTED').toBe(false);
+  it('HALTED admits only full closes (cancels never reach the gate)', () => {
+    for (const o of [entry, exit, reduceOnly]) expect(allows('HALTED', o), 'HALTED: nothing short of a full close').toBe(false);
+    expect(allows('HALTED', { ...exit, closing: true }), 'closing the whole position').toBe(true);
+    expect(allows('HALTED', { ...reduceOnly, closing: true }), 'reduce-only full close').toBe(true);
+    expect(allows('HALTED', { ...entry, closing: true }), 'an entry never closes').toBe(false);
   });
 });
 

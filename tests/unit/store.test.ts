@@ -100,7 +100,7 @@ describe('store: integrity rules in the schema', () => {
     const bus = new Bus({ logger: silentLogger(), clock });
     const journal = new Journal(store, 'run-1');
     recordJournal(bus, journal);
-    const intent = { intentId: 'i-1', strategy: 'rsi', market: 'spot' as const, symbol: 'BTCUSDT', side: 'BUY' as const, type: 'MARKET' as const, quantity: dec('0.00012345') };
+    const intent = { intentId: 'i-1', seq: 1, source: 'strategy' as const, strategy: 'rsi', market: 'spot' as const, symbol: 'BTCUSDT', side: 'BUY' as const, type: 'MARKET' as const, quantity: dec('0.00012345') };
     bus.handle('order.request', () => undefined, 'risk');
     bus.publish('signal.rsi', { kind: 'signal', ts: 1, strategy: 'rsi', symbol: 'BTCUSDT', action: 'enterLong', reason: 'rsi<30' });
     bus.publish('order.request', { kind: 'order.request', ts: 2, intent });

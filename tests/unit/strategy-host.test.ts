@@ -134,11 +134,11 @@ export default defineStrategy({
     bus.publish('candle.closed', closed(bar(10, 105)));
     expect(signals).toEqual([]);
     expect(h.status()[0]!.detail).toBe('market data stale: entries wait (1 held back)');
-    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('1'), entryPrice: dec('100') });
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('1'), entryPrice: dec('100'), realizedPnl: dec('0') });
     bus.publish('candle.closed', closed(bar(11, 90)));
     expect(signals.map((s) => s.action), 'an exit is never held back').toEqual(['exitLong']);
     bus.publish('feed.status', { kind: 'feed.status', ts: 2, status: 'live', connection: 'futures-1', symbols: ['BTCUSDT'] });
-    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('0'), entryPrice: dec('0') });
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('0'), entryPrice: dec('0'), realizedPnl: dec('0') });
     bus.publish('candle.closed', closed(bar(12, 120)));
     expect(signals.map((s) => s.action)).toEqual(['exitLong', 'enterLong']);
   });
@@ -163,7 +163,7 @@ export default defineStrategy({ name: 'bad', description: 'x', params: z.object(
     const s2 = spec(breakout, { params: { lookback: 5 }, warmup: 6 });
     expect(h.apply([s2])).toEqual({ added: [], rebuilt: ['breakout:BTCUSDT'], removed: [] });
     expect(h.status()[0]).toMatchObject({ state: 'ready', warm: '6/6' });
-    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('0.5'), entryPrice: dec('100') });
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('0.5'), entryPrice: dec('100'), realizedPnl: dec('0') });
     const closing = spec(breakout, { params: { lookback: 5 }, warmup: 6, config: { ...s2.config, onDisable: 'close' } });
     h.apply([closing]);
     expect(h.apply([])).toEqual({ added: [], rebuilt: [], removed: ['breakout:BTCUSDT'] });

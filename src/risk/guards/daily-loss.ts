@@ -4,12 +4,15 @@
  * the limit (loss >= maxLoss, or loss >= maxLossPercent % of the day-start
  * equity) the account is HALTED until 00:00 UTC of the next day. At the limit
  * denies: the limit is the loss that stops trading.
- * Applies to every order, exits included: HALTED admits only cancels. The
- * verdict escalates the account to HALTED until the next UTC day.
+ * Entries only: the verdict escalates the account to HALTED until the next
+ * UTC day, and the HALTED state (not this guard) decides which exits may
+ * still pass (full closes: see trading-state.ts). The risk engine also runs
+ * this guard on every equity change, so the halt lands when the loss does,
+ * not at the next entry.
  */
 import { utcDayStart } from '../../core/clock.ts';
 import { ZERO, type Dec } from '../../core/decimal.ts';
-import { ALLOW, HUNDRED, deny, type Guard } from '../types.ts';
+import { ALLOW, HUNDRED, deny, isExit, type Guard } from '../types.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -21,7 +24,8 @@ export interface DailyLossConfig {
 export function dailyLoss(cfg: DailyLossConfig): Guard {
   return {
     name: 'daily-loss',
-    check(_o, s) {
+    check(o, s) {
+      if (isExit(o)) return ALLOW;
       const a = s.account;
       const loss = a.realizedToday.plus(a.unrealized).neg();
       if (loss.lte(ZERO)) return ALLOW;

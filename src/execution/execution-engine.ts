@@ -1,0 +1,531 @@
+/**
+ * The execution engine: the only component that sends orders to a venue.
+ *
+ *   order.submit (approved by the risk engine)
+ *     -> round to step and tick, check every exchange filter (model/filters.ts);
+ *        a failure is an order.denied with the filter's reason, never sent
+ *     -> write the order row (PENDING, deterministic clientOrderId), committed
+ *     -> send, through a per-symbol queue
+ *     -> on a timeout, 5xx or network error: look the order up by its client
+ *        id before anything is retried; never two live orders for one intent
+ *
+ * Venue events (the user-data stream: the fast path) and a REST poll of our
+ * non-final orders (the safety net) both feed applyOrder / applyFill. Fills
+ * are inserted with the (market, symbol, trade_id) unique key: the second
+ * arrival of a fill changes nothing and publishes nothing.
+ *
+ * Every write is committed before the bus hears about it, so anything that
+ * reacts to an order.update or fill can rely on the row being on disk.
+ */
+import pRetry, { AbortError } from 'p-retry';
+import type { Bus } from '../bus/bus.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import { Dec, ZERO } from '../core/decimal.ts';
+import { clientOrderId as makeClientOrderId } from '../core/ids.ts';
+import type { Logger } from '../core/logger.ts';
+import type { OrderCancel, OrderIntent, OrderStatus, OrderSubmit } from '../model/events.ts';
+import { checkOrder, roundPrice, roundQuantity } from '../model/filters.ts';
+import type { Instrument } from '../model/instrument.ts';
+import type { Market } from '../model/market.ts';
+import type { OrdersTable } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
+import { VenueError, type PlaceOrder, type Venue, type VenueEvent, type VenueFill, type VenueOrder } from '../venues/venue.ts';
+import type { InstrumentBook } from './instrument-book.ts';
+
+const FINAL: ReadonlySet<OrderStatus> = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
+const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
+const MARKET_TYPES = new Set(['MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET']);
+
+export function isFinal(status: string): boolean {
+  return FINAL.has(status as OrderStatus);
+}
+
+export interface ExecutionOptions {
+  /** Tries per order for retryable failures (default 5). */
+  tries: number;
+  /** Delay between tries, ms, before jitter (default 5000; jitter adds up to 100 %). */
+  retryDelayMs: number;
+  /** Safety-net poll of non-final orders, ms (default 5000). */
+  pollMs: number;
+  /** A PENDING order with no send in flight for this long is resolved by a lookup (default 30000). */
+  ackTimeoutMs: number;
+}
+
+export const DEFAULT_EXECUTION: ExecutionOptions = { tries: 5, retryDelayMs: 5000, pollMs: 5000, ackTimeoutMs: 30_000 };
+
+export interface ExecutionDeps {
+  bus: Bus;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  venue: Venue;
+  market: Market;
+  instruments: InstrumentBook;
+  /** Reference price for market-order notional and percent-price bands (the portfolio's mark). */
+  referencePrice: (symbol: string) => Dec | undefined;
+  options?: Partial<ExecutionOptions>;
+}
+
+export interface ExecutionStats {
+  sent: number;
+  denied: number;
+  rejected: number;
+  retries: number;
+  lookups: number;
+  fills: number;
+  duplicateFills: number;
+  pollErrors: number;
+  banned: boolean;
+}
+
+export class ExecutionEngine {
+  private readonly opts: ExecutionOptions;
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly inFlight = new Set<string>();
+  private readonly abort = new AbortController();
+  private readonly unsubs: Array<() => void> = [];
+  private poller: TimerHandle | undefined;
+  private polling = false;
+  readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, banned: false };
+
+  constructor(private readonly deps: ExecutionDeps) {
+    this.opts = { ...DEFAULT_EXECUTION, ...deps.options };
+  }
+
+  start(): void {
+    const { bus, venue, clock } = this.deps;
+    this.unsubs.push(
+      bus.handle('order.submit', (cmd) => this.onSubmit(cmd), 'execution'),
+      bus.handle('order.cancel', (cmd) => this.onCancel(cmd), 'execution'),
+      venue.onEvent((e) => this.onVenueEvent(e)),
+    );
+    this.poller = clock.every(this.opts.pollMs, () => void this.poll());
+  }
+
+  /** Stops taking orders, cuts retries short, and waits for sends in progress. */
+  async stop(): Promise<void> {
+    for (const u of this.unsubs.splice(0)) u();
+    this.poller?.cancel();
+    this.abort.abort(new Error('shutting down'));
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** Waits until every queued send has finished (tests, kill switch). */
+  async idle(): Promise<void> {
+    while (this.queues.size > 0) await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** Our non-final orders (rows), optionally for one symbol. */
+  openOrders(symbol?: string): OrdersTable[] {
+    const { store } = this.deps;
+    let q = store.db.selectFrom('orders').selectAll().where('market', '=', this.deps.market).where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']);
+    if (symbol) q = q.where('symbol', '=', symbol);
+    return store.all(q.orderBy('created_at'));
+  }
+
+  // ------------------------------------------------------------- submit
+
+  private onSubmit(cmd: OrderSubmit): void {
+    const i = cmd.intent;
+    const inst = this.deps.instruments.get(i.symbol);
+    if (!inst) return this.deny(i, `UNKNOWN_SYMBOL: symbol=${i.symbol} market=${i.market}`);
+    if (inst.status !== 'TRADING') return this.deny(i, `SYMBOL_NOT_TRADING: symbol=${i.symbol} status=${inst.status}`);
+    if (this.stats.banned) return this.deny(i, 'IP_BANNED: the venue answered 418; no new orders until restart');
+
+    const prepared = prepareOrder(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
+    if ('reason' in prepared) return this.deny(i, prepared.reason);
+
+    const cid = makeClientOrderId(i.strategy, i.symbol, i.seq);
+    const now = this.deps.clock.now();
+    const { store } = this.deps;
+    const inserted = store.run(
+      store.db
+        .insertInto('orders')
+        .values({
+          client_order_id: cid,
+          intent_id: i.intentId,
+          strategy: i.strategy,
+          market: i.market,
+          symbol: i.symbol,
+          side: i.side,
+          type: i.type,
+          time_in_force: i.type === 'LIMIT' ? 'GTC' : null,
+          quantity: prepared.quantity.toFixed(),
+          price: prepared.price?.toFixed() ?? null,
+          stop_price: prepared.stopPrice?.toFixed() ?? null,
+          reduce_only: i.reduceOnly ? 1 : 0,
+          status: 'PENDING',
+          exchange_order_id: null,
+          filled_quantity: '0',
+          average_price: null,
+          error: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.doNothing()),
+    );
+    if (inserted.changes === 0) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
+
+    this.publishUpdate(cid, i, 'PENDING', ZERO);
+    const order: PlaceOrder = {
+      symbol: i.symbol,
+      side: i.side,
+      type: i.type,
+      quantity: prepared.quantity,
+      clientOrderId: cid,
+      ...(prepared.price ? { price: prepared.price } : {}),
+      ...(prepared.stopPrice ? { stopPrice: prepared.stopPrice } : {}),
+      ...(i.reduceOnly && i.market === 'futures' ? { reduceOnly: true } : {}),
+      ...(i.type === 'LIMIT' ? { timeInForce: 'GTC' as const } : {}),
+    };
+    this.inFlight.add(cid);
+    this.enqueue(i.symbol, () => this.send(order).finally(() => this.inFlight.delete(cid)));
+  }
+
+  private deny(intent: OrderIntent, reason: string): void {
+    this.stats.denied++;
+    this.deps.bus.publish('order.denied', { kind: 'order.denied', ts: this.deps.clock.now(), intent, reason, source: 'execution' });
+  }
+
+  /**
+   * Sends one order. Every failure that leaves us unsure whether the venue
+   * took it is answered by a lookup first; only "not there" leads to a retry,
+   * with the same client order id (the venue refuses a duplicate of an open
+   * order, which we also resolve by lookup).
+   */
+  private async send(order: PlaceOrder): Promise<void> {
+    const { venue, logger } = this.deps;
+    let resynced = false;
+    try {
+      const result = await pRetry(
+        async () => {
+          if (this.abort.signal.aborted) throw new AbortError('shutting down');
+          try {
+            this.stats.sent++;
+            return await venue.place(order);
+          } catch (err) {
+            if (!(err instanceof VenueError)) throw new AbortError(err as Error);
+            switch (err.kind) {
+              case 'AMBIGUOUS':
+              case 'RETRYABLE':
+              case 'DUPLICATE': {
+                const found = await this.lookup(order.symbol, order.clientOrderId);
+                if (found) return found;
+                if (err.kind === 'DUPLICATE') throw new AbortError(err);
+                throw err;
+              }
+              case 'CLOCK_SKEW': {
+                const v = venue as Venue & { resyncClock?: () => Promise<void> };
+                if (resynced || !v.resyncClock) throw new AbortError(err);
+                resynced = true;
+                await v.resyncClock();
+                throw err;
+              }
+              case 'RATE_LIMITED':
+                throw err;
+              case 'BANNED':
+                this.stats.banned = true;
+                logger.error({ symbol: order.symbol, clientOrderId: order.clientOrderId }, 'the venue banned this IP (418): no new orders are sent; exits and cancels need a restart once the ban lifts');
+                throw new AbortError(err);
+              default:
+                throw new AbortError(err);
+            }
+          }
+        },
+        {
+          retries: this.opts.tries - 1,
+          factor: 1,
+          minTimeout: this.opts.retryDelayMs,
+          maxTimeout: this.opts.retryDelayMs * 2,
+          randomize: true,
+          signal: this.abort.signal,
+          onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+            this.stats.retries++;
+            logger.warn({ symbol: order.symbol, clientOrderId: order.clientOrderId, attempt: attemptNumber, retriesLeft, err: error }, `order ${order.clientOrderId} attempt ${attemptNumber} failed: ${error.message}`);
+            const wait = error instanceof VenueError && error.kind === 'RATE_LIMITED' ? (error.details.retryAfterMs ?? 0) : 0;
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          },
+        },
+      );
+      this.applyOrder(result);
+    } catch (err) {
+      const e = err instanceof AbortError ? ((err as AbortError).originalError ?? err) : err;
+      if (this.abort.signal.aborted && !(e instanceof VenueError && e.kind === 'REJECTED')) {
+        // Shutting down mid-send: the row stays PENDING and the next start resolves it by lookup.
+        logger.warn({ clientOrderId: order.clientOrderId }, `shutdown while sending ${order.clientOrderId}; it stays PENDING and is looked up at the next start`);
+        return;
+      }
+      if (e instanceof VenueError && (e.kind === 'AMBIGUOUS' || e.kind === 'RETRYABLE' || e.kind === 'RATE_LIMITED')) {
+        // Out of tries and still unsure: keep PENDING; the poll resolves it by lookup.
+        this.setError(order.clientOrderId, `SEND_UNRESOLVED: ${e.message}`);
+        logger.error({ clientOrderId: order.clientOrderId, err: e }, `order ${order.clientOrderId}: no answer after ${this.opts.tries} tries; it stays PENDING until a lookup settles it`);
+        return;
+      }
+      const reason = e instanceof VenueError ? `VENUE_REJECTED: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(e as Error).message}`;
+      this.stats.rejected++;
+      this.finishRejected(order.clientOrderId, reason);
+      // A filter rejection means our filters are stale (Binance changed them): reload.
+      if (e instanceof VenueError && (e.details.code === -1013 || e.details.code === 'FILTER')) void this.deps.instruments.refresh();
+    }
+  }
+
+  private async lookup(symbol: string, cid: string): Promise<VenueOrder | undefined> {
+    this.stats.lookups++;
+    try {
+      return await this.deps.venue.fetchOrder(symbol, cid);
+    } catch (err) {
+      // A failed lookup is not "not found": stay unsure (AMBIGUOUS) and try again later.
+      throw new VenueError('AMBIGUOUS', `lookup of ${cid} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private enqueue(symbol: string, job: () => Promise<void>): void {
+    const prev = this.queues.get(symbol) ?? Promise.resolve();
+    const next = prev.then(job).catch((err) => this.deps.logger.error({ err, symbol }, `execution queue for ${symbol} failed: ${(err as Error).message}`));
+    this.queues.set(symbol, next);
+    void next.finally(() => {
+      if (this.queues.get(symbol) === next) this.queues.delete(symbol);
+    });
+  }
+
+  // ------------------------------------------------------------- cancel
+
+  private onCancel(cmd: OrderCancel): void {
+    this.enqueue(cmd.symbol, async () => {
+      try {
+        this.applyOrder(await this.deps.venue.cancel(cmd.symbol, cmd.clientOrderId));
+      } catch (err) {
+        if (err instanceof VenueError && err.kind === 'UNKNOWN_ORDER') {
+          const found = await this.deps.venue.fetchOrder(cmd.symbol, cmd.clientOrderId).catch(() => undefined);
+          if (found) this.applyOrder(found);
+          else this.finishRejected(cmd.clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
+          return;
+        }
+        this.deps.logger.error({ err, clientOrderId: cmd.clientOrderId }, `cancel of ${cmd.clientOrderId} failed: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  // ------------------------------------------------------- venue events
+
+  private onVenueEvent(e: VenueEvent): void {
+    if (e.type === 'order') {
+      // The fill first: the order update that reports it may be the one that makes the order FILLED.
+      if (e.fill) this.applyFill(e.fill);
+      this.applyOrder(e.order);
+    } else if (e.type === 'account') {
+      const a = e.account;
+      this.deps.bus.publish('account.updated', { kind: 'account.updated', ts: this.deps.clock.now(), balances: a.balances, ...(a.walletBalance ? { walletBalance: a.walletBalance } : {}), reason: 'ORDER' });
+    } else if (e.type === 'stream' && e.status === 'reconnected') {
+      // Whatever happened while the stream was down: the poll finds it now.
+      void this.poll();
+    }
+  }
+
+  private row(cid: string): OrdersTable | undefined {
+    const { store } = this.deps;
+    return store.all(store.db.selectFrom('orders').selectAll().where('client_order_id', '=', cid))[0];
+  }
+
+  /** Applies what the venue says about an order: status only moves forward, filled quantity only grows. */
+  applyOrder(v: VenueOrder): void {
+    const row = this.row(v.clientOrderId);
+    if (!row) return; // Not ours: reconciliation decides about external orders.
+    const cur = row.status as OrderStatus;
+    const filled = new Dec(row.filled_quantity);
+    const newFilled = Dec.max(filled, v.filledQuantity);
+    const advance = RANK[v.status] > RANK[cur] || (RANK[v.status] === RANK[cur] && v.status !== cur && !isFinal(cur));
+    const status = advance ? v.status : cur;
+    if (status === cur && newFilled.eq(filled) && row.exchange_order_id === v.exchangeOrderId) return;
+    const { store, clock } = this.deps;
+    store.run(
+      store.db
+        .updateTable('orders')
+        .set({ status, filled_quantity: newFilled.toFixed(), average_price: v.averagePrice?.toFixed() ?? row.average_price, exchange_order_id: v.exchangeOrderId, updated_at: clock.now() })
+        .where('client_order_id', '=', v.clientOrderId),
+    );
+    this.deps.bus.publish('order.update', {
+      kind: 'order.update',
+      ts: clock.now(),
+      eventTs: v.updateTime,
+      clientOrderId: v.clientOrderId,
+      exchangeOrderId: v.exchangeOrderId,
+      intentId: row.intent_id,
+      strategy: row.strategy,
+      market: row.market as Market,
+      side: row.side as 'BUY' | 'SELL',
+      reduceOnly: row.reduce_only === 1,
+      symbol: row.symbol,
+      status,
+      filledQuantity: newFilled,
+      ...(v.averagePrice ? { averagePrice: v.averagePrice } : {}),
+    });
+  }
+
+  /** Records a fill once: a second arrival (stream and poll) is dropped by the unique key. */
+  applyFill(f: VenueFill): void {
+    const { store, clock, market } = this.deps;
+    const row = f.clientOrderId ? this.row(f.clientOrderId) : undefined;
+    if (!row) return; // A fill of an order we did not place: reconciliation's call.
+    const res = store.run(
+      store.db
+        .insertInto('fills')
+        .values({
+          market,
+          symbol: f.symbol,
+          trade_id: f.tradeId,
+          client_order_id: row.client_order_id,
+          exchange_order_id: f.exchangeOrderId,
+          side: f.side,
+          price: f.price.toFixed(),
+          quantity: f.quantity.toFixed(),
+          fee: f.fee.toFixed(),
+          fee_asset: f.feeAsset,
+          realized_pnl: f.realizedPnl?.toFixed() ?? null,
+          is_maker: f.isMaker ? 1 : 0,
+          ts: f.time,
+        })
+        .onConflict((oc) => oc.doNothing()),
+    );
+    if (res.changes === 0) {
+      this.stats.duplicateFills++;
+      return;
+    }
+    this.stats.fills++;
+    this.deps.bus.publish('fill', {
+      kind: 'fill',
+      ts: clock.now(),
+      eventTs: f.time,
+      tradeId: f.tradeId,
+      clientOrderId: row.client_order_id,
+      strategy: row.strategy,
+      market,
+      symbol: f.symbol,
+      side: f.side,
+      price: f.price,
+      quantity: f.quantity,
+      fee: f.fee,
+      feeAsset: f.feeAsset,
+      isMaker: f.isMaker,
+      ...(f.realizedPnl ? { realizedPnl: f.realizedPnl } : {}),
+    });
+  }
+
+  private finishRejected(cid: string, reason: string): void {
+    const row = this.row(cid);
+    if (!row || isFinal(row.status)) return;
+    const { store, clock } = this.deps;
+    store.run(store.db.updateTable('orders').set({ status: 'REJECTED', error: reason, updated_at: clock.now() }).where('client_order_id', '=', cid));
+    this.deps.bus.publish('order.update', {
+      kind: 'order.update',
+      ts: clock.now(),
+      clientOrderId: cid,
+      intentId: row.intent_id,
+      strategy: row.strategy,
+      market: row.market as Market,
+      side: row.side as 'BUY' | 'SELL',
+      reduceOnly: row.reduce_only === 1,
+      symbol: row.symbol,
+      status: 'REJECTED',
+      filledQuantity: new Dec(row.filled_quantity),
+      reason,
+    });
+  }
+
+  private setError(cid: string, error: string): void {
+    const { store, clock } = this.deps;
+    store.run(store.db.updateTable('orders').set({ error, updated_at: clock.now() }).where('client_order_id', '=', cid));
+  }
+
+  private publishUpdate(cid: string, i: OrderIntent, status: OrderStatus, filled: Dec): void {
+    this.deps.bus.publish('order.update', { kind: 'order.update', ts: this.deps.clock.now(), clientOrderId: cid, intentId: i.intentId, strategy: i.strategy, market: i.market, side: i.side, reduceOnly: i.reduceOnly ?? false, symbol: i.symbol, status, filledQuantity: filled });
+  }
+
+  // ------------------------------------------------------------- poll
+
+  /**
+   * The safety net: every non-final order is checked against the venue, and
+   * the fills of any order whose filled quantity moved are fetched. Anything
+   * the stream already delivered is a no-op here.
+   */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const rows = this.openOrders().filter((r) => !this.inFlight.has(r.client_order_id));
+      const bySymbol = new Map<string, OrdersTable[]>();
+      for (const r of rows) bySymbol.set(r.symbol, [...(bySymbol.get(r.symbol) ?? []), r]);
+      for (const [symbol, list] of bySymbol) {
+        if (this.abort.signal.aborted) return;
+        try {
+          await this.pollSymbol(symbol, list);
+        } catch (err) {
+          this.stats.pollErrors++;
+          this.deps.logger.warn({ err, symbol }, `order poll for ${symbol} failed: ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async pollSymbol(symbol: string, rows: OrdersTable[]): Promise<void> {
+    const { venue, clock } = this.deps;
+    const open = new Map((await venue.openOrders(symbol)).map((o) => [o.clientOrderId, o]));
+    let fetchFillsSince: number | undefined;
+    for (const r of rows) {
+      let v = open.get(r.client_order_id);
+      if (!v) {
+        // Not open on the venue: finished while we were not looking, or never arrived.
+        if (r.status === 'PENDING' && clock.now() - r.created_at < this.opts.ackTimeoutMs) continue;
+        v = await venue.fetchOrder(symbol, r.client_order_id);
+        if (!v) {
+          if (r.status === 'PENDING') this.finishRejected(r.client_order_id, `NO_ACK: the venue has no order ${r.client_order_id} ${Math.round((clock.now() - r.created_at) / 1000)} s after it was written`);
+          continue;
+        }
+      }
+      if (v.filledQuantity.gt(this.recordedFillQty(r.client_order_id))) fetchFillsSince = Math.min(fetchFillsSince ?? r.created_at, r.created_at);
+      // Fills before the order's final status, as the stream would have it.
+      if (fetchFillsSince !== undefined && isFinal(v.status)) {
+        for (const f of await venue.fills(symbol, fetchFillsSince - 60_000)) this.applyFill(f);
+        fetchFillsSince = undefined;
+      }
+      this.applyOrder(v);
+    }
+    if (fetchFillsSince !== undefined) for (const f of await venue.fills(symbol, fetchFillsSince - 60_000)) this.applyFill(f);
+  }
+
+  private recordedFillQty(cid: string): Dec {
+    const { store } = this.deps;
+    const rows = store.all(store.db.selectFrom('fills').select('quantity').where('client_order_id', '=', cid));
+    return rows.reduce((s, r) => s.plus(r.quantity), ZERO);
+  }
+}
+
+export interface PreparedOrder {
+  readonly quantity: Dec;
+  readonly price?: Dec;
+  readonly stopPrice?: Dec;
+}
+
+/**
+ * Rounds an intent to the instrument and checks every filter. Quantity is
+ * truncated (never rounded up) to LOT_SIZE and, for orders that execute at
+ * market, MARKET_LOT_SIZE too; prices go to the tick on the passive side.
+ */
+export function prepareOrder(inst: Instrument, i: Pick<OrderIntent, 'type' | 'side' | 'quantity' | 'price' | 'stopPrice' | 'reduceOnly'>, referencePrice: Dec | undefined, openOrders: number): PreparedOrder | { reason: string } {
+  const isMarket = MARKET_TYPES.has(i.type);
+  let quantity = roundQuantity(i.quantity, inst.filters.lot);
+  if (isMarket) quantity = roundQuantity(quantity, inst.filters.marketLot);
+  const price = i.price ? roundPrice(i.price, inst, i.side) : undefined;
+  // A stop rounds toward triggering sooner (a sell stop up, a buy stop down): never later than asked.
+  const stopPrice = i.stopPrice ? roundPrice(i.stopPrice, inst, i.side === 'SELL' ? 'SELL' : 'BUY') : undefined;
+  if (quantity.lte(0)) return { reason: `QTY_ROUNDS_TO_ZERO: quantity=${i.quantity.toFixed()} step=${inst.filters.lot.stepSize.toFixed()}` };
+  const failure = checkOrder(
+    inst,
+    { side: i.side, isMarket, quantity, ...(price ? { price } : {}), ...(stopPrice ? { stopPrice } : {}), ...(i.reduceOnly ? { reduceOnly: true } : {}) },
+    { ...(referencePrice ? { referencePrice } : {}), openOrders },
+  );
+  if (failure) return { reason: failure.reason };
+  return { quantity, ...(price ? { price } : {}), ...(stopPrice ? { stopPrice } : {}) };
+}

@@ -1,0 +1,211 @@
+/**
+ * The trading half of the composition root: venue, instruments, portfolio,
+ * execution, risk, planner and kill switch, wired onto a bus and a store
+ * the caller owns. The kernel builds one for the running bot; `trader trade
+ * stop-all` builds a short-lived one on the same database when the bot is
+ * not running, so both act through the same order path.
+ *
+ * Start order: venue (connect, user stream) -> instruments -> portfolio
+ * (rebuilt from stored fills, then the venue's balances) -> execution (and
+ * one poll that settles orders left working by the last run) -> risk ->
+ * planner. Strategies come after, in the kernel.
+ */
+import type { Bus } from '../bus/bus.ts';
+import type { Clock } from '../core/clock.ts';
+import { Dec } from '../core/decimal.ts';
+import type { Logger } from '../core/logger.ts';
+import { ExecutionEngine, type ExecutionOptions } from '../execution/execution-engine.ts';
+import { InstrumentBook } from '../execution/instrument-book.ts';
+import { IntentSequence } from '../execution/intent-sequence.ts';
+import type { Timeframe } from '../model/market.ts';
+import { Portfolio } from '../portfolio/portfolio.ts';
+import { KillSwitch } from '../risk/kill-switch.ts';
+import { OrderPlanner } from '../risk/order-planner.ts';
+import { RiskEngine } from '../risk/risk-engine.ts';
+import type { Settings } from '../settings/settings.ts';
+import type { StrategyConfig } from '../settings/strategy-config.ts';
+import type { Store } from '../store/store.ts';
+import { BinanceVenue } from '../venues/binance/binance-venue.ts';
+import { catalog } from '../venues/sim/catalog.ts';
+import { SimVenue } from '../venues/sim/sim-venue.ts';
+import type { Venue } from '../venues/venue.ts';
+
+export interface TradingCoreDeps {
+  /** Current settings (hot reload replaces what this returns). */
+  settings: () => Settings;
+  store: Store;
+  bus: Bus;
+  clock: Clock;
+  logger: Logger;
+  /** A venue built by the caller (tests); default: from the settings' MODE. */
+  venue?: Venue;
+  execution?: Partial<ExecutionOptions>;
+  /** Strategy timeframe lookup for volatility sizing (the host knows it). */
+  timeframeOf?: (strategy: string, symbol: string) => Timeframe | undefined;
+}
+
+/** The venue the settings ask for: the sim engine in MODE=sim, Binance (or any URL override) otherwise. */
+export function createVenue(settings: Settings, clock: Clock, logger: Logger): Venue {
+  const market = settings.market;
+  if (settings.mode === 'sim') {
+    return new SimVenue({ market, clock, instruments: catalog(market), quoteAsset: settings.bot.quoteAsset, balance: settings.bot.sim.balance });
+  }
+  const { binanceApiKey, binanceApiSecret } = settings.secrets;
+  if (!binanceApiKey || !binanceApiSecret) throw new Error(`MODE=${settings.mode} needs BINANCE_API_KEY and BINANCE_API_SECRET`);
+  const e = settings.endpoints;
+  return new BinanceVenue({
+    market,
+    spotBase: e.spotRest,
+    futuresBase: e.futuresRest,
+    wsBase: market === 'futures' ? e.futuresWs : e.spotWsApi,
+    apiKey: binanceApiKey,
+    secret: binanceApiSecret,
+    clock,
+    logger: logger.child({ component: 'venue' }),
+    recvWindowMs: settings.env.RECV_WINDOW_MS,
+  });
+}
+
+export class TradingCore {
+  private constructor(
+    readonly venue: Venue,
+    readonly instruments: InstrumentBook,
+    readonly portfolio: Portfolio,
+    readonly execution: ExecutionEngine,
+    readonly risk: RiskEngine,
+    readonly planner: OrderPlanner,
+    readonly killSwitch: KillSwitch,
+    private readonly deps: TradingCoreDeps,
+  ) {}
+
+  static async start(deps: TradingCoreDeps): Promise<TradingCore> {
+    const { store, bus, clock, logger } = deps;
+    const s0 = deps.settings();
+    const market = s0.market;
+    const venue = deps.venue ?? createVenue(s0, clock, logger);
+    await venue.start();
+    try {
+      const instruments = new InstrumentBook({ venue, store, clock, logger: logger.child({ component: 'instruments' }), market });
+      await instruments.load();
+      const inst = (symbol: string) => instruments.get(symbol);
+
+      const portfolio = new Portfolio({
+        bus,
+        store,
+        clock,
+        logger: logger.child({ component: 'portfolio' }),
+        market,
+        quoteAsset: s0.bot.quoteAsset,
+        instrument: (symbol) => {
+          const i = inst(symbol);
+          return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty.isZero() ? i.filters.lot.stepSize : i.filters.lot.minQty } : undefined;
+        },
+      });
+      portfolio.start();
+      const account = await venue.account();
+      bus.publish('account.updated', { kind: 'account.updated', ts: clock.now(), balances: account.balances, ...(account.walletBalance ? { walletBalance: account.walletBalance } : {}), reason: 'SNAPSHOT' });
+
+      const execution = new ExecutionEngine({
+        bus,
+        store,
+        clock,
+        logger: logger.child({ component: 'execution' }),
+        venue,
+        market,
+        instruments,
+        referencePrice: (symbol) => portfolio.mark(symbol),
+        options: { pollMs: s0.env.ORDER_POLL_SEC * 1000, ...deps.execution },
+      });
+      execution.start();
+      await execution.poll();
+
+      const strategyOf = (strategy: string, symbol: string): StrategyConfig | undefined => deps.settings().strategies.find((e) => e.strategy === strategy && e.symbol === symbol && e.config.enabled)?.config;
+      const risk = new RiskEngine({
+        bus,
+        store,
+        clock,
+        logger: logger.child({ component: 'risk' }),
+        market,
+        portfolio,
+        instrument: inst,
+        config: {
+          risk: () => deps.settings().bot.risk,
+          strategy: strategyOf,
+          leverage: (symbol) => (market === 'futures' ? (deps.settings().bot.symbols[symbol]?.leverage ?? deps.settings().bot.risk.maxLeverage) : 1),
+        },
+      });
+      risk.start();
+
+      const planner = new OrderPlanner({
+        bus,
+        clock,
+        logger: logger.child({ component: 'planner' }),
+        market,
+        portfolio,
+        instrument: inst,
+        strategy: (strategy, symbol) => {
+          const config = strategyOf(strategy, symbol);
+          return config ? { config, timeframe: config.timeframe ?? deps.timeframeOf?.(strategy, symbol) ?? '1m' } : undefined;
+        },
+        sequence: new IntentSequence(store, clock),
+      });
+      planner.start();
+
+      const killSwitch = new KillSwitch({
+        bus,
+        venue,
+        risk,
+        planner,
+        execution,
+        instruments,
+        logger: logger.child({ component: 'kill-switch' }),
+        symbols: () => {
+          const fromDb = store.all(store.db.selectFrom('orders').select('symbol').distinct().where('market', '=', market)).map((r) => r.symbol);
+          return [...new Set([...deps.settings().symbols, ...fromDb, ...portfolio.positions().map((p) => p.symbol)])].sort();
+        },
+      });
+      return new TradingCore(venue, instruments, portfolio, execution, risk, planner, killSwitch, deps);
+    } catch (err) {
+      await venue.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The sim venue moves on the bot's own candles; Binance moves by itself. */
+  get simVenue(): SimVenue | undefined {
+    return this.venue instanceof SimVenue ? this.venue : undefined;
+  }
+
+  /** Stops in reverse start order; sends in progress finish or are cut short. */
+  async stop(): Promise<void> {
+    this.planner.stop();
+    this.risk.stop();
+    await this.execution.stop();
+    this.portfolio.stop();
+    this.instruments.stop();
+    await this.venue.stop();
+  }
+
+  /** Today's figures for `trader trade status` and the heartbeat's risk block. */
+  riskView(): Record<string, unknown> {
+    const p = this.portfolio;
+    const r = this.deps.settings().bot.risk;
+    const dayStart = p.dayStartEquity();
+    const pctLimit = dayStart.times(r.maxDailyLossPct).div(100);
+    const limit = r.maxDailyLoss ? Dec.min(r.maxDailyLoss, pctLimit) : pctLimit;
+    return {
+      states: this.risk.stateList().map((s) => ({ scope: s.scope, key: s.key, state: s.state, reason: s.reason, source: s.source, since: new Date(s.since).toISOString(), ...(s.until !== undefined ? { until: new Date(s.until).toISOString() } : {}) })),
+      tripped: [...this.risk.tripped.values()].map((t) => ({ ...t, at: new Date(t.at).toISOString() })),
+      approvals: this.risk.approvals,
+      denials: this.risk.denials,
+      equity: p.equity().toFixed(2),
+      peakEquity: p.peakEquity().toFixed(2),
+      dayStartEquity: dayStart.toFixed(2),
+      realizedToday: p.realizedToday().toFixed(2),
+      unrealized: p.unrealized().toFixed(2),
+      dailyLossLimit: limit.toFixed(2),
+      maxDrawdownPct: r.maxDrawdownPct,
+      positions: p.positions().map((x) => ({ symbol: x.symbol, quantity: x.quantity.toFixed(), entryPrice: x.entryPrice.toFixed(), unrealizedPnl: x.unrealizedPnl.toFixed(2), ...(x.owner ? { owner: x.owner } : {}) })),
+    };
+  }
+}

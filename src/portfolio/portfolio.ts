@@ -1,0 +1,520 @@
+/**
+ * The portfolio: positions from fills, PnL from mark prices, equity, the
+ * UTC day's realized PnL per account and strategy, peak equity, and each
+ * strategy's closed round trips (the loss streak guard and Kelly sizing read
+ * them).
+ *
+ * Positions are net per symbol (one-way), as the venue holds them. A round
+ * trip runs from flat to flat; it belongs to the strategy whose fill opened
+ * it, and all of its PnL and fees are that strategy's, whoever closes it (a
+ * kill-switch flatten still charges the loss to the strategy that took the
+ * risk). Several strategies on one symbol share the net position; the first
+ * to open owns the trip.
+ *
+ * Cash is a ledger: the venue's balance at start (an account.updated
+ * SNAPSHOT), then every fill's cash effect as the fill arrives, and funding
+ * from FUNDING_FEE updates. Applying the venue's post-fill balances instead
+ * would count a fill's notional in the position before the cash left the
+ * balance (the two arrive as separate messages), inflating equity and its
+ * peak for a moment; the ledger moves both in one step.
+ *
+ * State is rebuilt at start by replaying the fills table, so restarts give
+ * the same positions, streaks and day PnL; only the day-start and peak
+ * equity are kept in kv.
+ */
+import { z } from 'zod';
+import type { Bus } from '../bus/bus.ts';
+import { utcDayStart, type Clock } from '../core/clock.ts';
+import { Dec, ZERO } from '../core/decimal.ts';
+import type { Logger } from '../core/logger.ts';
+import type { AccountUpdated, CandleClosed, Fill, MarkPrice } from '../model/events.ts';
+import type { Market } from '../model/market.ts';
+import { readKv, writeKv } from '../store/kv.ts';
+import type { Store } from '../store/store.ts';
+
+export interface PositionView {
+  readonly symbol: string;
+  /** Signed: positive long, negative short. */
+  readonly quantity: Dec;
+  readonly entryPrice: Dec;
+  /** Lifetime realized PnL on the symbol, fees included. */
+  readonly realizedPnl: Dec;
+  readonly unrealizedPnl: Dec;
+  readonly markPrice?: Dec;
+  /** Strategy that opened the current round trip. */
+  readonly owner?: string;
+  readonly openedAt?: number;
+}
+
+export interface TripStats {
+  readonly trades: number;
+  readonly wins: number;
+  readonly losses: number;
+  /** Sum of winning trips' PnL, and of losing trips' |PnL|. */
+  readonly grossWin: Dec;
+  readonly grossLoss: Dec;
+  readonly consecutiveLosses: number;
+  readonly lastLossAt?: number;
+}
+
+/** What other components may read (never write). */
+export interface PortfolioView {
+  readonly market: Market;
+  readonly quoteAsset: string;
+  position(symbol: string): PositionView;
+  positions(): PositionView[];
+  /** Mark price (futures mark, else the last close). */
+  mark(symbol: string): Dec | undefined;
+  last(symbol: string): Dec | undefined;
+  /** When market data for the symbol last arrived (our clock, ms); 0 when never. */
+  lastDataAt(symbol: string): number;
+  prevCandle(symbol: string): { open: number; high: number; low: number; close: number } | undefined;
+  nextFundingTime(symbol: string): number | undefined;
+  /** Quote balance (spot: free + locked quote; futures: wallet). */
+  cash(): Dec;
+  equity(): Dec;
+  unrealized(): Dec;
+  peakEquity(): Dec;
+  dayStartEquity(): Dec;
+  /** Realized PnL (fees included) of today's fills, UTC. */
+  realizedToday(): Dec;
+  strategyRealizedToday(strategy: string): Dec;
+  trips(strategy: string, symbol: string): TripStats;
+  /** Quantity traded today per symbol (entries and exits). */
+  tradedToday(symbol: string): Dec;
+  /** Daily returns (fractions) from stored daily equity snapshots, oldest first. */
+  dailyReturns(): number[];
+}
+
+interface Book {
+  qty: Dec;
+  entry: Dec;
+  realized: Dec;
+  owner: string | undefined;
+  openedAt: number | undefined;
+  tripPnl: Dec;
+}
+
+interface MutTrips {
+  trades: number;
+  wins: number;
+  losses: number;
+  grossWin: Dec;
+  grossLoss: Dec;
+  consecutiveLosses: number;
+  lastLossAt?: number;
+}
+
+const marksSchema = z.object({ day: z.number(), dayStartEquity: z.string(), peakEquity: z.string() });
+const KV_MARKS = 'portfolio.marks';
+const DAY_MS = 86_400_000;
+
+export interface PortfolioDeps {
+  bus: Bus;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  market: Market;
+  quoteAsset: string;
+  /** symbol -> base asset and the smallest quantity the venue trades (below it a position is dust, i.e. flat). */
+  instrument: (symbol: string) => { baseAsset: string; minQty: Dec } | undefined;
+}
+
+export class Portfolio implements PortfolioView {
+  readonly market: Market;
+  readonly quoteAsset: string;
+  private readonly books = new Map<string, Book>();
+  private readonly marks = new Map<string, Dec>();
+  private readonly lasts = new Map<string, Dec>();
+  private readonly dataAt = new Map<string, number>();
+  private readonly prev = new Map<string, { open: number; high: number; low: number; close: number }>();
+  private readonly funding = new Map<string, number>();
+  private readonly tripStats = new Map<string, MutTrips>();
+  private cashLedger = ZERO;
+  private day = 0;
+  private realizedDay = ZERO;
+  private readonly strategyDay = new Map<string, Dec>();
+  private readonly tradedDay = new Map<string, Dec>();
+  private peak = ZERO;
+  private dayStart = ZERO;
+  private readonly unsubs: Array<() => void> = [];
+  private readonly warnedFeeAssets = new Set<string>();
+
+  constructor(private readonly deps: PortfolioDeps) {
+    this.market = deps.market;
+    this.quoteAsset = deps.quoteAsset;
+  }
+
+  /**
+   * Rebuilds from the fills table, restores peak and day-start equity, and
+   * subscribes. The cash ledger starts at zero until the first SNAPSHOT.
+   */
+  start(): void {
+    const { store, bus, clock } = this.deps;
+    this.day = utcDayStart(clock.now());
+    const rows = store.all(
+      store.db
+        .selectFrom('fills')
+        .leftJoin('orders', 'orders.client_order_id', 'fills.client_order_id')
+        .select(['fills.trade_id', 'fills.client_order_id', 'fills.market', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.is_maker', 'fills.realized_pnl', 'fills.ts', 'orders.strategy'])
+        .where('fills.market', '=', this.market)
+        .orderBy('fills.ts')
+        .orderBy('fills.id'),
+    );
+    for (const r of rows) {
+      this.applyFill({
+        kind: 'fill',
+        ts: r.ts,
+        tradeId: r.trade_id,
+        ...(r.client_order_id ? { clientOrderId: r.client_order_id } : {}),
+        strategy: r.strategy ?? 'external',
+        market: this.market,
+        symbol: r.symbol,
+        side: r.side as 'BUY' | 'SELL',
+        price: new Dec(r.price),
+        quantity: new Dec(r.quantity),
+        fee: new Dec(r.fee),
+        feeAsset: r.fee_asset,
+        isMaker: r.is_maker === 1,
+      }, false);
+    }
+    const saved = readKv(store, KV_MARKS, marksSchema);
+    if (!saved.ok) this.deps.logger.warn({ error: saved.error }, 'stored peak equity unreadable; starting from current equity');
+    else if (saved.value) {
+      this.peak = new Dec(saved.value.peakEquity);
+      if (saved.value.day === this.day) this.dayStart = new Dec(saved.value.dayStartEquity);
+    }
+    this.unsubs.push(
+      bus.on('fill', (f) => this.applyFill(f, true), 'portfolio'),
+      bus.on('candle.closed', (c) => this.onCandle(c), 'portfolio'),
+      bus.on('mark.price', (m) => this.onMark(m), 'portfolio'),
+      bus.on('account.updated', (a) => this.onAccount(a), 'portfolio'),
+    );
+  }
+
+  stop(): void {
+    for (const u of this.unsubs.splice(0)) u();
+  }
+
+  // ------------------------------------------------------------- reading
+
+  position(symbol: string): PositionView {
+    const b = this.books.get(symbol);
+    const mark = this.mark(symbol);
+    if (!b) return { symbol, quantity: ZERO, entryPrice: ZERO, realizedPnl: ZERO, unrealizedPnl: ZERO, ...(mark ? { markPrice: mark } : {}) };
+    const flat = this.isFlat(symbol, b.qty);
+    return {
+      symbol,
+      quantity: b.qty,
+      entryPrice: b.entry,
+      realizedPnl: b.realized,
+      unrealizedPnl: flat || !mark ? ZERO : mark.minus(b.entry).times(b.qty),
+      ...(mark ? { markPrice: mark } : {}),
+      ...(b.owner && !flat ? { owner: b.owner } : {}),
+      ...(b.openedAt !== undefined && !flat ? { openedAt: b.openedAt } : {}),
+    };
+  }
+
+  positions(): PositionView[] {
+    return [...this.books.keys()].sort().map((s) => this.position(s)).filter((p) => !p.quantity.isZero());
+  }
+
+  mark(symbol: string): Dec | undefined {
+    return this.marks.get(symbol) ?? this.lasts.get(symbol);
+  }
+
+  last(symbol: string): Dec | undefined {
+    return this.lasts.get(symbol) ?? this.marks.get(symbol);
+  }
+
+  lastDataAt(symbol: string): number {
+    return this.dataAt.get(symbol) ?? 0;
+  }
+
+  prevCandle(symbol: string): { open: number; high: number; low: number; close: number } | undefined {
+    return this.prev.get(symbol);
+  }
+
+  nextFundingTime(symbol: string): number | undefined {
+    return this.funding.get(symbol);
+  }
+
+  cash(): Dec {
+    return this.cashLedger;
+  }
+
+  unrealized(): Dec {
+    let u = ZERO;
+    for (const s of this.books.keys()) u = u.plus(this.position(s).unrealizedPnl);
+    return u;
+  }
+
+  equity(): Dec {
+    if (this.market === 'futures') return this.cashLedger.plus(this.unrealized());
+    // Spot: quote cash plus every base holding at its mark (entry when no mark yet).
+    let e = this.cashLedger;
+    for (const [s, b] of this.books) if (!b.qty.isZero()) e = e.plus(b.qty.times(this.mark(s) ?? b.entry));
+    return e;
+  }
+
+  peakEquity(): Dec {
+    return Dec.max(this.peak, this.equity());
+  }
+
+  dayStartEquity(): Dec {
+    return this.dayStart.isZero() ? this.equity() : this.dayStart;
+  }
+
+  realizedToday(): Dec {
+    this.rollDay();
+    return this.realizedDay;
+  }
+
+  strategyRealizedToday(strategy: string): Dec {
+    this.rollDay();
+    return this.strategyDay.get(strategy) ?? ZERO;
+  }
+
+  trips(strategy: string, symbol: string): TripStats {
+    const t = this.tripStats.get(`${strategy}\u0000${symbol}`);
+    return t ? { ...t } : { trades: 0, wins: 0, losses: 0, grossWin: ZERO, grossLoss: ZERO, consecutiveLosses: 0 };
+  }
+
+  tradedToday(symbol: string): Dec {
+    this.rollDay();
+    return this.tradedDay.get(symbol) ?? ZERO;
+  }
+
+  dailyReturns(): number[] {
+    const { store } = this.deps;
+    const rows = store.all(store.db.selectFrom('equity_snapshots').select(['equity']).where('resolution', '=', '1d').orderBy('ts').limit(1000));
+    const out: number[] = [];
+    for (let i = 1; i < rows.length; i++) {
+      const a = Number(rows[i - 1]!.equity);
+      const b = Number(rows[i]!.equity);
+      if (a > 0) out.push(b / a - 1);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------- updates
+
+  /** A dust position (below the venue's minimum quantity) counts as flat. */
+  private isFlat(symbol: string, qty: Dec): boolean {
+    if (qty.isZero()) return true;
+    const inst = this.deps.instrument(symbol);
+    return inst !== undefined && qty.abs().lt(inst.minQty);
+  }
+
+  private book(symbol: string): Book {
+    let b = this.books.get(symbol);
+    if (!b) {
+      b = { qty: ZERO, entry: ZERO, realized: ZERO, owner: undefined, openedAt: undefined, tripPnl: ZERO };
+      this.books.set(symbol, b);
+    }
+    return b;
+  }
+
+  /** The fee in the quote asset, and how much of the base asset it took (spot buys pay in base). */
+  private feeOf(f: Fill, baseAsset: string | undefined): { quote: Dec; base: Dec } {
+    if (f.fee.isZero()) return { quote: ZERO, base: ZERO };
+    if (f.feeAsset === this.quoteAsset) return { quote: f.fee, base: ZERO };
+    if (baseAsset && f.feeAsset === baseAsset) return { quote: f.fee.times(f.price), base: f.fee };
+    if (!this.warnedFeeAssets.has(f.feeAsset)) {
+      this.warnedFeeAssets.add(f.feeAsset);
+      this.deps.logger.warn({ feeAsset: f.feeAsset }, `fees paid in ${f.feeAsset} are not valued (no ${f.feeAsset}${this.quoteAsset} price); PnL leaves them out`);
+    }
+    return { quote: ZERO, base: ZERO };
+  }
+
+  private applyFill(f: Fill, live: boolean): void {
+    if (f.market !== this.market) return;
+    this.rollDay(f.ts);
+    const inst = this.deps.instrument(f.symbol);
+    const fee = this.feeOf(f, inst?.baseAsset);
+    const b = this.book(f.symbol);
+    const wasFlat = this.isFlat(f.symbol, b.qty);
+    // What the position actually changes by: a spot buy's base fee never arrives.
+    const signed = f.side === 'BUY' ? f.quantity.minus(fee.base) : f.quantity.neg();
+    // PnL realized by the part of the fill that reduces the position (before fees).
+    let realized = ZERO;
+    let closedTrade: { strategy: string; pnl: Dec; openedAt: number } | undefined;
+
+    if (wasFlat) {
+      b.owner = f.strategy;
+      b.openedAt = f.ts;
+      b.tripPnl = ZERO;
+    }
+    if (b.qty.isZero() || b.qty.isPos() === signed.isPos()) {
+      const total = b.qty.abs().plus(signed.abs());
+      b.entry = total.isZero() ? ZERO : b.entry.times(b.qty.abs()).plus(f.price.times(signed.abs())).div(total);
+      b.qty = b.qty.plus(signed);
+    } else {
+      const closeQty = Dec.min(signed.abs(), b.qty.abs());
+      realized = f.price.minus(b.entry).times(closeQty).times(b.qty.isPos() ? 1 : -1);
+      const flipped = signed.abs().gt(b.qty.abs());
+      b.qty = b.qty.plus(signed);
+      if (flipped) {
+        // The old trip closes on its own PnL; the rest of the fill opens a new
+        // trip (owned by this fill's strategy), which pays the fee.
+        const owner = b.owner ?? f.strategy;
+        b.realized = b.realized.plus(realized);
+        closedTrade = { strategy: owner, pnl: b.tripPnl.plus(realized), openedAt: b.openedAt ?? f.ts };
+        this.addToDay(owner, realized);
+        b.entry = f.price;
+        b.owner = f.strategy;
+        b.openedAt = f.ts;
+        b.tripPnl = ZERO;
+      } else {
+        b.realized = b.realized.plus(realized);
+        b.tripPnl = b.tripPnl.plus(realized);
+        this.addToDay(b.owner ?? f.strategy, realized);
+      }
+    }
+    const owner = b.owner ?? f.strategy;
+    b.realized = b.realized.minus(fee.quote);
+    b.tripPnl = b.tripPnl.minus(fee.quote);
+    this.addToDay(owner, fee.quote.neg());
+    this.tradedDay.set(f.symbol, (this.tradedDay.get(f.symbol) ?? ZERO).plus(f.quantity));
+
+    // Cash: spot moves the notional; futures only the realized PnL and fees.
+    if (this.market === 'spot') {
+      const notional = f.price.times(f.quantity);
+      this.cashLedger = f.side === 'BUY' ? this.cashLedger.minus(notional) : this.cashLedger.plus(notional);
+      if (fee.base.isZero()) this.cashLedger = this.cashLedger.minus(fee.quote);
+    } else {
+      this.cashLedger = this.cashLedger.plus(realized).minus(fee.quote);
+    }
+
+    if (!closedTrade && !wasFlat && this.isFlat(f.symbol, b.qty)) {
+      closedTrade = { strategy: owner, pnl: b.tripPnl, openedAt: b.openedAt ?? f.ts };
+      b.owner = undefined;
+      b.openedAt = undefined;
+      b.tripPnl = ZERO;
+    }
+    if (closedTrade) this.recordTrip(f.symbol, closedTrade.strategy, closedTrade.pnl, f.ts);
+    if (!this.lasts.has(f.symbol)) this.lasts.set(f.symbol, f.price);
+
+    if (live) {
+      this.persistPosition(f.symbol, b);
+      this.deps.bus.publish('position.changed', {
+        kind: 'position.changed',
+        ts: this.deps.clock.now(),
+        market: this.market,
+        symbol: f.symbol,
+        positionSide: 'BOTH',
+        quantity: b.qty,
+        entryPrice: b.entry,
+        realizedPnl: b.realized,
+        ...(closedTrade ? { closedTrade } : {}),
+      });
+      this.updateMarks();
+    }
+  }
+
+  private addToDay(strategy: string, pnl: Dec): void {
+    this.realizedDay = this.realizedDay.plus(pnl);
+    this.strategyDay.set(strategy, (this.strategyDay.get(strategy) ?? ZERO).plus(pnl));
+  }
+
+  private recordTrip(symbol: string, strategy: string, pnl: Dec, at: number): void {
+    const k = `${strategy}\u0000${symbol}`;
+    const t = this.tripStats.get(k) ?? { trades: 0, wins: 0, losses: 0, grossWin: ZERO, grossLoss: ZERO, consecutiveLosses: 0 };
+    t.trades++;
+    if (pnl.isNeg()) {
+      t.losses++;
+      t.grossLoss = t.grossLoss.plus(pnl.abs());
+      t.consecutiveLosses++;
+      t.lastLossAt = at;
+    } else {
+      t.wins++;
+      t.grossWin = t.grossWin.plus(pnl);
+      t.consecutiveLosses = 0;
+    }
+    this.tripStats.set(k, t);
+  }
+
+  private persistPosition(symbol: string, b: Book): void {
+    const { store, clock } = this.deps;
+    const row = { market: this.market, symbol, position_side: 'BOTH', quantity: b.qty.toFixed(), entry_price: b.entry.toFixed(), realized_pnl: b.realized.toFixed(), updated_at: clock.now() };
+    store.run(
+      store.db
+        .insertInto('positions')
+        .values(row)
+        .onConflict((oc) => oc.columns(['market', 'symbol', 'position_side']).doUpdateSet({ quantity: row.quantity, entry_price: row.entry_price, realized_pnl: row.realized_pnl, updated_at: row.updated_at })),
+    );
+  }
+
+  /** A new UTC day resets the day's counters (fills replayed at start roll by their own time). */
+  private rollDay(at = this.deps.clock.now()): void {
+    const d = utcDayStart(at);
+    if (d <= this.day) return;
+    this.day = d;
+    this.realizedDay = ZERO;
+    this.strategyDay.clear();
+    this.tradedDay.clear();
+    this.dayStart = ZERO;
+  }
+
+  private onCandle(c: CandleClosed): void {
+    if (c.market !== this.market || c.timeframe !== '1m') return;
+    const close = new Dec(c.close);
+    this.lasts.set(c.symbol, close);
+    // Spot has no mark price: the last close is the mark.
+    if (this.market === 'spot') this.marks.set(c.symbol, close);
+    this.dataAt.set(c.symbol, this.deps.clock.now());
+    this.prev.set(c.symbol, { open: c.open, high: c.high, low: c.low, close: c.close });
+    this.updateMarks();
+  }
+
+  private onMark(m: MarkPrice): void {
+    this.marks.set(m.symbol, m.markPrice);
+    this.dataAt.set(m.symbol, this.deps.clock.now());
+    if (m.nextFundingTime !== undefined) this.funding.set(m.symbol, m.nextFundingTime);
+    this.updateMarks();
+  }
+
+  private onAccount(a: AccountUpdated): void {
+    if (a.reason === 'SNAPSHOT') {
+      if (this.market === 'futures' && a.walletBalance) this.cashLedger = a.walletBalance;
+      else {
+        const q = a.balances.find((b) => b.asset === this.quoteAsset);
+        this.cashLedger = q ? q.free.plus(q.locked) : ZERO;
+      }
+      this.updateMarks();
+    } else if (a.reason === 'FUNDING_FEE' && a.balanceChange) {
+      this.cashLedger = this.cashLedger.plus(a.balanceChange);
+      this.updateMarks();
+    }
+  }
+
+  /** Day-start and peak equity: set on the day's first look, persisted when they move. */
+  private updateMarks(): void {
+    this.rollDay();
+    const eq = this.equity();
+    let changed = false;
+    if (this.dayStart.isZero() && eq.gt(0)) {
+      this.dayStart = eq;
+      changed = true;
+      this.snapshotDay(eq);
+    }
+    if (eq.gt(this.peak)) {
+      this.peak = eq;
+      changed = true;
+    }
+    if (changed) writeKv(this.deps.store, KV_MARKS, { day: this.day, dayStartEquity: this.dayStart.toFixed(), peakEquity: this.peak.toFixed() }, this.deps.clock.now());
+  }
+
+  /** One daily equity row (the VaR guard's returns and `portfolio history` read them). */
+  private snapshotDay(eq: Dec): void {
+    const { store } = this.deps;
+    store.run(
+      store.db
+        .insertInto('equity_snapshots')
+        .values({ resolution: '1d', ts: this.day, equity: eq.toFixed(), balance: this.cashLedger.toFixed(), unrealized_pnl: this.unrealized().toFixed() })
+        .onConflict((oc) => oc.doNothing()),
+    );
+  }
+}
+
+export { DAY_MS };

@@ -1,0 +1,206 @@
+/**
+ * Turns strategy signals into order requests: which side, how much (sizing,
+ * rounded by the exchange filters), what kind of order (the YAML's `order`),
+ * and the protective stop and target. Also the one place manual orders and
+ * the kill switch get their intents from, so every intent has a persisted
+ * sequence number and a deterministic client order id.
+ *
+ *   enterLong  -> BUY,  sized                  (nothing while already long)
+ *   exitLong   -> SELL, the whole long, reduce-only
+ *   enterShort -> SELL, sized (futures only)   (nothing while already short)
+ *   exitShort  -> BUY,  the whole short, reduce-only
+ *
+ * "The position" includes what our working orders will do once they fill,
+ * so a signal that repeats before the first order fills is not doubled.
+ */
+import type { Bus } from '../bus/bus.ts';
+import type { Clock } from '../core/clock.ts';
+import { Dec, ZERO } from '../core/decimal.ts';
+import type { Logger } from '../core/logger.ts';
+import type { IntentSequence } from '../execution/intent-sequence.ts';
+import { OrderTracker } from '../execution/order-tracker.ts';
+import { roundQuantity } from '../model/filters.ts';
+import type { OrderIntent, OrderSide, OrderSource, OrderType, Signal } from '../model/events.ts';
+import type { Instrument } from '../model/instrument.ts';
+import type { Market, Timeframe } from '../model/market.ts';
+import type { PortfolioView } from '../portfolio/portfolio.ts';
+import type { StrategyConfig } from '../settings/strategy-config.ts';
+import { ALL_SIGNALS } from '../bus/bus.ts';
+import { CandleAggregator } from '../strategy/timeframes.ts';
+import { sizeOrder } from './sizing.ts';
+
+const HUNDRED = new Dec(100);
+const BPS = new Dec(10_000);
+
+export interface PlannerDeps {
+  bus: Bus;
+  clock: Clock;
+  logger: Logger;
+  market: Market;
+  portfolio: PortfolioView;
+  instrument: (symbol: string) => Instrument | undefined;
+  strategy: (strategy: string, symbol: string) => { config: StrategyConfig; timeframe: Timeframe } | undefined;
+  sequence: IntentSequence;
+}
+
+export interface ManualOrder {
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly quantity: Dec;
+  readonly price?: Dec;
+  readonly reduceOnly?: boolean;
+  readonly source: OrderSource;
+  readonly strategy: string;
+  readonly reason: string;
+}
+
+/** Wilder ATR on the strategy's own timeframe, for volatility sizing. */
+class Atr {
+  private readonly agg: CandleAggregator;
+  private prevClose: number | undefined;
+  private n = 0;
+  private sum = 0;
+  value: number | undefined;
+
+  constructor(symbol: string, timeframe: Timeframe, private readonly period: number) {
+    this.agg = new CandleAggregator(symbol, timeframe);
+  }
+
+  push(c: { openTime: number; open: number; high: number; low: number; close: number; volume: number }): void {
+    for (const k of this.agg.push(c)) {
+      const tr = this.prevClose === undefined ? k.high - k.low : Math.max(k.high - k.low, Math.abs(k.high - this.prevClose), Math.abs(k.low - this.prevClose));
+      this.prevClose = k.close;
+      if (this.n < this.period) {
+        this.sum += tr;
+        this.n++;
+        if (this.n === this.period) this.value = this.sum / this.period;
+      } else this.value = (this.value! * (this.period - 1) + tr) / this.period;
+    }
+  }
+}
+
+export class OrderPlanner {
+  private readonly tracker: OrderTracker;
+  private readonly atrs = new Map<string, Atr>();
+  private readonly unsubs: Array<() => void> = [];
+
+  constructor(private readonly deps: PlannerDeps) {
+    this.tracker = new OrderTracker(deps.bus, 'planner-tracker');
+  }
+
+  start(): void {
+    const { bus } = this.deps;
+    this.unsubs.push(
+      bus.on(ALL_SIGNALS, (s) => this.onSignal(s), 'planner'),
+      bus.on('candle.closed', (c) => {
+        if (c.timeframe !== '1m') return;
+        for (const [k, a] of this.atrs) if (k.startsWith(`${c.symbol}\u0000`)) a.push(c);
+      }, 'planner-atr'),
+    );
+  }
+
+  stop(): void {
+    for (const u of this.unsubs.splice(0)) u();
+    this.tracker.stop();
+  }
+
+  /** The position once working orders fill (signed). */
+  projected(symbol: string): Dec {
+    return this.deps.portfolio.position(symbol).quantity.plus(this.tracker.pendingQty(symbol));
+  }
+
+  private onSignal(s: Signal): void {
+    const { logger } = this.deps;
+    const found = this.deps.strategy(s.strategy, s.symbol);
+    const inst = this.deps.instrument(s.symbol);
+    if (!found || !inst) {
+      logger.warn({ strategy: s.strategy, symbol: s.symbol }, `signal from ${s.strategy} on ${s.symbol} ignored: ${!found ? 'no enabled YAML for it' : 'the venue does not list the symbol'}`);
+      return;
+    }
+    const cfg = found.config;
+    if (cfg.sizing?.type === 'volatility') this.ensureAtr(s.symbol, found.timeframe, cfg.sizing.atrPeriod);
+    const pos = this.projected(s.symbol);
+    const dust = inst.filters.lot.minQty;
+    const long = pos.gte(dust);
+    const short = pos.neg().gte(dust);
+    const entry = s.action === 'enterLong' || s.action === 'enterShort';
+    const side: OrderSide = s.action === 'enterLong' || s.action === 'exitShort' ? 'BUY' : 'SELL';
+
+    if (!entry) {
+      const held = s.action === 'exitLong' ? (long ? pos : ZERO) : short ? pos.neg() : ZERO;
+      if (held.isZero()) return; // Nothing to exit: the strategy's view and ours agree it is flat.
+      const qty = roundQuantity(held, inst.filters.marketLot.stepSize.gt(inst.filters.lot.stepSize) ? inst.filters.marketLot : inst.filters.lot);
+      if (qty.lte(0)) return;
+      this.request({ strategy: s.strategy, symbol: s.symbol, side, type: 'MARKET', quantity: qty, reduceOnly: true, source: 'strategy', reason: s.reason });
+      return;
+    }
+    if (s.action === 'enterShort' && this.deps.market === 'spot') return this.denyUnsized(s, side, 'SHORT_ON_SPOT: spot cannot sell what it does not hold; use market: futures');
+    if ((s.action === 'enterLong' && long) || (s.action === 'enterShort' && short)) return; // Already in: one position per signal direction.
+
+    const price = this.deps.portfolio.last(s.symbol);
+    if (!price) return this.denyUnsized(s, side, `NO_PRICE: no market price for ${s.symbol} yet`);
+    const stop = s.stopLoss ?? (cfg.risk.stopLossPct !== undefined ? price.times(HUNDRED.plus(side === 'BUY' ? -cfg.risk.stopLossPct : cfg.risk.stopLossPct)).div(HUNDRED) : undefined);
+    const target = s.takeProfit ?? (cfg.risk.takeProfitPct !== undefined ? price.times(HUNDRED.plus(side === 'BUY' ? cfg.risk.takeProfitPct : -cfg.risk.takeProfitPct)).div(HUNDRED) : undefined);
+    const isLimit = cfg.order.type === 'limit';
+    const sized = sizeOrder(
+      cfg.sizing,
+      {
+        price,
+        equity: this.deps.portfolio.equity(),
+        ...(stop ? { stopPrice: stop } : {}),
+        trips: this.deps.portfolio.trips(s.strategy, s.symbol),
+        ...(cfg.sizing?.type === 'volatility' && this.atrs.get(`${s.symbol}\u0000${found.timeframe}\u0000${cfg.sizing.atrPeriod}`)?.value !== undefined ? { atr: this.atrs.get(`${s.symbol}\u0000${found.timeframe}\u0000${cfg.sizing.atrPeriod}`)!.value! } : {}),
+      },
+      inst,
+      !isLimit,
+    );
+    if ('reason' in sized) return this.denyUnsized(s, side, sized.reason);
+    // A flip (short -> long) closes the old position and opens the new one in one order.
+    const quantity = (s.action === 'enterLong' && pos.isNeg()) || (s.action === 'enterShort' && pos.isPos()) ? sized.quantity.plus(pos.abs()) : sized.quantity;
+    let type: OrderType = 'MARKET';
+    let limitPrice: Dec | undefined;
+    let ttl: { ttlMs: number; onExpiry: 'cancel' | 'reprice' | 'market' } | undefined;
+    if (cfg.order.type === 'limit') {
+      type = 'LIMIT';
+      const off = new Dec(cfg.order.offsetBps);
+      limitPrice = side === 'BUY' ? price.times(BPS.minus(off)).div(BPS) : price.times(BPS.plus(off)).div(BPS);
+      ttl = { ttlMs: cfg.order.ttlSec * 1000, onExpiry: cfg.order.onExpiry };
+    }
+    this.request({
+      strategy: s.strategy,
+      symbol: s.symbol,
+      side,
+      type,
+      quantity,
+      ...(limitPrice ? { price: limitPrice } : {}),
+      source: 'strategy',
+      reason: `${s.reason} (${sized.detail})`,
+      ...(stop ? { stopLoss: stop } : {}),
+      ...(target ? { takeProfit: target } : {}),
+      ...(ttl ?? {}),
+    });
+  }
+
+  /** A manual, kill-switch or protective order: takes a sequence number and goes to risk like any other. */
+  submit(o: ManualOrder): OrderIntent {
+    return this.request({ strategy: o.strategy, symbol: o.symbol, side: o.side, type: o.price ? 'LIMIT' : 'MARKET', quantity: o.quantity, ...(o.price ? { price: o.price } : {}), ...(o.reduceOnly ? { reduceOnly: true } : {}), source: o.source, reason: o.reason });
+  }
+
+  private request(p: Omit<OrderIntent, 'intentId' | 'seq' | 'market'>): OrderIntent {
+    const seq = this.deps.sequence.next();
+    const intent: OrderIntent = { ...p, intentId: `${p.strategy}/${p.symbol}/${seq}`, seq, market: this.deps.market };
+    this.deps.bus.publish('order.request', { kind: 'order.request', ts: this.deps.clock.now(), intent });
+    return intent;
+  }
+
+  /** A signal that cannot become an order still leaves an order.denied (and so a risk_events row). */
+  private denyUnsized(s: Signal, side: OrderSide, reason: string): void {
+    const intent: OrderIntent = { intentId: `${s.strategy}/${s.symbol}/unsized-${s.ts}`, seq: 0, source: 'strategy', strategy: s.strategy, market: this.deps.market, symbol: s.symbol, side, type: 'MARKET', quantity: ZERO, reason: s.reason };
+    this.deps.bus.publish('order.denied', { kind: 'order.denied', ts: this.deps.clock.now(), intent, reason, source: 'sizing' });
+  }
+
+  private ensureAtr(symbol: string, timeframe: Timeframe, period: number): void {
+    const k = `${symbol}\u0000${timeframe}\u0000${period}`;
+    if (!this.atrs.has(k)) this.atrs.set(k, new Atr(symbol, timeframe, period));
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The venue port: what the execution engine, the portfolio, the reconciler
+ * and the kill switch need from an exchange. Two implementations: binance/
+ * (ccxt REST plus the user-data streams, pointed at Binance, its testnets or
+ * the local exchange) and sim/ (the in-process matching engine).
+ *
+ * A venue never touches the bus or the engines: it answers calls and
+ * reports what the exchange pushed through onEvent(). The execution engine
+ * turns that into bus events and rows.
+ *
+ * Errors: every failed call throws a VenueError whose `kind` says what the
+ * caller may conclude (see VenueErrorKind), so retry and lookup decisions are
+ * made on data, never on message text.
+ */
+import type { Dec } from '../core/decimal.ts';
+import type { Instrument } from '../model/instrument.ts';
+import type { Market } from '../model/market.ts';
+import type { OrderSide, OrderStatus, OrderType } from '../model/events.ts';
+
+export interface PlaceOrder {
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly type: OrderType;
+  /** Already rounded to the step size by the execution engine. */
+  readonly quantity: Dec;
+  /** Limit price, rounded to the tick. */
+  readonly price?: Dec;
+  /** Trigger price for conditional orders. */
+  readonly stopPrice?: Dec;
+  readonly clientOrderId: string;
+  readonly reduceOnly?: boolean;
+  readonly timeInForce?: 'GTC' | 'IOC' | 'FOK' | 'GTX';
+}
+
+/** An order as the venue knows it. */
+export interface VenueOrder {
+  readonly symbol: string;
+  readonly clientOrderId: string;
+  readonly exchangeOrderId: string;
+  readonly side: OrderSide;
+  readonly type: string;
+  readonly status: OrderStatus;
+  readonly quantity: Dec;
+  readonly filledQuantity: Dec;
+  readonly price?: Dec;
+  readonly stopPrice?: Dec;
+  readonly averagePrice?: Dec;
+  readonly reduceOnly: boolean;
+  /** Venue time of the last change, ms. */
+  readonly updateTime: number;
+}
+
+/** One execution. `tradeId` is unique per (market, symbol) on the venue. */
+export interface VenueFill {
+  readonly symbol: string;
+  readonly tradeId: string;
+  readonly clientOrderId?: string;
+  readonly exchangeOrderId: string;
+  readonly side: OrderSide;
+  readonly price: Dec;
+  readonly quantity: Dec;
+  readonly fee: Dec;
+  readonly feeAsset: string;
+  readonly isMaker: boolean;
+  /** Futures: PnL the venue says this fill realized (before fees). */
+  readonly realizedPnl?: Dec;
+  readonly time: number;
+}
+
+export interface VenuePosition {
+  readonly symbol: string;
+  readonly positionSide: 'BOTH' | 'LONG' | 'SHORT';
+  /** Signed: positive long, negative short. Spot: the base asset held (free + locked). */
+  readonly quantity: Dec;
+  readonly entryPrice?: Dec;
+  readonly markPrice?: Dec;
+  readonly unrealizedPnl?: Dec;
+  readonly liquidationPrice?: Dec;
+  readonly leverage?: number;
+}
+
+export interface VenueBalance {
+  readonly asset: string;
+  readonly free: Dec;
+  readonly locked: Dec;
+}
+
+export interface VenueAccount {
+  readonly balances: readonly VenueBalance[];
+  /** Futures: wallet balance and available margin in the quote asset. */
+  readonly walletBalance?: Dec;
+  readonly availableBalance?: Dec;
+}
+
+/** What the venue pushes (user-data stream, or the sim engine). */
+export type VenueEvent =
+  | { readonly type: 'order'; readonly order: VenueOrder; readonly fill?: VenueFill }
+  | { readonly type: 'account'; readonly account: VenueAccount }
+  | { readonly type: 'stream'; readonly status: 'connected' | 'disconnected' | 'reconnected'; readonly detail?: string };
+
+export type VenueErrorKind =
+  /** The venue refused the request; it had no effect (bad params, filter, insufficient balance). */
+  | 'REJECTED'
+  /** Cancel or lookup of an order the venue does not know. */
+  | 'UNKNOWN_ORDER'
+  /** The venue says the client order id is already used: an earlier attempt got there. */
+  | 'DUPLICATE'
+  /**
+   * We do not know whether the request took effect (timeout, 5xx, network
+   * reset after sending). The caller must look the order up before retrying.
+   */
+  | 'AMBIGUOUS'
+  /** Failed before it could take effect and worth retrying (connection refused, 503 before processing). */
+  | 'RETRYABLE'
+  /** 429: back off for retryAfterMs. */
+  | 'RATE_LIMITED'
+  /** 418: IP banned; no new orders. */
+  | 'BANNED'
+  /** -1021: our timestamp is outside recvWindow; resync the clock and retry once. */
+  | 'CLOCK_SKEW'
+  /** Authentication or permission problem: a human must fix the keys. */
+  | 'AUTH';
+
+export class VenueError extends Error {
+  constructor(
+    readonly kind: VenueErrorKind,
+    message: string,
+    readonly details: { readonly code?: number | string; readonly retryAfterMs?: number; readonly cause?: unknown } = {},
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'VenueError';
+  }
+}
+
+export interface Venue {
+  /** e.g. "binance", "sim". */
+  readonly name: string;
+  readonly market: Market;
+  /** True when the venue holds conditional (stop / take-profit) orders itself. */
+  readonly holdsConditionals: boolean;
+  /** Connects (user-data stream, clock sync). Idempotent. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Every tradable instrument of this market, with filters. */
+  instruments(): Promise<Instrument[]>;
+  place(order: PlaceOrder): Promise<VenueOrder>;
+  /** Cancels by client id; resolves with the final order (already final: returns it). */
+  cancel(symbol: string, clientOrderId: string): Promise<VenueOrder>;
+  /** Looks an order up by client id; undefined when the venue has never seen it. */
+  fetchOrder(symbol: string, clientOrderId: string): Promise<VenueOrder | undefined>;
+  /** Open orders, for one symbol or (symbol omitted) all of them. */
+  openOrders(symbol?: string): Promise<VenueOrder[]>;
+  /** Fills of one symbol from `since` (ms, inclusive), oldest first. */
+  fills(symbol: string, since?: number): Promise<VenueFill[]>;
+  /** Non-zero positions (spot: non-zero base balances of the given symbols). */
+  positions(symbols?: readonly string[]): Promise<VenuePosition[]>;
+  account(): Promise<VenueAccount>;
+  /** Subscribes to pushed events; returns the unsubscribe function. */
+  onEvent(fn: (e: VenueEvent) => void): () => void;
+}
