@@ -13,13 +13,13 @@ import { peekEnv } from './env-peek.ts';
 import { runExchange, type ExchangeCommandOptions } from './exchange-command.ts';
 import { loadSettingsOrReport, runBot } from './run.ts';
 import { strategyInfo, strategyList, strategyValidate } from './strategy-command.ts';
+import { tradeCommand, type TradeOptions } from './trade-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
   ['backtest', 'run strategies on history and report'],
   ['optimize', 'search strategy parameters (grid, walk-forward)'],
   ['order', 'place, cancel and list manual orders'],
-  ['trade', 'pause, resume and the stop-all kill switch'],
   ['portfolio', 'balances, positions and equity history'],
   ['reconcile', 'compare local state with the exchange and repair it'],
 ];
@@ -135,6 +135,38 @@ export function buildProgram(): Command {
     .description('stored candles per market, symbol and timeframe: first, last, rows, gaps')
     .action(async () => {
       process.exitCode = await dataList();
+    });
+
+  const trade = program.command('trade').description('the kill switch, pause / resume, and trading status (through the running bot, or directly when it is stopped)');
+  trade
+    .command('stop-all')
+    .description('HALT the account, cancel every open order on every symbol; --flatten also closes every position at market')
+    .option('--flatten', 'close every position at market (reduce-only on futures)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: TradeOptions) => {
+      process.exitCode = await tradeCommand('stop-all', opts);
+    });
+  for (const [name, what] of [
+    ['pause', 'stop new entries (REDUCING: exits and stops keep working), or HALT with --halt'],
+    ['resume', 'back to ACTIVE'],
+  ] as const) {
+    const cmd = trade
+      .command(name)
+      .description(`${what}: the whole account, or one --symbol or --strategy`)
+      .option('--symbol <symbol>', 'only this symbol')
+      .option('--strategy <name>', 'only this strategy')
+      .option('--json', 'print the result as JSON');
+    if (name === 'pause') cmd.option('--halt', 'HALTED instead of REDUCING (only full closes pass)');
+    cmd.action(async (opts: TradeOptions) => {
+      process.exitCode = await tradeCommand(name, opts);
+    });
+  }
+  trade
+    .command('status')
+    .description("trading states, tripped guards, today's PnL and limits")
+    .option('--json', 'print as JSON')
+    .action(async (opts: TradeOptions) => {
+      process.exitCode = await tradeCommand('status', opts);
     });
 
   for (const [name, description] of PLANNED_GROUPS) {

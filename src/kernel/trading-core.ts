@@ -160,6 +160,7 @@ export class TradingCore {
         instruments,
         logger: logger.child({ component: 'kill-switch' }),
         symbols: () => {
+          if (market === 'futures') return undefined;
           const fromDb = store.all(store.db.selectFrom('orders').select('symbol').distinct().where('market', '=', market)).map((r) => r.symbol);
           return [...new Set([...deps.settings().symbols, ...fromDb, ...portfolio.positions().map((p) => p.symbol)])].sort();
         },

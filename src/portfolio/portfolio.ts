@@ -151,7 +151,10 @@ export class Portfolio implements PortfolioView {
    */
   start(): void {
     const { store, bus, clock } = this.deps;
-    this.day = utcDayStart(clock.now());
+    // The day is left at 0 during the replay so each fill rolls the day
+    // counters by its own time; the roll to today comes after. (Setting today
+    // first made every stored fill, of any day, count as today's PnL.)
+    this.day = 0;
     const rows = store.all(
       store.db
         .selectFrom('fills')
@@ -178,6 +181,7 @@ export class Portfolio implements PortfolioView {
         isMaker: r.is_maker === 1,
       }, false);
     }
+    this.rollDay(clock.now());
     const saved = readKv(store, KV_MARKS, marksSchema);
     if (!saved.ok) this.deps.logger.warn({ error: saved.error }, 'stored peak equity unreadable; starting from current equity');
     else if (saved.value) {

@@ -40,8 +40,11 @@ export interface KillSwitchDeps {
   planner: OrderPlanner;
   execution: ExecutionEngine;
   instruments: InstrumentBook;
-  /** Symbols whose positions flatten looks at (spot holdings are per base asset). */
-  symbols: () => string[];
+  /**
+   * Symbols whose positions flatten looks at: spot holdings are per base
+   * asset, so spot names its symbols; undefined (futures) means every position.
+   */
+  symbols: () => string[] | undefined;
   logger: Logger;
 }
 

@@ -34,7 +34,7 @@ describe('kernel + strategies', () => {
 export default defineStrategy({ name: 'bomb', description: 'throws', params: z.object({}), defaultTimeframe: '1m', warmup: () => 0,
   create() { return { onCandle() { throw new Error('kaboom'); }, reset() {} }; } });`));
     sd.write('strategies/bomb/BTCUSDT.yaml', 'enabled: true\n');
-    const settings = loadSettings({ cwd: sd.dir, env: { HEARTBEAT_INTERVAL_MS: '1000', FEED: 'none' }, envFile: false });
+    const settings = loadSettings({ cwd: sd.dir, env: { HEARTBEAT_INTERVAL_MS: '1000', FEED: 'none', CONTROL_PORT: '0' }, envFile: false });
     const { modules } = await loadStrategyModules(settings.paths.strategiesDir, settings.strategyModules, sd.dir);
     const { specs, issues } = resolveInstances(settings, settings.strategies, modules);
     expect(issues).toEqual([]);

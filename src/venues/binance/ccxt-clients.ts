@@ -74,6 +74,11 @@ export function createSpotClient(o: CcxtClientOptions): Exchange {
 export function createFuturesClient(o: CcxtClientOptions): InstanceType<typeof ccxt.binanceusdm> {
   const ex = new ccxt.binanceusdm({
     ...common(o),
+    // ccxt's USD-M costs equal Binance's request weights, and its default 50 ms
+    // per unit budgets 1200 weight a minute; USD-M allows 2400. At 25 ms the
+    // limiter matches the real budget, so an all-symbol open-orders query (weight
+    // 40, what the kill switch needs) waits 1 s instead of 2.
+    rateLimit: 25,
     options: { fetchCurrencies: false, fetchMargins: false, recvWindow: o.recvWindowMs ?? 5000 },
   });
   ex.urls = { ...ex.urls, api: allUrlsTo(ex as Exchange, (key, url) => rebase(key.startsWith('fapi') ? o.futuresBase : o.spotBase, url)) } as typeof ex.urls;
