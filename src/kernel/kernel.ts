@@ -210,6 +210,14 @@ export class Kernel {
       kernel.cleanups.push(recordSignals(bus, store));
       host.start(deps.specs);
       kernel.cleanups.push(() => host!.stop());
+      // Volatility sizing reads an ATR the planner keeps from the feed: start it now so it is warm.
+      const trackAtrs = () => {
+        for (const i of host!.status()) {
+          const sizing = kernel.settings.strategies.find((e) => e.strategy === i.strategy && e.symbol === i.symbol)?.config.sizing;
+          if (sizing?.type === 'volatility') trading.planner.trackAtr(i.symbol, i.timeframe as never, sizing.atrPeriod);
+        }
+      };
+      trackAtrs();
       let reloader: StrategyReloader | undefined;
       if (deps.reloadSettings && existsSync(settings.paths.strategiesDir)) {
         reloader = new StrategyReloader({
@@ -222,6 +230,7 @@ export class Kernel {
           onApplied: (s) => {
             kernel.settings = s;
             marketData.addSymbols(s.symbols);
+            trackAtrs();
           },
         });
         reloader.start(settings.paths.strategiesDir);

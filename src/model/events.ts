@@ -56,6 +56,8 @@ export interface Signal extends Base<'signal'> {
   readonly stopLoss?: Dec;
   readonly takeProfit?: Dec;
   readonly trailing?: Dec;
+  /** One sizing unit (grid level): entries add a unit, exits close one (see SignalOptions.unit). */
+  readonly unit?: boolean;
 }
 
 export type OrderSide = 'BUY' | 'SELL';

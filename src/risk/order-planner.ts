@@ -10,6 +10,10 @@
  *   enterShort -> SELL, sized (futures only)   (nothing while already short)
  *   exitShort  -> BUY,  the whole short, reduce-only
  *
+ * Unit signals (a grid level: Signal.unit) size one unit either way: an entry
+ * adds one even while in a position, an exit closes one unit at today's
+ * price (all of it when less than a unit, or only dust, would be left).
+ *
  * "The position" includes what our working orders will do once they fill,
  * so a signal that repeats before the first order fills is not doubled.
  */
@@ -129,31 +133,25 @@ export class OrderPlanner {
     if (!entry) {
       const held = s.action === 'exitLong' ? (long ? pos : ZERO) : short ? pos.neg() : ZERO;
       if (held.isZero()) return; // Nothing to exit: the strategy's view and ours agree it is flat.
-      const qty = roundQuantity(held, inst.filters.marketLot.stepSize.gt(inst.filters.lot.stepSize) ? inst.filters.marketLot : inst.filters.lot);
+      const lot = inst.filters.marketLot.stepSize.gt(inst.filters.lot.stepSize) ? inst.filters.marketLot : inst.filters.lot;
+      let qty = roundQuantity(held, lot);
+      if (s.unit) {
+        const unit = this.size(s, cfg, inst, found.timeframe, side, true);
+        if ('quantity' in unit && held.minus(unit.quantity).gte(dust)) qty = unit.quantity;
+      }
       if (qty.lte(0)) return;
       this.request({ strategy: s.strategy, symbol: s.symbol, side, type: 'MARKET', quantity: qty, reduceOnly: true, source: 'strategy', reason: s.reason });
       return;
     }
     if (s.action === 'enterShort' && this.deps.market === 'spot') return this.denyUnsized(s, side, 'SHORT_ON_SPOT: spot cannot sell what it does not hold; use market: futures');
-    if ((s.action === 'enterLong' && long) || (s.action === 'enterShort' && short)) return; // Already in: one position per signal direction.
+    // Already in: one position per direction, unless the signal is one more unit.
+    if (!s.unit && ((s.action === 'enterLong' && long) || (s.action === 'enterShort' && short))) return;
 
     const price = this.deps.portfolio.last(s.symbol);
     if (!price) return this.denyUnsized(s, side, `NO_PRICE: no market price for ${s.symbol} yet`);
-    const stop = s.stopLoss ?? (cfg.risk.stopLossPct !== undefined ? price.times(HUNDRED.plus(side === 'BUY' ? -cfg.risk.stopLossPct : cfg.risk.stopLossPct)).div(HUNDRED) : undefined);
-    const target = s.takeProfit ?? (cfg.risk.takeProfitPct !== undefined ? price.times(HUNDRED.plus(side === 'BUY' ? cfg.risk.takeProfitPct : -cfg.risk.takeProfitPct)).div(HUNDRED) : undefined);
+    const { stop, target } = this.protective(s, cfg, price, side);
     const isLimit = cfg.order.type === 'limit';
-    const sized = sizeOrder(
-      cfg.sizing,
-      {
-        price,
-        equity: this.deps.portfolio.equity(),
-        ...(stop ? { stopPrice: stop } : {}),
-        trips: this.deps.portfolio.trips(s.strategy, s.symbol),
-        ...(cfg.sizing?.type === 'volatility' && this.atrs.get(`${s.symbol}\u0000${found.timeframe}\u0000${cfg.sizing.atrPeriod}`)?.value !== undefined ? { atr: this.atrs.get(`${s.symbol}\u0000${found.timeframe}\u0000${cfg.sizing.atrPeriod}`)!.value! } : {}),
-      },
-      inst,
-      !isLimit,
-    );
+    const sized = this.size(s, cfg, inst, found.timeframe, side, !isLimit);
     if ('reason' in sized) return this.denyUnsized(s, side, sized.reason);
     // A flip (short -> long) closes the old position and opens the new one in one order.
     const quantity = (s.action === 'enterLong' && pos.isNeg()) || (s.action === 'enterShort' && pos.isPos()) ? sized.quantity.plus(pos.abs()) : sized.quantity;
@@ -181,6 +179,26 @@ export class OrderPlanner {
     });
   }
 
+  private protective(s: Signal, cfg: StrategyConfig, price: Dec, side: OrderSide): { stop?: Dec; target?: Dec } {
+    const stop = s.stopLoss ?? (cfg.risk.stopLossPct !== undefined ? price.times(HUNDRED.plus(side === 'BUY' ? -cfg.risk.stopLossPct : cfg.risk.stopLossPct)).div(HUNDRED) : undefined);
+    const target = s.takeProfit ?? (cfg.risk.takeProfitPct !== undefined ? price.times(HUNDRED.plus(side === 'BUY' ? cfg.risk.takeProfitPct : -cfg.risk.takeProfitPct)).div(HUNDRED) : undefined);
+    return { ...(stop ? { stop } : {}), ...(target ? { target } : {}) };
+  }
+
+  /** The sized quantity for one entry (or one unit), rounded by the filters. */
+  private size(s: Signal, cfg: StrategyConfig, inst: Instrument, timeframe: Timeframe, side: OrderSide, isMarket: boolean): ReturnType<typeof sizeOrder> {
+    const price = this.deps.portfolio.last(s.symbol);
+    if (!price) return { reason: `NO_PRICE: no market price for ${s.symbol} yet` };
+    const { stop } = this.protective(s, cfg, price, side);
+    const atr = cfg.sizing?.type === 'volatility' ? this.atrs.get(`${s.symbol}\u0000${timeframe}\u0000${cfg.sizing.atrPeriod}`)?.value : undefined;
+    return sizeOrder(
+      cfg.sizing,
+      { price, equity: this.deps.portfolio.equity(), ...(stop ? { stopPrice: stop } : {}), trips: this.deps.portfolio.trips(s.strategy, s.symbol), ...(atr !== undefined ? { atr } : {}) },
+      inst,
+      isMarket,
+    );
+  }
+
   /** A manual, kill-switch or protective order: takes a sequence number and goes to risk like any other. */
   submit(o: ManualOrder): OrderIntent {
     return this.request({ strategy: o.strategy, symbol: o.symbol, side: o.side, type: o.price ? 'LIMIT' : 'MARKET', quantity: o.quantity, ...(o.price ? { price: o.price } : {}), ...(o.reduceOnly ? { reduceOnly: true } : {}), source: o.source, reason: o.reason });
@@ -197,6 +215,11 @@ export class OrderPlanner {
   private denyUnsized(s: Signal, side: OrderSide, reason: string): void {
     const intent: OrderIntent = { intentId: `${s.strategy}/${s.symbol}/unsized-${s.ts}`, seq: 0, source: 'strategy', strategy: s.strategy, market: this.deps.market, symbol: s.symbol, side, type: 'MARKET', quantity: ZERO, reason: s.reason };
     this.deps.bus.publish('order.denied', { kind: 'order.denied', ts: this.deps.clock.now(), intent, reason, source: 'sizing' });
+  }
+
+  /** Starts an ATR for volatility sizing, so it is warm by the first signal (the kernel calls it per instance). */
+  trackAtr(symbol: string, timeframe: Timeframe, period: number): void {
+    this.ensureAtr(symbol, timeframe, period);
   }
 
   private ensureAtr(symbol: string, timeframe: Timeframe, period: number): void {

@@ -51,6 +51,12 @@ export interface SignalOptions {
   readonly stopLoss?: number;
   readonly takeProfit?: number;
   readonly trailing?: number;
+  /**
+   * This signal is one sizing unit (a grid level): an entry adds one unit even
+   * while a position is open, an exit closes one unit. Without it an entry
+   * opens a position (nothing while one is open) and an exit closes all of it.
+   */
+  readonly unit?: boolean;
 }
 
 export interface StrategyContext {

@@ -334,6 +334,7 @@ export class StrategyHost {
       ...(o.stopLoss !== undefined ? { stopLoss: new Dec(o.stopLoss) } : {}),
       ...(o.takeProfit !== undefined ? { takeProfit: new Dec(o.takeProfit) } : {}),
       ...(o.trailing !== undefined ? { trailing: new Dec(o.trailing) } : {}),
+      ...(o.unit ? { unit: true } : {}),
     });
   }
 

@@ -70,8 +70,8 @@ export default defineStrategy({
           for (let i = levels.length - 1; i >= 0; i--) {
             const level = levels[i]!;
             if (!(prev > level && c.close <= level)) continue;
-            if (units < 0) ctx.exitShort({ reason: `grid buy at ${show(level)}` });
-            else ctx.enterLong({ reason: `grid buy at ${show(level)}` });
+            if (units < 0) ctx.exitShort({ reason: `grid buy at ${show(level)}`, unit: true });
+            else ctx.enterLong({ reason: `grid buy at ${show(level)}`, unit: true });
             units++;
           }
         } else {
@@ -79,10 +79,10 @@ export default defineStrategy({
             const level = levels[i]!;
             if (!(prev < level && c.close >= level)) continue;
             if (units > 0) {
-              ctx.exitLong({ reason: `grid sell at ${show(level)}` });
+              ctx.exitLong({ reason: `grid sell at ${show(level)}`, unit: true });
               units--;
             } else if (p.allowShort) {
-              ctx.enterShort({ reason: `grid sell at ${show(level)}` });
+              ctx.enterShort({ reason: `grid sell at ${show(level)}`, unit: true });
               units--;
             }
           }
