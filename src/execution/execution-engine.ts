@@ -86,6 +86,9 @@ export class ExecutionEngine {
   private readonly unsubs: Array<() => void> = [];
   private poller: TimerHandle | undefined;
   private polling = false;
+  /** Limit orders with a time to live: their timers, and the ones being cancelled for it. */
+  private readonly ttlTimers = new Map<string, TimerHandle>();
+  private readonly expiring = new Set<string>();
   readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, banned: false };
 
   constructor(private readonly deps: ExecutionDeps) {
@@ -106,6 +109,8 @@ export class ExecutionEngine {
   async stop(): Promise<void> {
     for (const u of this.unsubs.splice(0)) u();
     this.poller?.cancel();
+    for (const t of this.ttlTimers.values()) t.cancel();
+    this.ttlTimers.clear();
     this.abort.abort(new Error('shutting down'));
     await Promise.allSettled([...this.queues.values()]);
   }
@@ -149,7 +154,7 @@ export class ExecutionEngine {
           symbol: i.symbol,
           side: i.side,
           type: i.type,
-          time_in_force: i.type === 'LIMIT' ? 'GTC' : null,
+          time_in_force: i.type === 'LIMIT' || i.type === 'STOP_LOSS_LIMIT' ? 'GTC' : null,
           quantity: prepared.quantity.toFixed(),
           price: prepared.price?.toFixed() ?? null,
           stop_price: prepared.stopPrice?.toFixed() ?? null,
@@ -176,10 +181,26 @@ export class ExecutionEngine {
       ...(prepared.price ? { price: prepared.price } : {}),
       ...(prepared.stopPrice ? { stopPrice: prepared.stopPrice } : {}),
       ...(i.reduceOnly && i.market === 'futures' ? { reduceOnly: true } : {}),
-      ...(i.type === 'LIMIT' ? { timeInForce: 'GTC' as const } : {}),
+      ...(i.type === 'LIMIT' || i.type === 'STOP_LOSS_LIMIT' ? { timeInForce: 'GTC' as const } : {}),
     };
     this.inFlight.add(cid);
     this.enqueue(i.symbol, () => this.send(order).finally(() => this.inFlight.delete(cid)));
+    if (i.ttlMs !== undefined && i.type === 'LIMIT') {
+      this.ttlTimers.set(cid, this.deps.clock.after(i.ttlMs, () => this.expire(cid, i.symbol)));
+    }
+  }
+
+  /**
+   * A limit order's time to live ran out: cancel it. The order.update that
+   * reports the cancel carries reason TTL_EXPIRED; the planner then re-prices
+   * or sends the rest at market, as the strategy's YAML says (through risk).
+   */
+  private expire(cid: string, symbol: string): void {
+    this.ttlTimers.delete(cid);
+    const row = this.row(cid);
+    if (!row || isFinal(row.status)) return;
+    this.expiring.add(cid);
+    this.onCancel({ kind: 'order.cancel', ts: this.deps.clock.now(), symbol, clientOrderId: cid, reason: 'TTL_EXPIRED' });
   }
 
   private deny(intent: OrderIntent, reason: string): void {
@@ -338,6 +359,11 @@ export class ExecutionEngine {
     const status = advance ? v.status : cur;
     if (status === cur && newFilled.eq(filled) && row.exchange_order_id === v.exchangeOrderId) return;
     const { store, clock } = this.deps;
+    const ttlExpired = isFinal(status) && this.expiring.delete(v.clientOrderId) && status === 'CANCELED';
+    if (isFinal(status)) {
+      this.ttlTimers.get(v.clientOrderId)?.cancel();
+      this.ttlTimers.delete(v.clientOrderId);
+    }
     store.run(
       store.db
         .updateTable('orders')
@@ -359,6 +385,7 @@ export class ExecutionEngine {
       status,
       filledQuantity: newFilled,
       ...(v.averagePrice ? { averagePrice: v.averagePrice } : {}),
+      ...(ttlExpired ? { reason: 'TTL_EXPIRED' } : {}),
     });
   }
 

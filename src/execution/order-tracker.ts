@@ -44,6 +44,9 @@ export class OrderTracker {
   }
 
   private onUpdate(u: OrderUpdate): void {
+    // Protective stops and targets are contingent: counting them would make a
+    // protected long look flat to the planner (and let it buy again).
+    if (u.strategy === 'protective') return;
     const pre = u.intentId ? this.working.get(`intent:${u.intentId}`) : undefined;
     if (pre) {
       this.working.delete(`intent:${u.intentId}`);
@@ -76,6 +79,13 @@ export class OrderTracker {
   openEntries(symbol: string): { BUY: number; SELL: number } {
     const out = { BUY: 0, SELL: 0 };
     for (const w of this.working.values()) if (w.symbol === symbol && w.entry) out[w.side]++;
+    return out;
+  }
+
+  /** Symbols with an open or in-flight entry order (the risk engine's position cap counts them). */
+  entrySymbols(): Set<string> {
+    const out = new Set<string>();
+    for (const w of this.working.values()) if (w.entry) out.add(w.symbol);
     return out;
   }
 

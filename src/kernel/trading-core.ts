@@ -17,6 +17,7 @@ import type { Logger } from '../core/logger.ts';
 import { ExecutionEngine, type ExecutionOptions } from '../execution/execution-engine.ts';
 import { InstrumentBook } from '../execution/instrument-book.ts';
 import { IntentSequence } from '../execution/intent-sequence.ts';
+import { ProtectionManager } from '../execution/protection.ts';
 import type { Timeframe } from '../model/market.ts';
 import { Portfolio } from '../portfolio/portfolio.ts';
 import { KillSwitch } from '../risk/kill-switch.ts';
@@ -75,6 +76,7 @@ export class TradingCore {
     readonly risk: RiskEngine,
     readonly planner: OrderPlanner,
     readonly killSwitch: KillSwitch,
+    readonly protection: ProtectionManager,
     private readonly deps: TradingCoreDeps,
   ) {}
 
@@ -85,6 +87,13 @@ export class TradingCore {
     const venue = deps.venue ?? createVenue(s0, clock, logger);
     await venue.start();
     try {
+      if (market === 'futures' && venue.configureFutures) {
+        // Leverage and margin type per traded symbol, before anything is sent.
+        const bot = s0.bot;
+        const symbols = [...new Set([...s0.symbols, ...Object.keys(bot.symbols)])].sort();
+        const report = await venue.configureFutures({ positionMode: 'ONEWAY', symbols: symbols.map((symbol) => ({ symbol, leverage: bot.symbols[symbol]?.leverage ?? bot.risk.maxLeverage, ...(bot.symbols[symbol]?.marginType ? { marginType: bot.symbols[symbol]!.marginType! } : {}) })) });
+        logger.info({ positionMode: report.positionMode, symbols: report.symbols }, `futures account: one-way mode (${report.positionMode}); leverage set on ${report.symbols.length} symbols`);
+      }
       const instruments = new InstrumentBook({ venue, store, clock, logger: logger.child({ component: 'instruments' }), market });
       await instruments.load();
       const inst = (symbol: string) => instruments.get(symbol);
@@ -151,6 +160,9 @@ export class TradingCore {
       });
       planner.start();
 
+      const protection = new ProtectionManager({ bus, store, clock, logger: logger.child({ component: 'protection' }), market, portfolio, instrument: inst, planner });
+      protection.start();
+
       const killSwitch = new KillSwitch({
         bus,
         venue,
@@ -165,7 +177,7 @@ export class TradingCore {
           return [...new Set([...deps.settings().symbols, ...fromDb, ...portfolio.positions().map((p) => p.symbol)])].sort();
         },
       });
-      return new TradingCore(venue, instruments, portfolio, execution, risk, planner, killSwitch, deps);
+      return new TradingCore(venue, instruments, portfolio, execution, risk, planner, killSwitch, protection, deps);
     } catch (err) {
       await venue.stop().catch(() => undefined);
       throw err;
@@ -179,6 +191,7 @@ export class TradingCore {
 
   /** Stops in reverse start order; sends in progress finish or are cut short. */
   async stop(): Promise<void> {
+    this.protection.stop();
     this.planner.stop();
     this.risk.stop();
     await this.execution.stop();
@@ -206,6 +219,7 @@ export class TradingCore {
       unrealized: p.unrealized().toFixed(2),
       dailyLossLimit: limit.toFixed(2),
       maxDrawdownPct: r.maxDrawdownPct,
+      protection: this.protection.view(),
       positions: p.positions().map((x) => ({ symbol: x.symbol, quantity: x.quantity.toFixed(), entryPrice: x.entryPrice.toFixed(), unrealizedPnl: x.unrealizedPnl.toFixed(2), ...(x.owner ? { owner: x.owner } : {}) })),
     };
   }

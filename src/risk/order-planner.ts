@@ -35,6 +35,8 @@ import { sizeOrder } from './sizing.ts';
 
 const HUNDRED = new Dec(100);
 const BPS = new Dec(10_000);
+/** A limit re-priced this many times without filling goes at market. */
+const MAX_REPRICES = 5;
 
 export interface PlannerDeps {
   bus: Bus;
@@ -87,6 +89,8 @@ export class OrderPlanner {
   private readonly tracker: OrderTracker;
   private readonly atrs = new Map<string, Atr>();
   private readonly unsubs: Array<() => void> = [];
+  /** Limit intents with a TTL, until final: what to do with the rest when the TTL cancels them. */
+  private readonly timed = new Map<string, { intent: OrderIntent; reprices: number }>();
 
   constructor(private readonly deps: PlannerDeps) {
     this.tracker = new OrderTracker(deps.bus, 'planner-tracker');
@@ -96,6 +100,13 @@ export class OrderPlanner {
     const { bus } = this.deps;
     this.unsubs.push(
       bus.on(ALL_SIGNALS, (s) => this.onSignal(s), 'planner'),
+      bus.on('order.update', (u) => {
+        if (!u.intentId) return;
+        const t = this.timed.get(u.intentId);
+        if (!t || !['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED'].includes(u.status)) return;
+        this.timed.delete(u.intentId);
+        if (u.status === 'CANCELED' && u.reason === 'TTL_EXPIRED') this.onTtlExpired(t.intent, u.filledQuantity, t.reprices);
+      }, 'planner-ttl'),
       bus.on('candle.closed', (c) => {
         if (c.timeframe !== '1m') return;
         for (const [k, a] of this.atrs) if (k.startsWith(`${c.symbol}\u0000`)) a.push(c);
@@ -199,16 +210,44 @@ export class OrderPlanner {
     );
   }
 
+  /** A protective exit (stop, take-profit): reduce-only, admitted by risk in any state. */
+  protect(o: { symbol: string; side: OrderSide; type: OrderType; quantity: Dec; stopPrice?: Dec; price?: Dec; reason: string }): OrderIntent {
+    return this.request({ strategy: 'protective', symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, ...(o.stopPrice ? { stopPrice: o.stopPrice } : {}), ...(o.price ? { price: o.price } : {}), reduceOnly: true, source: 'protective', reason: o.reason });
+  }
+
   /** A manual, kill-switch or protective order: takes a sequence number and goes to risk like any other. */
   submit(o: ManualOrder): OrderIntent {
     return this.request({ strategy: o.strategy, symbol: o.symbol, side: o.side, type: o.price ? 'LIMIT' : 'MARKET', quantity: o.quantity, ...(o.price ? { price: o.price } : {}), ...(o.reduceOnly ? { reduceOnly: true } : {}), source: o.source, reason: o.reason });
   }
 
-  private request(p: Omit<OrderIntent, 'intentId' | 'seq' | 'market'>): OrderIntent {
+  private request(p: Omit<OrderIntent, 'intentId' | 'seq' | 'market'>, reprices = 0): OrderIntent {
     const seq = this.deps.sequence.next();
     const intent: OrderIntent = { ...p, intentId: `${p.strategy}/${p.symbol}/${seq}`, seq, market: this.deps.market };
+    if (intent.ttlMs !== undefined && intent.onExpiry !== undefined && intent.onExpiry !== 'cancel') this.timed.set(intent.intentId, { intent, reprices });
     this.deps.bus.publish('order.request', { kind: 'order.request', ts: this.deps.clock.now(), intent });
     return intent;
+  }
+
+  /**
+   * A limit entry's TTL ran out with `rest` unfilled: re-price it at the
+   * current price (same offset and TTL; after MAX_REPRICES the rest goes at
+   * market) or send the rest at market. Either way a new intent, through risk.
+   */
+  private onTtlExpired(i: OrderIntent, filled: Dec, reprices: number): void {
+    const inst = this.deps.instrument(i.symbol);
+    const price = this.deps.portfolio.last(i.symbol);
+    if (!inst) return;
+    const rest = roundQuantity(i.quantity.minus(filled), inst.filters.lot);
+    if (rest.lt(inst.filters.lot.minQty) || rest.isZero()) return;
+    const base = { strategy: i.strategy, symbol: i.symbol, side: i.side, quantity: rest, source: i.source, ...(i.reduceOnly ? { reduceOnly: true } : {}), ...(i.stopLoss ? { stopLoss: i.stopLoss } : {}), ...(i.takeProfit ? { takeProfit: i.takeProfit } : {}) };
+    if (i.onExpiry === 'reprice' && price && reprices < MAX_REPRICES) {
+      const cfg = this.deps.strategy(i.strategy, i.symbol)?.config;
+      const off = new Dec(cfg?.order.type === 'limit' ? cfg.order.offsetBps : 0);
+      const limit = i.side === 'BUY' ? price.times(BPS.minus(off)).div(BPS) : price.times(BPS.plus(off)).div(BPS);
+      this.request({ ...base, type: 'LIMIT', price: limit, reason: `${i.reason ?? ''} (re-priced after TTL, ${reprices + 1})`, ttlMs: i.ttlMs!, onExpiry: 'reprice' }, reprices + 1);
+    } else {
+      this.request({ ...base, type: 'MARKET', reason: `${i.reason ?? ''} (rest at market after TTL)` });
+    }
   }
 
   /** A signal that cannot become an order still leaves an order.denied (and so a risk_events row). */

@@ -154,7 +154,7 @@ export class RiskEngine {
     const now = this.deps.clock.now();
     this.sent.set(i.symbol, [...(this.sent.get(i.symbol) ?? []).filter((t) => now - t < THROTTLE_WINDOW_MS), now]);
     this.globalSent = [...this.globalSent.filter((t) => now - t < 1000), now];
-    this.tracker.expect(i.intentId, i.symbol, i.side, i.quantity, check.isEntry);
+    if (i.source !== 'protective') this.tracker.expect(i.intentId, i.symbol, i.side, i.quantity, check.isEntry);
     this.deps.bus.publish('order.submit', { kind: 'order.submit', ts: now, intent: i });
   }
 
@@ -236,7 +236,7 @@ export class RiskEngine {
           out.push(G.duplicateOrder());
           break;
         case 'max-open-positions':
-          out.push(maxOpenPositions(r.maxOpenPositions, this.deps.portfolio));
+          out.push(maxOpenPositions(r.maxOpenPositions, this.deps.portfolio, this.tracker));
           break;
         case 'max-position-size': {
           const q = r.maxPositionQty[i.symbol];
@@ -458,13 +458,19 @@ export class RiskEngine {
   }
 }
 
-/** Account-wide cap on open positions (config risk.maxOpenPositions); entries that open a new one. */
-function maxOpenPositions(max: number, p: PortfolioView): Guard {
+/**
+ * Account-wide cap on open positions (config risk.maxOpenPositions); entries that open a new one.
+ * Entries approved but not filled yet count as positions: signals on several symbols in the same
+ * tick (one candle close) would otherwise all pass before the first fill arrives.
+ */
+function maxOpenPositions(max: number, p: PortfolioView, working: Pick<OrderTracker, 'entrySymbols'>): Guard {
   return {
     name: 'max-open-positions',
     check(o) {
       if (!o.isEntry || !p.position(o.symbol).quantity.isZero()) return { allow: true };
-      const open = p.positions().filter((x) => x.owner !== undefined).length;
+      const inFlight = working.entrySymbols();
+      if (inFlight.has(o.symbol)) return { allow: true }; // adds to a position already on its way
+      const open = new Set([...p.positions().filter((x) => x.owner !== undefined).map((x) => x.symbol), ...inFlight]).size;
       if (open >= max) return { allow: false, code: 'MAX_OPEN_POSITIONS', reason: `MAX_OPEN_POSITIONS: open=${open} max=${max}` };
       return { allow: true };
     },

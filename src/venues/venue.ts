@@ -157,4 +157,19 @@ export interface Venue {
   account(): Promise<VenueAccount>;
   /** Subscribes to pushed events; returns the unsubscribe function. */
   onEvent(fn: (e: VenueEvent) => void): () => void;
+  /**
+   * Futures: one-way position mode for the account, and leverage and margin
+   * type per symbol. "No need to change" counts as success. Spot: a no-op.
+   */
+  configureFutures?(settings: FuturesSetup): Promise<FuturesSetupReport>;
+}
+
+export interface FuturesSetup {
+  readonly positionMode: 'ONEWAY';
+  readonly symbols: ReadonlyArray<{ readonly symbol: string; readonly leverage: number; readonly marginType?: 'isolated' | 'cross' }>;
+}
+
+export interface FuturesSetupReport {
+  readonly positionMode: 'set' | 'unchanged';
+  readonly symbols: ReadonlyArray<{ readonly symbol: string; readonly leverage: number; readonly marginType: string }>;
 }

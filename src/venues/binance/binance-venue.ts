@@ -57,7 +57,7 @@ import { backoffDelay } from '../../market-data/backoff.ts';
 import type { OrderSide, OrderStatus } from '../../model/events.ts';
 import type { Instrument } from '../../model/instrument.ts';
 import type { Market } from '../../model/market.ts';
-import { VenueError, type PlaceOrder, type Venue, type VenueAccount, type VenueBalance, type VenueErrorKind, type VenueEvent, type VenueFill, type VenueOrder, type VenuePosition } from '../venue.ts';
+import { VenueError, type FuturesSetup, type FuturesSetupReport, type PlaceOrder, type Venue, type VenueAccount, type VenueBalance, type VenueErrorKind, type VenueEvent, type VenueFill, type VenueOrder, type VenuePosition } from '../venue.ts';
 import { createFuturesClient, createSpotClient } from './ccxt-clients.ts';
 import { instrumentFromBinance } from './exchange-info.ts';
 
@@ -639,6 +639,40 @@ export class BinanceVenue implements Venue {
       ...(s.lastFrameAt !== undefined ? { lastFrameAt: s.lastFrameAt } : {}),
       ...(s.lastKeepAliveAt !== undefined ? { lastKeepAliveAt: s.lastKeepAliveAt } : {}),
     };
+  }
+
+  // --------------------------------------------------------- account setup
+
+  /**
+   * One-way mode, then leverage and margin type per symbol. Binance answers
+   * "no need to change" (-4059 position side, -4046 margin type) when the
+   * setting is already right: success, not an error. The calls are
+   * idempotent, so they are classified (and retried) like reads.
+   */
+  async configureFutures(setup: FuturesSetup): Promise<FuturesSetupReport> {
+    if (this.market !== 'futures') return { positionMode: 'unchanged', symbols: [] };
+    const unchanged = (e: unknown, code: number): boolean => e instanceof VenueError && e.details.code === code;
+    let positionMode: 'set' | 'unchanged' = 'set';
+    try {
+      await this.call('read', 'positionSide/dual', () => this.ex.setPositionMode(false));
+    } catch (e) {
+      if (!unchanged(e, -4059)) throw e;
+      positionMode = 'unchanged';
+    }
+    const out: Array<{ symbol: string; leverage: number; marginType: string }> = [];
+    for (const s of setup.symbols) {
+      const sym = this.unified(s.symbol);
+      if (s.marginType) {
+        try {
+          await this.call('read', 'marginType', () => this.ex.setMarginMode(s.marginType!, sym));
+        } catch (e) {
+          if (!unchanged(e, -4046)) throw e;
+        }
+      }
+      await this.call('read', 'leverage', () => this.ex.setLeverage(s.leverage, sym));
+      out.push({ symbol: s.symbol, leverage: s.leverage, marginType: s.marginType ?? 'unchanged' });
+    }
+    return { positionMode, symbols: out };
   }
 
   // ------------------------------------------------------------ reference

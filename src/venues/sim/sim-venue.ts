@@ -16,7 +16,7 @@ import { Dec } from '../../core/decimal.ts';
 import type { Instrument } from '../../model/instrument.ts';
 import type { Market } from '../../model/market.ts';
 import type { OrderStatus } from '../../model/events.ts';
-import type { PlaceOrder, Venue, VenueAccount, VenueEvent, VenueFill, VenueOrder, VenuePosition } from '../venue.ts';
+import type { FuturesSetup, FuturesSetupReport, PlaceOrder, Venue, VenueAccount, VenueEvent, VenueFill, VenueOrder, VenuePosition } from '../venue.ts';
 import { VenueError } from '../venue.ts';
 import { MatchingEngine } from './engine.ts';
 import type { EngineReject, SimOrder, SimTrade } from './types.ts';
@@ -135,6 +135,18 @@ export class SimVenue implements Venue {
       return { balances: [{ asset: a.asset, free: a.availableBalance, locked: a.walletBalance.minus(a.availableBalance) }], walletBalance: a.walletBalance, availableBalance: a.availableBalance };
     }
     return { balances: this.engine.spotBalances(ACCOUNT).map((b) => ({ asset: b.asset, free: b.free, locked: b.locked })) };
+  }
+
+  async configureFutures(setup: FuturesSetup): Promise<FuturesSetupReport> {
+    if (this.market !== 'futures') return { positionMode: 'unchanged', symbols: [] };
+    const out: Array<{ symbol: string; leverage: number; marginType: string }> = [];
+    for (const s of setup.symbols) {
+      if (!this.engine.instrument('futures', s.symbol)) continue;
+      if (s.marginType) this.engine.setMarginType(ACCOUNT, s.symbol, s.marginType);
+      this.engine.setLeverage(ACCOUNT, s.symbol, s.leverage);
+      out.push({ symbol: s.symbol, leverage: s.leverage, marginType: s.marginType ?? 'unchanged' });
+    }
+    return { positionMode: 'unchanged', symbols: out };
   }
 
   onEvent(fn: (e: VenueEvent) => void): () => void {
