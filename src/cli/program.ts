@@ -14,12 +14,12 @@ import { runExchange, type ExchangeCommandOptions } from './exchange-command.ts'
 import { loadSettingsOrReport, runBot } from './run.ts';
 import { strategyInfo, strategyList, strategyValidate } from './strategy-command.ts';
 import { tradeCommand, type TradeOptions } from './trade-command.ts';
+import { orderCommand, type OrderOptions } from './order-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
   ['backtest', 'run strategies on history and report'],
   ['optimize', 'search strategy parameters (grid, walk-forward)'],
-  ['order', 'place, cancel and list manual orders'],
   ['portfolio', 'balances, positions and equity history'],
   ['reconcile', 'compare local state with the exchange and repair it'],
 ];
@@ -167,6 +167,37 @@ export function buildProgram(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts: TradeOptions) => {
       process.exitCode = await tradeCommand('status', opts);
+    });
+
+  const order = program.command('order').description('manual orders: same risk checks as the bot (through it when it runs, else straight to the venue)');
+  for (const side of ['buy', 'sell'] as const) {
+    order
+      .command(side)
+      .description(`${side} at market, or a limit with --price`)
+      .requiredOption('--symbol <symbol>', 'e.g. BTCUSDT')
+      .requiredOption('--quantity <qty>', 'base quantity, e.g. 0.01 (rounded down to the step)')
+      .option('--price <price>', 'limit price (rounded to the tick, passive side)')
+      .option('--reduce-only', 'only reduce a position')
+      .option('--json', 'print the outcome as JSON')
+      .action(async (opts: OrderOptions) => {
+        process.exitCode = await orderCommand(side, opts);
+      });
+  }
+  order
+    .command('cancel')
+    .description('cancel one order by its client order id')
+    .requiredOption('--id <clientOrderId>', 'from trader order list')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (opts: OrderOptions) => {
+      process.exitCode = await orderCommand('cancel', opts);
+    });
+  order
+    .command('list')
+    .description('the latest 100 orders (every source), newest first')
+    .option('--open', 'only working orders')
+    .option('--json', 'print as JSON')
+    .action(async (opts: OrderOptions) => {
+      process.exitCode = await orderCommand('list', opts);
     });
 
   for (const [name, description] of PLANNED_GROUPS) {

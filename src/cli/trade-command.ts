@@ -9,25 +9,16 @@
  * venue directly, through the same trading core. Either way the result is
  * printed, and a stop-all leaves the account HALTED until someone resumes.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Bus } from '../bus/bus.ts';
-import { LiveClock } from '../core/clock.ts';
-import { EXIT, InstanceLockedError } from '../core/errors.ts';
-import { newRunId } from '../core/ids.ts';
-import { createLogger, type Logger } from '../core/logger.ts';
-import { CONTROL_FILE, controlInfoSchema, TOKEN_FILE } from '../control/control-server.ts';
+import { EXIT } from '../core/errors.ts';
 import { pause, resume, scopeSchema, type ScopeRequest } from '../control/trade-controls.ts';
 import { InstrumentBook } from '../execution/instrument-book.ts';
 import { TradingCore } from '../kernel/trading-core.ts';
 import { Portfolio } from '../portfolio/portfolio.ts';
 import type { KillSwitchReport } from '../risk/kill-switch.ts';
 import { RiskEngine } from '../risk/risk-engine.ts';
-import { secretValues, type Settings } from '../settings/settings.ts';
-import { InstanceLock } from '../store/instance-lock.ts';
-import { Journal, recordJournal } from '../store/journal.ts';
-import { Store } from '../store/store.ts';
+import type { Settings } from '../settings/settings.ts';
 import { loadSettingsOrReport } from './run.ts';
+import { call, findRunningBot, openOffline } from './bot-access.ts';
 
 export type TradeAction = 'stop-all' | 'pause' | 'resume' | 'status';
 
@@ -37,42 +28,6 @@ export interface TradeOptions {
   strategy?: string;
   halt?: boolean;
   json?: boolean;
-}
-
-interface Remote {
-  url: string;
-  token: string;
-}
-
-/** The running bot's control API, when there is one that answers. */
-async function findRunningBot(settings: Settings): Promise<Remote | undefined> {
-  const dir = dirname(settings.paths.dbFile);
-  const file = join(dir, CONTROL_FILE);
-  if (!existsSync(file)) return undefined;
-  let info;
-  try {
-    info = controlInfoSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-  } catch {
-    return undefined;
-  }
-  try {
-    process.kill(info.pid, 0);
-  } catch {
-    return undefined; // Left behind by a bot that died: not running.
-  }
-  const token = settings.secrets.controlToken?.reveal() ?? (existsSync(join(dir, TOKEN_FILE)) ? readFileSync(join(dir, TOKEN_FILE), 'utf8').trim() : '');
-  const host = info.host.includes(':') ? `[${info.host}]` : info.host;
-  return { url: `http://${host}:${info.port}`, token };
-}
-
-async function call(r: Remote, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${r.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${r.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(120_000),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 export async function tradeCommand(action: TradeAction, o: TradeOptions): Promise<number> {
@@ -108,59 +63,40 @@ export async function tradeCommand(action: TradeAction, o: TradeOptions): Promis
 
 /** Bot not running: the same operations on the database (and the venue, for stop-all). */
 async function offline(settings: Settings, action: TradeAction, o: TradeOptions, scope: ScopeRequest): Promise<number> {
-  const clock = new LiveClock();
-  // Warnings and errors go to stderr and the daily log file: a kill switch leaves an audit trail.
-  const log = createLogger({ level: 'warn', format: settings.env.LOG_FORMAT, dir: settings.paths.logDir, retentionDays: settings.env.LOG_RETENTION_DAYS, secrets: secretValues(settings), // The terminal gets the report; the log file gets the detail.
-    stdout: { write: () => undefined }, base: { component: 'trade-cli' } });
-  const logger: Logger = log.logger;
-  let lock: InstanceLock;
-  try {
-    lock = InstanceLock.acquire(settings.paths.dbFile, clock.now());
-  } catch (err) {
-    if (err instanceof InstanceLockedError) {
-      process.stderr.write(`trader trade ${action}: ${err.message}; its control API is not reachable (no ${CONTROL_FILE} next to the database?)\n`);
-      return EXIT.TEMP_FAIL;
-    }
-    throw err;
-  }
-  const store = Store.open(settings.paths.dbFile);
-  try {
-    await store.migrate();
-    const bus = new Bus({ logger, clock });
-    const journal = new Journal(store, newRunId());
-    const stopJournal = recordJournal(bus, journal);
+  const code = await openOffline(settings, 'trade', async ({ store, bus, clock, logger }) => {
     const source = 'operator (CLI, bot stopped)';
-    try {
-      if (action === 'stop-all') {
-        const core = await TradingCore.start({ settings: () => settings, store, bus, clock, logger, execution: { retryDelayMs: 1000, tries: 3 } });
-        try {
-          const report = await core.killSwitch.stopAll(o.flatten ?? false, source);
-          print(action, { via: 'venue directly (bot not running)', ...report }, o.json);
-          return clean(report) ? EXIT.OK : EXIT.SOFTWARE;
-        } finally {
-          await core.stop();
-        }
+    if (action === 'stop-all') {
+      const core = await TradingCore.start({ settings: () => settings, store, bus, clock, logger, execution: { retryDelayMs: 1000, tries: 3 } });
+      try {
+        const report = await core.killSwitch.stopAll(o.flatten ?? false, source);
+        print(action, { via: 'venue directly (bot not running)', ...report }, o.json);
+        return clean(report) ? EXIT.OK : EXIT.SOFTWARE;
+      } finally {
+        await core.stop();
       }
-      // pause / resume / status need no venue: states and today's figures live in the database.
-      const instruments = new InstrumentBook({ venue: { instruments: async () => Promise.reject(new Error('offline')) }, store, clock, logger, market: settings.market });
-      await instruments.load().catch(() => undefined);
-      instruments.stop();
-      const portfolio = new Portfolio({
-        bus,
-        store,
-        clock,
-        logger,
-        market: settings.market,
-        quoteAsset: settings.bot.quoteAsset,
-        instrument: (s) => {
-          const i = instruments.get(s);
-          return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty } : undefined;
-        },
-      });
-      portfolio.start();
-      const risk = new RiskEngine({ bus, store, clock, logger, market: settings.market, portfolio, instrument: (s) => instruments.get(s), config: { risk: () => settings.bot.risk, strategy: () => undefined, leverage: () => 1 } });
-      risk.start();
+    }
+    // pause / resume / status need no venue: states and today's figures live in the database.
+    const instruments = new InstrumentBook({ venue: { instruments: async () => Promise.reject(new Error('offline')) }, store, clock, logger, market: settings.market });
+    await instruments.load().catch(() => undefined);
+    instruments.stop();
+    const portfolio = new Portfolio({
+      bus,
+      store,
+      clock,
+      logger,
+      market: settings.market,
+      quoteAsset: settings.bot.quoteAsset,
+      instrument: (sym) => {
+        const i = instruments.get(sym);
+        return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty } : undefined;
+      },
+    });
+    portfolio.start();
+    const risk = new RiskEngine({ bus, store, clock, logger, market: settings.market, portfolio, instrument: (sym) => instruments.get(sym), config: { risk: () => settings.bot.risk, strategy: () => undefined, leverage: () => 1 } });
+    risk.start();
+    try {
       const core = { risk } as unknown as TradingCore;
+      const dayStart = clock.now() - (clock.now() % 86_400_000);
       const out =
         action === 'pause'
           ? pause(core, scope, source)
@@ -168,25 +104,19 @@ async function offline(settings: Settings, action: TradeAction, o: TradeOptions,
             ? resume(core, scope, source)
             : {
                 running: false,
-                states: risk.stateList().map((s) => ({ scope: s.scope, key: s.key, state: s.state, reason: s.reason, source: s.source, since: new Date(s.since).toISOString(), ...(s.until !== undefined ? { until: new Date(s.until).toISOString() } : {}) })),
+                states: risk.stateList().map((x) => ({ scope: x.scope, key: x.key, state: x.state, reason: x.reason, source: x.source, since: new Date(x.since).toISOString(), ...(x.until !== undefined ? { until: new Date(x.until).toISOString() } : {}) })),
                 realizedToday: portfolio.realizedToday().toFixed(2),
                 dailyLossLimitPct: settings.bot.risk.maxDailyLossPct,
-                deniedToday: store.all(store.db.selectFrom('risk_events').select(['reason', 'ts']).where('kind', '=', 'denied').where('ts', '>=', clock.now() - (clock.now() % 86_400_000)).orderBy('ts', 'desc').limit(20)).map((r) => ({ reason: r.reason, at: new Date(r.ts).toISOString() })),
+                deniedToday: store.all(store.db.selectFrom('risk_events').select(['reason', 'ts']).where('kind', '=', 'denied').where('ts', '>=', dayStart).orderBy('ts', 'desc').limit(20)).map((r) => ({ reason: r.reason, at: new Date(r.ts).toISOString() })),
               };
-      risk.stop();
-      portfolio.stop();
       print(action, { via: 'database (bot not running)', ...out }, o.json);
       return EXIT.OK;
     } finally {
-      stopJournal();
-      bus.close();
+      risk.stop();
+      portfolio.stop();
     }
-  } finally {
-    store.close();
-    lock.release(clock.now());
-    log.flush();
-    log.close();
-  }
+  });
+  return code ?? EXIT.TEMP_FAIL;
 }
 
 function clean(r: KillSwitchReport): boolean {

@@ -392,7 +392,8 @@ export class ExecutionEngine {
   /** Records a fill once: a second arrival (stream and poll) is dropped by the unique key. */
   applyFill(f: VenueFill): void {
     const { store, clock, market } = this.deps;
-    const row = f.clientOrderId ? this.row(f.clientOrderId) : undefined;
+    // Binance's trade lists (the poll's source) carry no client order id: find the order by its exchange id.
+    const row = f.clientOrderId ? this.row(f.clientOrderId) : this.rowByExchangeId(f.symbol, f.exchangeOrderId);
     if (!row) return; // A fill of an order we did not place: reconciliation's call.
     const res = store.run(
       store.db
@@ -499,6 +500,11 @@ export class ExecutionEngine {
   private async pollSymbol(symbol: string, rows: OrdersTable[]): Promise<void> {
     const { venue, clock } = this.deps;
     const open = new Map((await venue.openOrders(symbol)).map((o) => [o.clientOrderId, o]));
+    // The venue's trade list names orders by exchange id only; a row may not have that id yet (PENDING).
+    const cidOf = new Map([...open.values()].map((o) => [o.exchangeOrderId, o.clientOrderId]));
+    const applyFills = async (since: number): Promise<void> => {
+      for (const f of await venue.fills(symbol, since)) this.applyFill(f.clientOrderId ? f : { ...f, clientOrderId: cidOf.get(f.exchangeOrderId) });
+    };
     let fetchFillsSince: number | undefined;
     for (const r of rows) {
       let v = open.get(r.client_order_id);
@@ -510,16 +516,23 @@ export class ExecutionEngine {
           if (r.status === 'PENDING') this.finishRejected(r.client_order_id, `NO_ACK: the venue has no order ${r.client_order_id} ${Math.round((clock.now() - r.created_at) / 1000)} s after it was written`);
           continue;
         }
+        cidOf.set(v.exchangeOrderId, r.client_order_id);
       }
       if (v.filledQuantity.gt(this.recordedFillQty(r.client_order_id))) fetchFillsSince = Math.min(fetchFillsSince ?? r.created_at, r.created_at);
       // Fills before the order's final status, as the stream would have it.
       if (fetchFillsSince !== undefined && isFinal(v.status)) {
-        for (const f of await venue.fills(symbol, fetchFillsSince - 60_000)) this.applyFill(f);
+        await applyFills(fetchFillsSince - 60_000);
         fetchFillsSince = undefined;
       }
       this.applyOrder(v);
     }
-    if (fetchFillsSince !== undefined) for (const f of await venue.fills(symbol, fetchFillsSince - 60_000)) this.applyFill(f);
+    if (fetchFillsSince !== undefined) await applyFills(fetchFillsSince - 60_000);
+  }
+
+  /** Our row for an exchange order id (fills from the venue's trade list carry no client order id). */
+  private rowByExchangeId(symbol: string, exchangeOrderId: string): OrdersTable | undefined {
+    const { store, market } = this.deps;
+    return store.all(store.db.selectFrom('orders').selectAll().where('market', '=', market).where('symbol', '=', symbol).where('exchange_order_id', '=', exchangeOrderId))[0];
   }
 
   private recordedFillQty(cid: string): Dec {

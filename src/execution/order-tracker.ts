@@ -10,6 +10,7 @@ import type { OrderSide, OrderUpdate } from '../model/events.ts';
 
 interface Working {
   readonly symbol: string;
+  readonly strategy?: string;
   readonly side: OrderSide;
   readonly quantity: Dec;
   filled: Dec;
@@ -35,8 +36,8 @@ export class OrderTracker {
    * engine's PENDING update, so a second signal in the same tick sees it.
    * `key` is replaced by the client order id when the first update arrives.
    */
-  expect(intentId: string, symbol: string, side: OrderSide, quantity: Dec, entry: boolean): void {
-    this.working.set(`intent:${intentId}`, { symbol, side, quantity, filled: ZERO, entry });
+  expect(intentId: string, symbol: string, side: OrderSide, quantity: Dec, entry: boolean, strategy?: string): void {
+    this.working.set(`intent:${intentId}`, { symbol, side, quantity, filled: ZERO, entry, ...(strategy ? { strategy } : {}) });
   }
 
   stop(): void {
@@ -60,7 +61,7 @@ export class OrderTracker {
     if (w) w.filled = u.filledQuantity;
     else if (u.side && u.status === 'PENDING') {
       // An order someone else approved (manual, kill switch): count it too.
-      this.working.set(u.clientOrderId, { symbol: u.symbol, side: u.side, quantity: ZERO, filled: ZERO, entry: !u.reduceOnly });
+      this.working.set(u.clientOrderId, { symbol: u.symbol, side: u.side, quantity: ZERO, filled: ZERO, entry: !u.reduceOnly, ...(u.strategy ? { strategy: u.strategy } : {}) });
     }
   }
 
@@ -83,9 +84,9 @@ export class OrderTracker {
   }
 
   /** Symbols with an open or in-flight entry order (the risk engine's position cap counts them). */
-  entrySymbols(): Set<string> {
+  entrySymbols(strategy?: string): Set<string> {
     const out = new Set<string>();
-    for (const w of this.working.values()) if (w.entry) out.add(w.symbol);
+    for (const w of this.working.values()) if (w.entry && (strategy === undefined || w.strategy === strategy)) out.add(w.symbol);
     return out;
   }
 

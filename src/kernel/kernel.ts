@@ -34,6 +34,7 @@ import { MarketFeed } from '../market-data/market-feed.ts';
 import { ConfigError } from '../core/errors.ts';
 import { ControlServer } from '../control/control-server.ts';
 import { tradeRoutes } from '../control/trade-controls.ts';
+import { orderRoutes } from '../control/order-controls.ts';
 import type { Venue } from '../venues/venue.ts';
 import type { ExecutionOptions } from '../execution/execution-engine.ts';
 import { TradingCore } from './trading-core.ts';
@@ -190,7 +191,7 @@ export class Kernel {
         dataDir: dirname(settings.paths.dbFile),
         ...(settings.secrets.controlToken ? { token: settings.secrets.controlToken } : {}),
         logger: logger.child({ component: 'control' }),
-        routes: tradeRoutes(trading),
+        routes: { ...tradeRoutes(trading), ...orderRoutes(trading) },
       });
       const info = await control.start();
       undo.push(() => void control.stop());

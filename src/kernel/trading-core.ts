@@ -184,6 +184,14 @@ export class TradingCore {
     }
   }
 
+  get store(): Store {
+    return this.deps.store;
+  }
+
+  get bus(): Bus {
+    return this.deps.bus;
+  }
+
   /** The sim venue moves on the bot's own candles; Binance moves by itself. */
   get simVenue(): SimVenue | undefined {
     return this.venue instanceof SimVenue ? this.venue : undefined;

@@ -48,7 +48,7 @@ export interface RiskConfigView {
   risk(): RiskConfig;
   /** The strategy's YAML for the symbol, if any. */
   strategy(strategy: string, symbol: string): StrategyConfig | undefined;
-  /** Every YAML of the strategy (for its account-wide daily limit). */
+  /** Futures leverage of the symbol (1 on spot). */
   leverage(symbol: string): number;
 }
 
@@ -80,6 +80,7 @@ export class RiskEngine {
   private readonly unsubs: Array<() => void> = [];
   private expiryTimer: TimerHandle | undefined;
   private lastAccountCheck = -Infinity;
+  private deferredCheck: TimerHandle | undefined;
   /** The latest denial per code, for `trader trade status` and the heartbeat. */
   readonly tripped = new Map<string, TrippedGuard>();
   denials = 0;
@@ -109,6 +110,7 @@ export class RiskEngine {
     for (const u of this.unsubs.splice(0)) u();
     this.tracker.stop();
     this.expiryTimer?.cancel();
+    this.deferredCheck?.cancel();
   }
 
   // ------------------------------------------------------ manual control
@@ -154,7 +156,7 @@ export class RiskEngine {
     const now = this.deps.clock.now();
     this.sent.set(i.symbol, [...(this.sent.get(i.symbol) ?? []).filter((t) => now - t < THROTTLE_WINDOW_MS), now]);
     this.globalSent = [...this.globalSent.filter((t) => now - t < 1000), now];
-    if (i.source !== 'protective') this.tracker.expect(i.intentId, i.symbol, i.side, i.quantity, check.isEntry);
+    if (i.source !== 'protective') this.tracker.expect(i.intentId, i.symbol, i.side, i.quantity, check.isEntry, i.strategy);
     this.deps.bus.publish('order.submit', { kind: 'order.submit', ts: now, intent: i });
   }
 
@@ -185,6 +187,8 @@ export class RiskEngine {
       const v = g.check(check, snap);
       if (!v.allow) return v;
     }
+    // Without a price the guards valued a market entry at 0 (whichever of them run): never guess.
+    if (check.isEntry && !i.price && !this.deps.portfolio.mark(i.symbol)) return { allow: false, code: 'NO_PRICE', reason: `NO_PRICE: symbol=${i.symbol} (no market data yet to value the order)` };
     return { allow: true };
   }
 
@@ -363,7 +367,17 @@ export class RiskEngine {
    */
   private checkAccount(force: boolean): void {
     const now = this.deps.clock.now();
-    if (!force && now - this.lastAccountCheck < 1000) return;
+    if (!force && now - this.lastAccountCheck < 1000) {
+      // Throttled, not skipped: one trailing check when the second is up, so a
+      // crash in the tenth candle of a burst is seen within a second.
+      this.deferredCheck ??= this.deps.clock.after(this.lastAccountCheck + 1000 - now, () => {
+        this.deferredCheck = undefined;
+        this.checkAccount(true);
+      });
+      return;
+    }
+    this.deferredCheck?.cancel();
+    this.deferredCheck = undefined;
     this.lastAccountCheck = now;
     this.expireDue();
     const r = this.deps.config.risk();
@@ -463,15 +477,19 @@ export class RiskEngine {
  * Entries approved but not filled yet count as positions: signals on several symbols in the same
  * tick (one candle close) would otherwise all pass before the first fill arrives.
  */
-function maxOpenPositions(max: number, p: PortfolioView, working: Pick<OrderTracker, 'entrySymbols'>): Guard {
+function maxOpenPositions(max: number, p: PortfolioView, working: Pick<OrderTracker, 'entrySymbols'>, strategy?: string): Guard {
   return {
     name: 'max-open-positions',
     check(o) {
       if (!o.isEntry || !p.position(o.symbol).quantity.isZero()) return { allow: true };
-      const inFlight = working.entrySymbols();
+      const inFlight = working.entrySymbols(strategy);
       if (inFlight.has(o.symbol)) return { allow: true }; // adds to a position already on its way
-      const open = new Set([...p.positions().filter((x) => x.owner !== undefined).map((x) => x.symbol), ...inFlight]).size;
-      if (open >= max) return { allow: false, code: 'MAX_OPEN_POSITIONS', reason: `MAX_OPEN_POSITIONS: open=${open} max=${max}` };
+      const held = p.positions().filter((x) => x.owner !== undefined && (strategy === undefined || x.owner === strategy));
+      const open = new Set([...held.map((x) => x.symbol), ...inFlight]).size;
+      if (open >= max) {
+        const code = strategy === undefined ? 'MAX_OPEN_POSITIONS' : 'STRATEGY_MAX_OPEN_POSITIONS';
+        return { allow: false, code, reason: `${code}: ${strategy === undefined ? '' : `strategy=${strategy} `}open=${open} max=${max}` };
+      }
       return { allow: true };
     },
   };

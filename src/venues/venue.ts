@@ -162,6 +162,8 @@ export interface Venue {
    * type per symbol. "No need to change" counts as success. Spot: a no-op.
    */
   configureFutures?(settings: FuturesSetup): Promise<FuturesSetupReport>;
+  /** A reference price now (spot: last trade; futures: mark), for one-shot commands that have no feed. */
+  price?(symbol: string): Promise<Dec>;
 }
 
 export interface FuturesSetup {

@@ -675,6 +675,17 @@ export class BinanceVenue implements Venue {
     return { positionMode, symbols: out };
   }
 
+  /** Spot: the last trade price (/api/v3/ticker/price); futures: the mark price (/fapi/v1/premiumIndex). */
+  async price(symbol: string): Promise<Dec> {
+    const ex = this.ex as unknown as { publicGetTickerPrice(p: object): Promise<unknown>; fapiPublicGetPremiumIndex(p: object): Promise<unknown> };
+    if (this.market === 'spot') {
+      const raw = await this.call('read', 'ticker/price', () => ex.publicGetTickerPrice({ symbol }));
+      return dec(z.object({ price: z.string() }).parse(raw).price);
+    }
+    const raw = await this.call('read', 'premiumIndex', () => ex.fapiPublicGetPremiumIndex({ symbol }));
+    return dec(z.object({ markPrice: z.string() }).parse(raw).markPrice);
+  }
+
   // ------------------------------------------------------------ reference
 
   async instruments(): Promise<Instrument[]> {

@@ -137,6 +137,13 @@ export class SimVenue implements Venue {
     return { balances: this.engine.spotBalances(ACCOUNT).map((b) => ({ asset: b.asset, free: b.free, locked: b.locked })) };
   }
 
+  async price(symbol: string): Promise<Dec> {
+    const p = this.engine.price(this.market, symbol);
+    const v = p.mark ?? p.last;
+    if (!v) throw new VenueError('REJECTED', `no price for ${symbol} yet`);
+    return v;
+  }
+
   async configureFutures(setup: FuturesSetup): Promise<FuturesSetupReport> {
     if (this.market !== 'futures') return { positionMode: 'unchanged', symbols: [] };
     const out: Array<{ symbol: string; leverage: number; marginType: string }> = [];
