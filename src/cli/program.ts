@@ -15,6 +15,7 @@ import { loadSettingsOrReport, runBot } from './run.ts';
 import { strategyInfo, strategyList, strategyValidate } from './strategy-command.ts';
 import { tradeCommand, type TradeOptions } from './trade-command.ts';
 import { orderCommand, type OrderOptions } from './order-command.ts';
+import { runDemo, type DemoOptions } from './demo-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
@@ -167,6 +168,16 @@ export function buildProgram(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts: TradeOptions) => {
       process.exitCode = await tradeCommand('status', opts);
+    });
+
+  program
+    .command('demo')
+    .description('the bot trading offline with no keys: the local exchange replays the bundled sample and three strategies trade it')
+    .option('--mode <mode>', 'testnet (local exchange, real ccxt + ws) or sim (in-process replay)', 'testnet')
+    .option('--speed <x>', 'replay speed (600 = ten minutes of data a second)', '600')
+    .option('--seconds <s>', 'how long to run', '60')
+    .action(async (opts: DemoOptions) => {
+      process.exitCode = await runDemo(opts);
     });
 
   const order = program.command('order').description('manual orders: same risk checks as the bot (through it when it runs, else straight to the venue)');

@@ -124,7 +124,7 @@ export function createLogger(opts: LoggerOptions): LoggerHandle {
   const stdoutTarget: LineSink = opts.stdout ?? { write: (line: string) => writeSync(1, line) };
   let stdoutSink: LineSink = stdoutTarget;
   if (opts.format === 'pretty') {
-    const pretty = prettyFactory({ colorize: !opts.stdout && process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname,runId' });
+    const pretty = prettyFactory({ colorize: !opts.stdout && process.stdout.isTTY === true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname,runId', singleLine: true });
     stdoutSink = { write: (line: string) => stdoutTarget.write(pretty(line)) };
   }
   const fileSink = opts.dir ? new DailyFileSink(opts.dir, opts.retentionDays ?? 14, now) : undefined;

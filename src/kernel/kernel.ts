@@ -169,6 +169,7 @@ export class Kernel {
       });
       kernel.trading = trading;
       kernel.asyncCleanups.push(() => trading.stop());
+      kernel.cleanups.push(logTrading(bus, logger.child({ component: 'trading' })));
       undo.push(() => void trading.stop());
       const sim = trading.simVenue;
       if (sim) {
@@ -295,6 +296,24 @@ export class Kernel {
     this.heartbeat.write();
     logger.info('stopped');
   }
+}
+
+/**
+ * One log line per thing a trader wants to see go by: signals, orders as
+ * they change, fills, positions, denials. The journal holds the full record.
+ */
+function logTrading(bus: Bus, logger: Logger): () => void {
+  const offs = [
+    bus.on(ALL_SIGNALS, (s) => logger.info({ strategy: s.strategy, symbol: s.symbol, action: s.action, reason: s.reason }, `signal ${s.strategy} ${s.symbol} ${s.action}: ${s.reason}`), 'trade-log'),
+    bus.on('order.update', (u) => {
+      if (u.status === 'PENDING') return;
+      logger.info({ clientOrderId: u.clientOrderId, strategy: u.strategy, symbol: u.symbol, side: u.side, status: u.status, filled: u.filledQuantity.toFixed(), ...(u.reason ? { reason: u.reason } : {}) }, `order ${u.symbol} ${u.side ?? ''} ${u.status}${u.filledQuantity.isZero() ? '' : ` filled ${u.filledQuantity.toFixed()}`}${u.averagePrice ? ` @ ${u.averagePrice.toFixed()}` : ''}${u.reason ? ` (${u.reason})` : ''} [${u.strategy ?? '?'}]`);
+    }, 'trade-log'),
+    bus.on('fill', (f) => logger.info({ symbol: f.symbol, side: f.side, price: f.price.toFixed(), quantity: f.quantity.toFixed(), fee: f.fee.toFixed(), feeAsset: f.feeAsset, strategy: f.strategy, tradeId: f.tradeId }, `fill ${f.symbol} ${f.side} ${f.quantity.toFixed()} @ ${f.price.toFixed()} fee ${f.fee.toFixed()} ${f.feeAsset} [${f.strategy}]`), 'trade-log'),
+    bus.on('position.changed', (p) => logger.info({ symbol: p.symbol, quantity: p.quantity.toFixed(), entryPrice: p.entryPrice.toFixed(), realizedPnl: p.realizedPnl.toFixed(), ...(p.closedTrade ? { tradePnl: p.closedTrade.pnl.toFixed(), tradeStrategy: p.closedTrade.strategy } : {}) }, `position ${p.symbol} ${p.quantity.toFixed()} @ ${p.entryPrice.toFixed()}${p.closedTrade ? `; trade closed, PnL ${p.closedTrade.pnl.toFixed(4)} [${p.closedTrade.strategy}]` : ''}; realized ${p.realizedPnl.toFixed(4)}`), 'trade-log'),
+    bus.on('order.denied', (d) => logger.warn({ symbol: d.intent.symbol, strategy: d.intent.strategy, side: d.intent.side, source: d.source, reason: d.reason }, `denied ${d.intent.strategy} ${d.intent.symbol} ${d.intent.side}: ${d.reason}`), 'trade-log'),
+  ];
+  return () => offs.forEach((o) => o());
 }
 
 /** The heartbeat's userStream block from whatever the venue can say about its stream. */
