@@ -89,6 +89,12 @@ export class ExecutionEngine {
   /** Limit orders with a time to live: their timers, and the ones being cancelled for it. */
   private readonly ttlTimers = new Map<string, TimerHandle>();
   private readonly expiring = new Set<string>();
+  /**
+   * Orders whose venue-reported filled quantity is ahead of the fills we hold
+   * (a place response that said FILLED while the stream was down): the poll
+   * fetches their fills, final or not, until the two agree.
+   */
+  private readonly fillGaps = new Map<string, { symbol: string; since: number }>();
   readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, banned: false };
 
   constructor(private readonly deps: ExecutionDeps) {
@@ -313,16 +319,35 @@ export class ExecutionEngine {
 
   private onCancel(cmd: OrderCancel): void {
     this.enqueue(cmd.symbol, async () => {
-      try {
-        this.applyOrder(await this.deps.venue.cancel(cmd.symbol, cmd.clientOrderId));
-      } catch (err) {
-        if (err instanceof VenueError && err.kind === 'UNKNOWN_ORDER') {
-          const found = await this.deps.venue.fetchOrder(cmd.symbol, cmd.clientOrderId).catch(() => undefined);
-          if (found) this.applyOrder(found);
-          else this.finishRejected(cmd.clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
+      const { venue, logger } = this.deps;
+      // A cancel is idempotent: retry what may not have arrived, resync the clock once on -1021.
+      let resynced = false;
+      for (let attempt = 1; attempt <= this.opts.tries; attempt++) {
+        if (this.abort.signal.aborted) return;
+        try {
+          this.applyOrder(await venue.cancel(cmd.symbol, cmd.clientOrderId));
           return;
+        } catch (err) {
+          if (err instanceof VenueError && err.kind === 'UNKNOWN_ORDER') {
+            const found = await venue.fetchOrder(cmd.symbol, cmd.clientOrderId).catch(() => undefined);
+            if (found) this.applyOrder(found);
+            else this.finishRejected(cmd.clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
+            return;
+          }
+          const v = venue as Venue & { resyncClock?: () => Promise<void> };
+          if (err instanceof VenueError && err.kind === 'CLOCK_SKEW' && !resynced && v.resyncClock) {
+            resynced = true;
+            await v.resyncClock().catch(() => undefined);
+            continue;
+          }
+          const retry = err instanceof VenueError && ['AMBIGUOUS', 'RETRYABLE', 'RATE_LIMITED'].includes(err.kind);
+          if (!retry || attempt === this.opts.tries) {
+            logger.error({ err, clientOrderId: cmd.clientOrderId, attempt }, `cancel of ${cmd.clientOrderId} failed: ${(err as Error).message}`);
+            return;
+          }
+          const wait = err instanceof VenueError && err.details.retryAfterMs !== undefined ? err.details.retryAfterMs : this.opts.retryDelayMs;
+          await new Promise((r) => setTimeout(r, wait));
         }
-        this.deps.logger.error({ err, clientOrderId: cmd.clientOrderId }, `cancel of ${cmd.clientOrderId} failed: ${(err as Error).message}`);
       }
     });
   }
@@ -360,6 +385,8 @@ export class ExecutionEngine {
     if (status === cur && newFilled.eq(filled) && row.exchange_order_id === v.exchangeOrderId) return;
     const { store, clock } = this.deps;
     const ttlExpired = isFinal(status) && this.expiring.delete(v.clientOrderId) && status === 'CANCELED';
+    if (newFilled.gt(this.recordedFillQty(v.clientOrderId))) this.fillGaps.set(v.clientOrderId, { symbol: row.symbol, since: row.created_at });
+    else this.fillGaps.delete(v.clientOrderId);
     if (isFinal(status)) {
       this.ttlTimers.get(v.clientOrderId)?.cancel();
       this.ttlTimers.delete(v.clientOrderId);
@@ -420,6 +447,8 @@ export class ExecutionEngine {
       return;
     }
     this.stats.fills++;
+    const gap = this.fillGaps.get(row.client_order_id);
+    if (gap && !new Dec(row.filled_quantity).gt(this.recordedFillQty(row.client_order_id))) this.fillGaps.delete(row.client_order_id);
     this.deps.bus.publish('fill', {
       kind: 'fill',
       ts: clock.now(),
@@ -492,8 +521,27 @@ export class ExecutionEngine {
           this.deps.logger.warn({ err, symbol }, `order poll for ${symbol} failed: ${(err as Error).message}`);
         }
       }
+      await this.pollFillGaps();
     } finally {
       this.polling = false;
+    }
+  }
+
+  /** Fetches the fills of orders (final ones included) whose fills we do not all hold yet. */
+  private async pollFillGaps(): Promise<void> {
+    const bySymbol = new Map<string, number>();
+    for (const [cid, g] of this.fillGaps) {
+      if (this.inFlight.has(cid)) continue;
+      bySymbol.set(g.symbol, Math.min(bySymbol.get(g.symbol) ?? g.since, g.since));
+    }
+    for (const [symbol, since] of bySymbol) {
+      if (this.abort.signal.aborted) return;
+      try {
+        for (const f of await this.deps.venue.fills(symbol, since - 60_000)) this.applyFill(f);
+      } catch (err) {
+        this.stats.pollErrors++;
+        this.deps.logger.warn({ err, symbol }, `fill poll for ${symbol} failed: ${(err as Error).message}`);
+      }
     }
   }
 
