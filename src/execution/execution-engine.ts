@@ -35,6 +35,8 @@ import type { InstrumentBook } from './instrument-book.ts';
 const FINAL: ReadonlySet<OrderStatus> = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
 const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
 const MARKET_TYPES = new Set(['MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET']);
+/** Binance's REQUEST_WEIGHT per minute (exchangeInfo rateLimits): spot 6000, USD-M 2400. */
+const WEIGHT_BUDGET: Readonly<Record<Market, number>> = { spot: 6000, futures: 2400 };
 
 export function isFinal(status: string): boolean {
   return FINAL.has(status as OrderStatus);
@@ -75,6 +77,7 @@ export interface ExecutionStats {
   fills: number;
   duplicateFills: number;
   pollErrors: number;
+  pollsHeldBack: number;
   banned: boolean;
 }
 
@@ -95,7 +98,11 @@ export class ExecutionEngine {
    * fetches their fills, final or not, until the two agree.
    */
   private readonly fillGaps = new Map<string, { symbol: string; since: number }>();
-  readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, banned: false };
+  /** After a 429: non-essential calls (the poll) wait until then (our clock). */
+  private holdUntil = 0;
+  /** After a 418: no new orders until then (the ban's end as Binance states it). */
+  private bannedUntil = 0;
+  readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, pollsHeldBack: 0, banned: false };
 
   constructor(private readonly deps: ExecutionDeps) {
     this.opts = { ...DEFAULT_EXECUTION, ...deps.options };
@@ -141,7 +148,10 @@ export class ExecutionEngine {
     const inst = this.deps.instruments.get(i.symbol);
     if (!inst) return this.deny(i, `UNKNOWN_SYMBOL: symbol=${i.symbol} market=${i.market}`);
     if (inst.status !== 'TRADING') return this.deny(i, `SYMBOL_NOT_TRADING: symbol=${i.symbol} status=${inst.status}`);
-    if (this.stats.banned) return this.deny(i, 'IP_BANNED: the venue answered 418; no new orders until restart');
+    if (this.stats.banned) {
+      if (this.deps.clock.now() < this.bannedUntil) return this.deny(i, `IP_BANNED: the venue answered 418; no new orders until ${new Date(this.bannedUntil).toISOString()}`);
+      this.stats.banned = false;
+    }
 
     const prepared = prepareOrder(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
     if ('reason' in prepared) return this.deny(i, prepared.reason);
@@ -252,7 +262,8 @@ export class ExecutionEngine {
                 throw err;
               case 'BANNED':
                 this.stats.banned = true;
-                logger.error({ symbol: order.symbol, clientOrderId: order.clientOrderId }, 'the venue banned this IP (418): no new orders are sent; exits and cancels need a restart once the ban lifts');
+                this.bannedUntil = this.deps.clock.now() + (err.details.retryAfterMs ?? 120_000);
+                logger.error({ symbol: order.symbol, clientOrderId: order.clientOrderId }, 'the venue banned this IP (418): no new orders are sent until the ban lifts');
                 throw new AbortError(err);
               default:
                 throw new AbortError(err);
@@ -270,6 +281,7 @@ export class ExecutionEngine {
             this.stats.retries++;
             logger.warn({ symbol: order.symbol, clientOrderId: order.clientOrderId, attempt: attemptNumber, retriesLeft, err: error }, `order ${order.clientOrderId} attempt ${attemptNumber} failed: ${error.message}`);
             const wait = error instanceof VenueError && error.kind === 'RATE_LIMITED' ? (error.details.retryAfterMs ?? 0) : 0;
+            if (wait > 0) this.holdUntil = Math.max(this.holdUntil, this.deps.clock.now() + wait);
             if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           },
         },
@@ -507,6 +519,17 @@ export class ExecutionEngine {
    */
   async poll(): Promise<void> {
     if (this.polling) return;
+    // The poll is the safety net, not the main path: it gives way when the budget is tight.
+    if (this.deps.clock.now() < this.holdUntil) {
+      this.stats.pollsHeldBack++;
+      return;
+    }
+    const usage = (this.deps.venue as Venue & { usage?: () => { usedWeight1m?: number } }).usage?.();
+    if (usage?.usedWeight1m !== undefined && usage.usedWeight1m > WEIGHT_BUDGET[this.deps.market] * 0.8) {
+      this.stats.pollsHeldBack++;
+      this.deps.logger.warn({ usedWeight1m: usage.usedWeight1m, limit: WEIGHT_BUDGET[this.deps.market] }, `request weight ${usage.usedWeight1m}/${WEIGHT_BUDGET[this.deps.market]} this minute: order poll held back`);
+      return;
+    }
     this.polling = true;
     try {
       const rows = this.openOrders().filter((r) => !this.inFlight.has(r.client_order_id));

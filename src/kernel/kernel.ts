@@ -176,7 +176,7 @@ export class Kernel {
         // The sim market moves on our own candles (after the portfolio and risk saw the close).
         kernel.cleanups.push(bus.on('candle.closed', (c) => c.timeframe === '1m' && c.market === settings.market && sim.onCandle(c.symbol, c), 'sim-venue'));
       }
-      heartbeat.setBlockProvider('userStream', () => userStreamBlock(trading.venue, settings.mode));
+      heartbeat.setBlockProvider('userStream', () => ({ ...userStreamBlock(trading.venue, settings.mode), execution: { ...trading.execution.stats }, usage: (trading.venue as Venue & { usage?: () => unknown }).usage?.() ?? null }));
       heartbeat.setBlockProvider('risk', () => {
         const v = trading.riskView();
         const states = v.states as Array<{ scope: string; key: string; state: string }>;
