@@ -24,7 +24,7 @@ import { newRunId } from '../core/ids.ts';
 import { createLogger } from '../core/logger.ts';
 import { VERSION } from '../core/version.ts';
 import { Kernel } from '../kernel/kernel.ts';
-import { LocalExchange, DEFAULT_ACCOUNT } from '../local-exchange/local-exchange.ts';
+import { LocalExchange } from '../local-exchange/local-exchange.ts';
 import { replaySources } from '../market-data/replay.ts';
 import { loadSettings } from '../settings/load-settings.ts';
 import { createIndicatorFactory } from '../strategy/indicators/index.ts';
@@ -79,17 +79,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const sources = replaySources([SAMPLE], 'futures');
     if (!Array.isArray(sources)) return usage(sources.error);
     ex = await LocalExchange.start({ replay: { sources, speed } });
-    const u = ex.urls();
-    Object.assign(env, {
-      FEED: 'live',
-      BINANCE_API_KEY: DEFAULT_ACCOUNT.apiKey,
-      BINANCE_API_SECRET: DEFAULT_ACCOUNT.secret,
-      BINANCE_SPOT_REST_URL: ex.url,
-      BINANCE_FUTURES_REST_URL: ex.url,
-      BINANCE_SPOT_WS_URL: u.spotWs,
-      BINANCE_FUTURES_WS_URL: u.futuresWs,
-      BINANCE_SPOT_WS_API_URL: u.spotWsApi,
-    });
+    Object.assign(env, { ...ex.botEnv(), FEED: 'live' });
   } else {
     Object.assign(env, { FEED: 'replay', REPLAY_FILES: SAMPLE, REPLAY_SPEED: String(speed) });
   }

@@ -126,6 +126,24 @@ export class LocalExchange {
     };
   }
 
+  /**
+   * The environment that points a bot at this exchange with the default
+   * account: MODE=testnet, the keys, and every REST and WS base URL.
+   */
+  botEnv(): Record<string, string> {
+    const u = this.urls();
+    return {
+      MODE: 'testnet',
+      BINANCE_API_KEY: DEFAULT_ACCOUNT.apiKey,
+      BINANCE_API_SECRET: DEFAULT_ACCOUNT.secret,
+      BINANCE_SPOT_REST_URL: this.url,
+      BINANCE_FUTURES_REST_URL: this.url,
+      BINANCE_SPOT_WS_URL: u.spotWs,
+      BINANCE_FUTURES_WS_URL: u.futuresWs,
+      BINANCE_SPOT_WS_API_URL: u.spotWsApi,
+    };
+  }
+
   addAccount(a: LocalAccount): void {
     if (this.accounts.has(a.apiKey)) throw new Error(`API key ${a.apiKey} already exists`);
     const id = `acct-${this.accounts.size + 1}`;

@@ -164,9 +164,10 @@ describe('bot lifecycle (real child process)', () => {
     const secretFile = ws.write('run/secrets/binance_secret', secret + '\n');
     // A real signed session (REST and the user-data stream) with these keys, on the local exchange.
     const ex = await LocalExchange.start({ accounts: [{ apiKey: key, secret, spot: { USDT: '1000' } }] });
-    const u = ex.urls();
     try {
-      const bot = start({ MODE: 'testnet', BINANCE_API_KEY: key, BINANCE_API_SECRET_FILE: secretFile, LOG_LEVEL: 'trace', BINANCE_SPOT_REST_URL: ex.url, BINANCE_FUTURES_REST_URL: ex.url, BINANCE_SPOT_WS_URL: u.spotWs, BINANCE_FUTURES_WS_URL: u.futuresWs, BINANCE_SPOT_WS_API_URL: u.spotWsApi });
+      // The exchange's URLs, but this test's own key, and the secret from a file.
+      const { BINANCE_API_KEY: _k, BINANCE_API_SECRET: _s, ...urls } = ex.botEnv();
+      const bot = start({ ...urls, BINANCE_API_KEY: key, BINANCE_API_SECRET_FILE: secretFile, LOG_LEVEL: 'trace' });
       await waitForHeartbeat(ws.heartbeatFile, (hb) => hb.state === 'running' && hb.userStream.status === 'ok', bot);
       bot.child.kill('SIGTERM');
       expect(await bot.exited).toBe(0);

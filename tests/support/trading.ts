@@ -9,30 +9,15 @@ import type { TestClock } from '../../src/core/clock.ts';
 import { Dec } from '../../src/core/decimal.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { Kernel } from '../../src/kernel/kernel.ts';
-import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
+import type { LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import type { Channels } from '../../src/model/events.ts';
 import type { Market } from '../../src/model/market.ts';
 import { loadSettings } from '../../src/settings/load-settings.ts';
 import { createIndicatorFactory } from '../../src/strategy/indicators/index.ts';
 import { makeWorkspace, type Workspace } from './workspace.ts';
 
-/** Environment that points a bot at the local exchange with its default account. */
-export function exchangeEnv(ex: LocalExchange): Record<string, string> {
-  const u = ex.urls();
-  return {
-    MODE: 'testnet',
-    BINANCE_API_KEY: DEFAULT_ACCOUNT.apiKey,
-    BINANCE_API_SECRET: DEFAULT_ACCOUNT.secret,
-    BINANCE_SPOT_REST_URL: ex.url,
-    BINANCE_FUTURES_REST_URL: ex.url,
-    BINANCE_SPOT_WS_URL: u.spotWs,
-    BINANCE_FUTURES_WS_URL: u.futuresWs,
-    BINANCE_SPOT_WS_API_URL: u.spotWsApi,
-  };
-}
-
 export function tradingWorkspace(ex: LocalExchange, botYaml: string, extraEnv: Record<string, string> = {}): Workspace {
-  const ws = makeWorkspace({ ...exchangeEnv(ex), ...extraEnv });
+  const ws = makeWorkspace({ ...ex.botEnv(), ...extraEnv });
   ws.write('config/bot.yaml', botYaml);
   return ws;
 }
