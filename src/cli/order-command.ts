@@ -59,12 +59,6 @@ export async function orderCommand(action: Action, o: OrderOptions): Promise<num
   const code = await openOffline(settings, 'order', async ({ store, bus, clock, logger }) => {
     const core = await TradingCore.start({ settings: () => settings, store, bus, clock, logger, execution: { retryDelayMs: 1000, tries: 3 } });
     try {
-      // No feed in a one-shot command: the venue's price now is the mark the risk checks use.
-      if ((action === 'buy' || action === 'sell') && core.venue.price) {
-        const symbol = (body as { symbol: string }).symbol;
-        const markPrice = await core.venue.price(symbol).catch(() => undefined);
-        if (markPrice) bus.publish('mark.price', { kind: 'mark.price', ts: clock.now(), symbol, markPrice });
-      }
       const out: Record<string, unknown> =
         action === 'list' ? { orders: listOrders(core, o.open ?? false) } : action === 'cancel' ? { ...(await cancelManual(core, (body as { id: string }).id)) } : { ...(await placeManual(core, body as never)) };
       await core.execution.idle();

@@ -85,6 +85,12 @@ function watch(bus: Bus, settleOnAck: boolean, timeoutMs: number): { bind(intent
 
 /** Places a manual order and waits until it is denied, filled (market) or resting on the venue (limit). */
 export async function placeManual(core: TradingCore, o: z.infer<typeof placeSchema>): Promise<OrderOutcome> {
+  // A person's order is checked against the venue's price right now (one cheap
+  // call): the symbol may have no feed here, or its last candle may be a minute old.
+  if (core.venue.price) {
+    const markPrice = await core.venue.price(o.symbol).catch(() => undefined);
+    if (markPrice) core.bus.publish('mark.price', { kind: 'mark.price', ts: Date.now(), symbol: o.symbol, markPrice });
+  }
   const w = watch(core.bus, o.price !== undefined, 30_000);
   const intent = core.planner.submit({
     symbol: o.symbol,
