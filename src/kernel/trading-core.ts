@@ -27,6 +27,9 @@ import type { Settings } from '../settings/settings.ts';
 import type { StrategyConfig } from '../settings/strategy-config.ts';
 import type { Store } from '../store/store.ts';
 import { BinanceVenue } from '../venues/binance/binance-venue.ts';
+import { createFuturesClient, createSpotClient } from '../venues/binance/ccxt-clients.ts';
+import { instrumentFromBinance } from '../venues/binance/exchange-info.ts';
+import type { Instrument } from '../model/instrument.ts';
 import { catalog } from '../venues/sim/catalog.ts';
 import { SimVenue } from '../venues/sim/sim-venue.ts';
 import type { Venue } from '../venues/venue.ts';
@@ -49,7 +52,17 @@ export interface TradingCoreDeps {
 export function createVenue(settings: Settings, clock: Clock, logger: Logger): Venue {
   const market = settings.market;
   if (settings.mode === 'sim') {
-    return new SimVenue({ market, clock, instruments: catalog(market), quoteAsset: settings.bot.quoteAsset, balance: settings.bot.sim.balance });
+    const live = settings.env.FEED === 'live';
+    return new SimVenue({
+      market,
+      clock,
+      instruments: catalog(market),
+      // With a live feed any listed symbol can be paper traded: its filters come from Binance's
+      // public exchangeInfo (no keys); offline (replay, none) the shipped catalog serves.
+      ...(live ? { loadInstruments: () => publicInstruments(settings), onLoadError: (err: unknown) => logger.warn({ err }, `cannot load exchangeInfo for the sim venue (${(err as Error).message}); paper trading the shipped catalog only`) } : {}),
+      quoteAsset: settings.bot.quoteAsset,
+      balance: settings.bot.sim.balance,
+    });
   }
   const { binanceApiKey, binanceApiSecret } = settings.secrets;
   if (!binanceApiKey || !binanceApiSecret) throw new Error(`MODE=${settings.mode} needs BINANCE_API_KEY and BINANCE_API_SECRET`);
@@ -65,6 +78,24 @@ export function createVenue(settings: Settings, clock: Clock, logger: Logger): V
     logger: logger.child({ component: 'venue' }),
     recvWindowMs: settings.env.RECV_WINDOW_MS,
   });
+}
+
+/** Every instrument of the market from the endpoint's public exchangeInfo (no keys needed). */
+async function publicInstruments(settings: Settings): Promise<Instrument[]> {
+  const e = settings.endpoints;
+  const opts = { spotBase: e.spotRest, futuresBase: e.futuresRest, timeoutMs: 15_000 };
+  const client = settings.market === 'futures' ? createFuturesClient(opts) : createSpotClient(opts);
+  const markets = await client.loadMarkets();
+  const out: Instrument[] = [];
+  for (const m of Object.values(markets)) {
+    if (!m || (settings.market === 'spot' ? !m.spot : !(m.swap && m.linear))) continue;
+    try {
+      out.push(instrumentFromBinance(m.info, settings.market));
+    } catch {
+      // A listing that does not parse (often delisted) is simply not paper-tradable.
+    }
+  }
+  return out;
 }
 
 export class TradingCore {

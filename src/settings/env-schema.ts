@@ -34,6 +34,7 @@ export const envSchema = z.strictObject({
   BINANCE_FUTURES_WS_URL: z.url({ protocol: /^wss?$/ }).optional(),
   BINANCE_SPOT_WS_API_URL: z.url({ protocol: /^wss?$/ }).optional(),
   RECV_WINDOW_MS: intVar(1, 60_000, 5000),
+  POSITION_MODE: z.enum(['ONEWAY', 'HEDGE']).default('ONEWAY'),
   ORDER_POLL_SEC: intVar(1, 3600, 5),
   CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
   CONTROL_PORT: intVar(0, 65_535, 7788),

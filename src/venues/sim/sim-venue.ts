@@ -26,7 +26,10 @@ const ACCOUNT = 'sim';
 export interface SimVenueOptions {
   market: Market;
   clock: Clock;
+  /** What the paper exchange lists: a fixed list, or (live feed) Binance's exchangeInfo at start, with the fixed list as the fallback. */
   instruments: readonly Instrument[];
+  loadInstruments?: () => Promise<Instrument[]>;
+  onLoadError?: (err: unknown) => void;
   quoteAsset: string;
   /** Starting quote balance. */
   balance: Dec;
@@ -36,14 +39,21 @@ export class SimVenue implements Venue {
   readonly name = 'sim';
   readonly market: Market;
   readonly holdsConditionals = true;
-  readonly engine: MatchingEngine;
+  engine: MatchingEngine;
   private readonly listeners = new Set<(e: VenueEvent) => void>();
 
   constructor(private readonly o: SimVenueOptions) {
     this.market = o.market;
-    this.engine = new MatchingEngine({ clock: o.clock, instruments: o.instruments });
-    this.engine.createAccount(ACCOUNT, o.market === 'spot' ? { spot: { [o.quoteAsset]: o.balance.toFixed() } } : { futures: o.balance.toFixed() });
-    this.engine.onEvent((e) => {
+    this.engine = this.build(o.instruments);
+  }
+
+  /** A fresh engine and paper account over these instruments. */
+  private build(instruments: readonly Instrument[]): MatchingEngine {
+    const o = this.o;
+    const engine = new MatchingEngine({ clock: o.clock, instruments });
+    this.engine = engine;
+    engine.createAccount(ACCOUNT, o.market === 'spot' ? { spot: { [o.quoteAsset]: o.balance.toFixed() } } : { futures: o.balance.toFixed() });
+    engine.onEvent((e) => {
       if (e.account !== ACCOUNT) return;
       if (e.type === 'order' && e.order.market === this.market) {
         this.emit({ type: 'order', order: toOrder(e.order), ...(e.trade ? { fill: toFill(e.trade) } : {}) });
@@ -53,6 +63,7 @@ export class SimVenue implements Venue {
         this.emit({ type: 'account', account: { balances: [], walletBalance: e.walletBalance } });
       }
     });
+    return engine;
   }
 
   /** One closed 1m candle moves the sim market: open, then the range, then the close. */
@@ -61,6 +72,15 @@ export class SimVenue implements Venue {
   }
 
   async start(): Promise<void> {
+    if (this.o.loadInstruments) {
+      try {
+        // Paper trading any symbol the live feed streams: list what Binance lists.
+        const list = await this.o.loadInstruments();
+        if (list.length > 0) this.build(list);
+      } catch (err) {
+        this.o.onLoadError?.(err);
+      }
+    }
     this.emit({ type: 'stream', status: 'connected', detail: 'in-process sim venue' });
   }
 
