@@ -209,7 +209,7 @@ export class Kernel {
         history: candleRepo,
         recordRiskEvent: (e) => recordRiskEvent(store, clock.now(), e),
       });
-      kernel.cleanups.push(recordSignals(bus, store));
+      kernel.cleanups.push(recordSignals(bus, store, journal));
       host.start(deps.specs);
       kernel.cleanups.push(() => host!.stop());
       // Volatility sizing reads an ATR the planner keeps from the feed: start it now so it is warm.
@@ -286,6 +286,7 @@ export class Kernel {
       }
     }
     this.bus.close();
+    this.journal.flush();
     // Candles still queued land before the database closes.
     this.candleWriter?.close();
     this.heartbeat.stop();
@@ -330,14 +331,14 @@ function recordRiskEvent(store: Store, now: number, e: RiskEventRecord): void {
   store.run(store.db.insertInto('risk_events').values({ ts: now, scope: e.scope, scope_key: e.key, kind: e.kind, reason: e.reason, state_from: null, state_to: null, source: 'strategy-host', details: JSON.stringify(e.details) }));
 }
 
-/** Every signal also lands in the signals table, for reports and the Kelly sizing later. */
-function recordSignals(bus: Bus, store: Store): () => void {
+/** Every signal also lands in the signals table (for reports), written with the journal's batch. */
+function recordSignals(bus: Bus, store: Store, journal: Journal): () => void {
   return bus.observe(
     ALL_SIGNALS,
-    (s) =>
-      store.run(
-        store.db.insertInto('signals').values({ ts: s.ts, strategy: s.strategy, symbol: s.symbol, action: s.action, reason: s.reason, strength: s.strength ?? null, payload: JSON.stringify(s) }),
-      ),
+    (s) => {
+      const row = { ts: s.ts, strategy: s.strategy, symbol: s.symbol, action: s.action, reason: s.reason, strength: s.strength ?? null, payload: JSON.stringify(s) };
+      journal.later(() => store.run(store.db.insertInto('signals').values(row)));
+    },
     'signal-recorder',
   );
 }

@@ -124,6 +124,10 @@ export class Portfolio implements PortfolioView {
   readonly market: Market;
   readonly quoteAsset: string;
   private readonly books = new Map<string, Book>();
+  /** Symbols whose quantity is not zero (dust included: it is worth something). */
+  private readonly held = new Set<string>();
+  private marksWrittenAt = -Infinity;
+  private returnsCache: { day: number; returns: number[] } | undefined;
   private readonly marks = new Map<string, Dec>();
   private readonly lasts = new Map<string, Dec>();
   private readonly dataAt = new Map<string, number>();
@@ -198,6 +202,8 @@ export class Portfolio implements PortfolioView {
 
   stop(): void {
     for (const u of this.unsubs.splice(0)) u();
+    // A peak still inside its 10 s write throttle lands now.
+    if ((this.peak.gt(0) || this.dayStart.gt(0)) && this.deps.store.isOpen) this.writeMarks();
   }
 
   // ------------------------------------------------------------- reading
@@ -220,7 +226,7 @@ export class Portfolio implements PortfolioView {
   }
 
   positions(): PositionView[] {
-    return [...this.books.keys()].sort().map((s) => this.position(s)).filter((p) => !p.quantity.isZero());
+    return [...this.held].sort().map((s) => this.position(s));
   }
 
   mark(symbol: string): Dec | undefined {
@@ -247,9 +253,11 @@ export class Portfolio implements PortfolioView {
     return this.cashLedger;
   }
 
+  // Equity and PnL sum over the symbols held only (this.held), never over every
+  // book: with 200 symbols streaming, every candle and mark price asks for them.
   unrealized(): Dec {
     let u = ZERO;
-    for (const s of this.books.keys()) u = u.plus(this.position(s).unrealizedPnl);
+    for (const s of this.held) u = u.plus(this.position(s).unrealizedPnl);
     return u;
   }
 
@@ -257,7 +265,10 @@ export class Portfolio implements PortfolioView {
     if (this.market === 'futures') return this.cashLedger.plus(this.unrealized());
     // Spot: quote cash plus every base holding at its mark (entry when no mark yet).
     let e = this.cashLedger;
-    for (const [s, b] of this.books) if (!b.qty.isZero()) e = e.plus(b.qty.times(this.mark(s) ?? b.entry));
+    for (const s of this.held) {
+      const b = this.books.get(s)!;
+      e = e.plus(b.qty.times(this.mark(s) ?? b.entry));
+    }
     return e;
   }
 
@@ -290,6 +301,15 @@ export class Portfolio implements PortfolioView {
   }
 
   dailyReturns(): number[] {
+    // Daily rows change once a day: read them once a day, not per order.
+    this.rollDay();
+    if (this.returnsCache?.day === this.day) return this.returnsCache.returns;
+    const returns = this.readReturns();
+    this.returnsCache = { day: this.day, returns };
+    return returns;
+  }
+
+  private readReturns(): number[] {
     const { store } = this.deps;
     const rows = store.all(store.db.selectFrom('equity_snapshots').select(['equity']).where('resolution', '=', '1d').orderBy('ts').limit(1000));
     const out: number[] = [];
@@ -396,6 +416,8 @@ export class Portfolio implements PortfolioView {
       b.openedAt = undefined;
       b.tripPnl = ZERO;
     }
+    if (b.qty.isZero()) this.held.delete(f.symbol);
+    else this.held.add(f.symbol);
     if (closedTrade) this.recordTrip(f.symbol, closedTrade.strategy, closedTrade.pnl, f.ts);
     if (!this.lasts.has(f.symbol)) this.lasts.set(f.symbol, f.price);
 
@@ -492,21 +514,34 @@ export class Portfolio implements PortfolioView {
     }
   }
 
-  /** Day-start and peak equity: set on the day's first look, persisted when they move. */
+  /**
+   * Day-start and peak equity: set on the day's first look, persisted when
+   * they move. A new day start is written at once; a rising peak at most every
+   * 10 s (in an uptrend every candle is a new peak, and each write is an fsync;
+   * a crash loses at most 10 s of peak, which only makes the drawdown guard
+   * measure from a slightly lower peak).
+   */
   private updateMarks(): void {
     this.rollDay();
     const eq = this.equity();
+    let urgent = false;
     let changed = false;
     if (this.dayStart.isZero() && eq.gt(0)) {
       this.dayStart = eq;
-      changed = true;
+      urgent = true;
       this.snapshotDay(eq);
     }
     if (eq.gt(this.peak)) {
       this.peak = eq;
       changed = true;
     }
-    if (changed) writeKv(this.deps.store, KV_MARKS, { day: this.day, dayStartEquity: this.dayStart.toFixed(), peakEquity: this.peak.toFixed() }, this.deps.clock.now());
+    if (urgent || (changed && this.deps.clock.now() - this.marksWrittenAt >= 10_000)) this.writeMarks();
+  }
+
+  private writeMarks(): void {
+    const now = this.deps.clock.now();
+    this.marksWrittenAt = now;
+    writeKv(this.deps.store, KV_MARKS, { day: this.day, dayStartEquity: this.dayStart.toFixed(), peakEquity: this.peak.toFixed() }, now);
   }
 
   /** One daily equity row (the VaR guard's returns and `portfolio history` read them). */

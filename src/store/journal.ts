@@ -2,6 +2,13 @@
  * The append-only journal: the audit trail of every signal, order request,
  * denial, order update, fill and trading-state change. The database refuses
  * UPDATE and DELETE on it (triggers in the initial migration).
+ *
+ * Rows are written in one transaction per event-loop turn (setImmediate),
+ * not one each: with synchronous=FULL every commit is an fsync, and an order
+ * crosses four journaled channels before it is sent. The journal records;
+ * it is not what the bot relies on after a crash (the orders and fills rows
+ * are, and those are committed before anything depends on them), so a crash
+ * can lose at most the rows of the turn it happened in.
  */
 import type { Bus } from '../bus/bus.ts';
 import { ALL_SIGNALS } from '../bus/bus.ts';
@@ -19,29 +26,42 @@ export interface JournalRow {
 }
 
 export class Journal {
+  private pending: Array<() => void> = [];
+  private scheduled: NodeJS.Immediate | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly runId: string,
   ) {}
 
-  /** Appends one event; returns its sequence number. */
-  append(channel: string, payload: { kind: string; ts: number; eventTs?: number }): number {
-    const res = this.store.run(
-      this.store.db.insertInto('journal').values({
-        ts: payload.ts,
-        event_ts: payload.eventTs ?? null,
-        channel,
-        kind: payload.kind,
-        run_id: this.runId,
-        // Dec serializes as its exact string through toJSON.
-        payload: JSON.stringify(payload),
-      }),
-    );
-    return Number(res.lastInsertRowid);
+  /** Queues one event for the next flush. */
+  append(channel: string, payload: { kind: string; ts: number; eventTs?: number }): void {
+    // Serialized now: the payload is what the event was at this moment (Dec as its exact string).
+    const row = { ts: payload.ts, event_ts: payload.eventTs ?? null, channel, kind: payload.kind, run_id: this.runId, payload: JSON.stringify(payload) };
+    this.later(() => this.store.run(this.store.db.insertInto('journal').values(row)));
+  }
+
+  /** Queues any other audit write (e.g. the signals table) into the same transaction. */
+  later(write: () => void): void {
+    this.pending.push(write);
+    this.scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /** Writes everything queued, in one transaction. Safe to call at any time, and after close (no-op). */
+  flush(): void {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    if (this.pending.length === 0 || !this.store.isOpen) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.store.transaction(() => {
+      for (const w of batch) w();
+    });
   }
 
   /** Rows after a sequence number, oldest first (for tools and tests). */
   since(seq = 0, limit = 1000): JournalRow[] {
+    this.flush();
     return this.store.all<JournalRow>(this.store.db.selectFrom('journal').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit));
   }
 }
@@ -67,5 +87,8 @@ export const JOURNALED_CHANNELS = [
 export function recordJournal(bus: Bus, journal: Journal): () => void {
   const offs = JOURNALED_CHANNELS.map((ch) => bus.observe(ch, (p: Channels[typeof ch]) => journal.append(ch, p), 'journal'));
   offs.push(bus.observe(ALL_SIGNALS, (p) => journal.append(`signal.${p.strategy}`, p), 'journal'));
-  return () => offs.forEach((off) => off());
+  return () => {
+    offs.forEach((off) => off());
+    journal.flush();
+  };
 }

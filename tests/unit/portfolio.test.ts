@@ -549,9 +549,10 @@ describe('portfolio: persistence and restart', () => {
     r.candle('spot', 'BTCUSDT', 40_500);
     expect(s(p.equity())).toBe('10050');
     expect(s(p.peakEquity()), 'the peak stays at the high').toBe('10100');
+    // A rising peak is written at most every 10 s, and at stop.
+    p.stop();
     const kv = r.store.all(r.store.db.selectFrom('kv').select(['value']).where('key', '=', 'portfolio.marks'))[0];
     expect(kv && JSON.parse(kv.value), 'stored marks').toEqual({ day: Date.UTC(2026, 0, 15), dayStartEquity: '10000', peakEquity: '10100' });
-    p.stop();
 
     // Same day, new process: no fills rows (the portfolio never writes them), cash 0 until the SNAPSHOT.
     r.clock.advanceBy(3_600_000);
