@@ -276,9 +276,8 @@ export class RiskEngine {
   snapshot(symbol: string, o?: OrderCheck): RiskSnapshot {
     const p = this.deps.portfolio;
     const now = this.deps.clock.now();
-    const symbols = new Map<string, SymbolSnapshot>();
-    const names = new Set([symbol, ...p.positions().map((x) => x.symbol)]);
-    for (const s of names) symbols.set(s, this.symbolSnapshot(s, now, s === symbol ? o : undefined));
+    // Built on first use: most guards read the order's symbol only; VaR walks them all.
+    const symbols = new LazySnapshots(symbol, () => [symbol, ...p.positions().map((x) => x.symbol)], (s) => this.symbolSnapshot(s, now, s === symbol ? o : undefined));
     const strategies: StrategySymbolSnapshot[] = [];
     if (o) {
       const t = p.trips(o.strategy, symbol);
@@ -469,6 +468,61 @@ export class RiskEngine {
         details: JSON.stringify({ intentId: i.intentId, strategy: i.strategy, side: i.side, type: i.type, quantity: i.quantity.toFixed(), ...(i.price ? { price: i.price.toFixed() } : {}), source: i.source }),
       }),
     );
+  }
+}
+
+/** A ReadonlyMap whose entries are computed on first read (per request, so never stale). */
+class LazySnapshots implements ReadonlyMap<string, SymbolSnapshot> {
+  private readonly cache = new Map<string, SymbolSnapshot>();
+  private names: string[] | undefined;
+
+  constructor(
+    private readonly primary: string,
+    private readonly list: () => string[],
+    private readonly make: (symbol: string) => SymbolSnapshot,
+  ) {}
+
+  private all(): string[] {
+    this.names ??= [...new Set(this.list())];
+    return this.names;
+  }
+
+  get(symbol: string): SymbolSnapshot | undefined {
+    if (symbol !== this.primary && !this.all().includes(symbol)) return undefined;
+    let v = this.cache.get(symbol);
+    if (!v) {
+      v = this.make(symbol);
+      this.cache.set(symbol, v);
+    }
+    return v;
+  }
+
+  has(symbol: string): boolean {
+    return this.all().includes(symbol);
+  }
+
+  get size(): number {
+    return this.all().length;
+  }
+
+  *entries(): MapIterator<[string, SymbolSnapshot]> {
+    for (const k of this.all()) yield [k, this.get(k)!];
+  }
+
+  *keys(): MapIterator<string> {
+    yield* this.all();
+  }
+
+  *values(): MapIterator<SymbolSnapshot> {
+    for (const k of this.all()) yield this.get(k)!;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, SymbolSnapshot]> {
+    return this.entries();
+  }
+
+  forEach(fn: (value: SymbolSnapshot, key: string, map: ReadonlyMap<string, SymbolSnapshot>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
   }
 }
 
