@@ -10,6 +10,7 @@ import { benchCandles } from './candles.bench.ts';
 import { benchFeed } from './feed.bench.ts';
 import { benchHost } from './host.bench.ts';
 import { benchIndicators } from './indicators.bench.ts';
+import { benchOrderLatency } from './order-latency.bench.ts';
 import { benchReplay } from './replay.bench.ts';
 
 const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<string, unknown>>> = {
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<str
   indicators: benchIndicators,
   feed: benchFeed,
   candles: benchCandles,
+  'order-latency': benchOrderLatency,
 };
 
 const wanted = process.argv.slice(2);
