@@ -16,13 +16,13 @@ import { strategyInfo, strategyList, strategyValidate } from './strategy-command
 import { tradeCommand, type TradeOptions } from './trade-command.ts';
 import { orderCommand, type OrderOptions } from './order-command.ts';
 import { runDemo, type DemoOptions } from './demo-command.ts';
+import { reconcileCommand } from './reconcile-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
   ['backtest', 'run strategies on history and report'],
   ['optimize', 'search strategy parameters (grid, walk-forward)'],
   ['portfolio', 'balances, positions and equity history'],
-  ['reconcile', 'compare local state with the exchange and repair it'],
 ];
 
 export function buildProgram(): Command {
@@ -178,6 +178,15 @@ export function buildProgram(): Command {
     .option('--seconds <s>', 'how long to run', '60')
     .action(async (opts: DemoOptions) => {
       process.exitCode = await runDemo(opts);
+    });
+
+  program
+    .command('reconcile')
+    .description("compare orders, fills and positions with the exchange's; print the difference and apply it")
+    .option('--dry-run', 'print the difference, change nothing')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      process.exitCode = await reconcileCommand(opts);
     });
 
   const order = program.command('order').description('manual orders: same risk checks as the bot (through it when it runs, else straight to the venue)');

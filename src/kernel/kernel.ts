@@ -128,7 +128,6 @@ export class Kernel {
       });
       heartbeat.setBlock('db', { status: 'ok', detail: `${settings.paths.dbFile} (schema ${migrated.current})` });
       heartbeat.setBlock('userStream', { status: 'n/a', detail: settings.mode === 'sim' ? 'sim venue' : 'not connected in this build' });
-      heartbeat.setBlock('reconcile', { status: 'n/a', detail: 'nothing to reconcile in this build' });
       heartbeat.setBlock('risk', { status: 'n/a', detail: 'risk engine not in this build' });
 
       const kernel = new Kernel(deps, bus, store, journal, heartbeat, lock);
@@ -176,6 +175,11 @@ export class Kernel {
         // The sim market moves on our own candles (after the portfolio and risk saw the close).
         kernel.cleanups.push(bus.on('candle.closed', (c) => c.timeframe === '1m' && c.market === settings.market && sim.onCandle(c.symbol, c), 'sim-venue'));
       }
+      heartbeat.setBlockProvider('reconcile', () => {
+        const r = trading.reconciler.last;
+        if (!r) return { status: 'starting', detail: 'not run yet' };
+        return { status: r.halted.length > 0 ? 'degraded' : 'ok', detail: `last pass ${r.at}: ${r.discrepancies} symbol(s) differed${r.halted.length ? `; HALTED ${r.halted.join(', ')}` : ''}`, ...r };
+      });
       heartbeat.setBlockProvider('userStream', () => ({ ...userStreamBlock(trading.venue, settings.mode), execution: { ...trading.execution.stats }, usage: (trading.venue as Venue & { usage?: () => unknown }).usage?.() ?? null }));
       heartbeat.setBlockProvider('risk', () => {
         const v = trading.riskView();
@@ -192,7 +196,11 @@ export class Kernel {
         dataDir: dirname(settings.paths.dbFile),
         ...(settings.secrets.controlToken ? { token: settings.secrets.controlToken } : {}),
         logger: logger.child({ component: 'control' }),
-        routes: { ...tradeRoutes(trading), ...orderRoutes(trading) },
+        routes: {
+          ...tradeRoutes(trading),
+          ...orderRoutes(trading),
+          'POST /v1/reconcile': async (body) => ({ status: 200, body: await trading.reconciler.run({ dryRun: (body as { dryRun?: unknown }).dryRun === true }) }),
+        },
       });
       const info = await control.start();
       undo.push(() => void control.stop());

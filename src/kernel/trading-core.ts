@@ -21,6 +21,8 @@ import { ProtectionManager } from '../execution/protection.ts';
 import type { Timeframe } from '../model/market.ts';
 import { Portfolio } from '../portfolio/portfolio.ts';
 import { KillSwitch } from '../risk/kill-switch.ts';
+import { Reconciler } from '../reconcile/reconciler.ts';
+import type { TimerHandle } from '../core/clock.ts';
 import { OrderPlanner } from '../risk/order-planner.ts';
 import { RiskEngine } from '../risk/risk-engine.ts';
 import type { Settings } from '../settings/settings.ts';
@@ -46,6 +48,16 @@ export interface TradingCoreDeps {
   execution?: Partial<ExecutionOptions>;
   /** Strategy timeframe lookup for volatility sizing (the host knows it). */
   timeframeOf?: (strategy: string, symbol: string) => Timeframe | undefined;
+  /**
+   * Reconcile at start and then periodically (the bot). A one-shot command
+   * passes false and runs the reconciler itself (e.g. a dry run).
+   */
+  reconcile?: boolean;
+  /**
+   * Change nothing on the exchange or in the books at start (`trader reconcile
+   * --dry-run`): no account setup, no settling poll, no protective orders.
+   */
+  readOnly?: boolean;
 }
 
 /** The venue the settings ask for: the sim engine in MODE=sim, Binance (or any URL override) otherwise. */
@@ -108,6 +120,7 @@ export class TradingCore {
     readonly planner: OrderPlanner,
     readonly killSwitch: KillSwitch,
     readonly protection: ProtectionManager,
+    readonly reconciler: Reconciler,
     private readonly deps: TradingCoreDeps,
   ) {}
 
@@ -118,7 +131,7 @@ export class TradingCore {
     const venue = deps.venue ?? createVenue(s0, clock, logger);
     await venue.start();
     try {
-      if (market === 'futures' && venue.configureFutures) {
+      if (market === 'futures' && venue.configureFutures && !deps.readOnly) {
         // Leverage and margin type per traded symbol, before anything is sent.
         const bot = s0.bot;
         const symbols = [...new Set([...s0.symbols, ...Object.keys(bot.symbols)])].sort();
@@ -154,10 +167,11 @@ export class TradingCore {
         market,
         instruments,
         referencePrice: (symbol) => portfolio.mark(symbol),
-        options: { pollMs: s0.env.ORDER_POLL_SEC * 1000, ...deps.execution },
+        options: { pollMs: deps.readOnly ? 86_400_000 : s0.env.ORDER_POLL_SEC * 1000, ...deps.execution },
       });
       execution.start();
-      await execution.poll();
+      // Orders the last run left working are settled by the reconciliation below (or here, without it).
+      if (!deps.readOnly && deps.reconcile === false) await execution.poll();
 
       const strategyOf = (strategy: string, symbol: string): StrategyConfig | undefined => deps.settings().strategies.find((e) => e.strategy === strategy && e.symbol === symbol && e.config.enabled)?.config;
       const risk = new RiskEngine({
@@ -192,7 +206,35 @@ export class TradingCore {
       planner.start();
 
       const protection = new ProtectionManager({ bus, store, clock, logger: logger.child({ component: 'protection' }), market, portfolio, instrument: inst, planner });
-      protection.start();
+      if (!deps.readOnly) protection.start();
+
+      const symbolsTraded = (): string[] => {
+        const fromDb = store.all(store.db.selectFrom('orders').select('symbol').distinct().where('market', '=', market)).map((r) => r.symbol);
+        return [...new Set([...deps.settings().symbols, ...fromDb, ...portfolio.positions().map((p) => p.symbol)])].sort();
+      };
+      const reconciler = new Reconciler({
+        bus,
+        store,
+        clock,
+        logger: logger.child({ component: 'reconcile' }),
+        venue,
+        market,
+        execution,
+        portfolio,
+        risk,
+        instruments,
+        symbols: symbolsTraded,
+        external: () => deps.settings().bot.reconcile.external,
+      });
+      const timers: TimerHandle[] = [];
+      const unsubs: Array<() => void> = [];
+      if (deps.reconcile !== false && !deps.readOnly) {
+        // Before any strategy may trade: a failure here stops the start.
+        await reconciler.run();
+        const again = () => void reconciler.run().catch((err) => logger.error({ err }, `reconciliation failed: ${(err as Error).message}`));
+        timers.push(clock.every(s0.bot.reconcile.intervalSec * 1000, again));
+        unsubs.push(venue.onEvent((e) => e.type === 'stream' && e.status === 'reconnected' && again()));
+      }
 
       const killSwitch = new KillSwitch({
         bus,
@@ -202,13 +244,16 @@ export class TradingCore {
         execution,
         instruments,
         logger: logger.child({ component: 'kill-switch' }),
-        symbols: () => {
-          if (market === 'futures') return undefined;
-          const fromDb = store.all(store.db.selectFrom('orders').select('symbol').distinct().where('market', '=', market)).map((r) => r.symbol);
-          return [...new Set([...deps.settings().symbols, ...fromDb, ...portfolio.positions().map((p) => p.symbol)])].sort();
-        },
+        symbols: () => (market === 'futures' ? undefined : symbolsTraded()),
+        adopt: (symbol, qty, price) => reconciler.adoptPosition(symbol, qty, price),
+        held: (symbol) => portfolio.position(symbol).quantity,
       });
-      return new TradingCore(venue, instruments, portfolio, execution, risk, planner, killSwitch, protection, deps);
+      const core = new TradingCore(venue, instruments, portfolio, execution, risk, planner, killSwitch, protection, reconciler, deps);
+      core.stopTimers = () => {
+        for (const t of timers) t.cancel();
+        for (const u of unsubs) u();
+      };
+      return core;
     } catch (err) {
       await venue.stop().catch(() => undefined);
       throw err;
@@ -229,7 +274,10 @@ export class TradingCore {
   }
 
   /** Stops in reverse start order; sends in progress finish or are cut short. */
+  private stopTimers: () => void = () => undefined;
+
   async stop(): Promise<void> {
+    this.stopTimers();
     this.protection.stop();
     this.planner.stop();
     this.risk.stop();

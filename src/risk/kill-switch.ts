@@ -19,6 +19,7 @@ import { clientOrderId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ExecutionEngine } from '../execution/execution-engine.ts';
 import type { InstrumentBook } from '../execution/instrument-book.ts';
+import type { Dec } from '../core/decimal.ts';
 import { roundQuantity } from '../model/filters.ts';
 import { VenueError, type Venue } from '../venues/venue.ts';
 import type { OrderPlanner } from './order-planner.ts';
@@ -40,6 +41,10 @@ export interface KillSwitchDeps {
   planner: OrderPlanner;
   execution: ExecutionEngine;
   instruments: InstrumentBook;
+  /** Puts a position the books do not know into them first, so its close nets to zero (reconciler.adoptPosition). */
+  adopt: (symbol: string, qty: Dec, price: Dec) => void;
+  /** What the books hold (signed). */
+  held: (symbol: string) => Dec;
   /**
    * Symbols whose positions flatten looks at: spot holdings are per base
    * asset, so spot names its symbols; undefined (futures) means every position.
@@ -83,6 +88,13 @@ export class KillSwitch {
           const lot = inst.filters.marketLot.stepSize.gt(inst.filters.lot.stepSize) ? inst.filters.marketLot : inst.filters.lot;
           const qty = roundQuantity(p.quantity.abs(), lot);
           if (qty.lt(inst.filters.lot.minQty) || qty.isZero()) continue; // Dust: below what the venue trades.
+          // A position placed by hand (never adopted) is taken into the books before it is
+          // closed, or the close would leave the books holding the opposite.
+          const gap = p.quantity.minus(this.deps.held(p.symbol));
+          if (!gap.isZero()) {
+            const price = p.entryPrice && !p.entryPrice.isZero() ? p.entryPrice : (p.markPrice ?? (await venue.price?.(p.symbol).catch(() => undefined)));
+            if (price) this.deps.adopt(p.symbol, gap, price);
+          }
           const side = p.quantity.isPos() ? 'BUY' : 'SELL';
           const closeSide = side === 'BUY' ? 'SELL' : 'BUY';
           const intent = this.deps.planner.submit({ symbol: p.symbol, side: closeSide, quantity: qty, reduceOnly: true, source: 'kill-switch', strategy: 'kill-switch', reason });

@@ -94,6 +94,14 @@ export const botConfigSchema = z
     quoteAsset: z.string().regex(/^[A-Z0-9]{2,10}$/).describe('an upper-case asset code such as USDT').default('USDT'),
     /** Account-level risk limits (the risk engine enforces them). */
     risk: riskSchema.prefault({}),
+    /** Reconciliation with the exchange: how often while running, and what to do with what we did not place. */
+    reconcile: z
+      .strictObject({
+        intervalSec: positiveInt(86_400).default(60),
+        /** Open orders and positions the bot did not create: adopt them, leave them alone, or halt the symbol. Never cancelled. */
+        external: z.enum(['adopt', 'ignore', 'halt']).default('ignore'),
+      })
+      .prefault({}),
     /** MODE=sim: what the simulated account starts with, in the quote asset. */
     sim: z.strictObject({ balance: decimal({ positive: true }).prefault(10_000) }).prefault({}),
     /** Per-symbol futures settings, applied at start. */

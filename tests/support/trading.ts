@@ -5,7 +5,7 @@
  * bus events without sleeping.
  */
 import type { Bus } from '../../src/bus/bus.ts';
-import type { TestClock } from '../../src/core/clock.ts';
+import type { Clock } from '../../src/core/clock.ts';
 import { Dec } from '../../src/core/decimal.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { Kernel } from '../../src/kernel/kernel.ts';
@@ -23,7 +23,7 @@ export function tradingWorkspace(ex: LocalExchange, botYaml: string, extraEnv: R
 }
 
 /** The kernel in this process, on the given clock (the exchange keeps real time). */
-export async function startKernel(ws: Workspace, clock: TestClock, opts: { pollMs?: number } = {}): Promise<Kernel> {
+export async function startKernel(ws: Workspace, clock: Clock, opts: { pollMs?: number } = {}): Promise<Kernel> {
   const settings = loadSettings({ cwd: ws.dir, env: ws.env, envFile: false });
   return Kernel.start({
     settings,
@@ -57,7 +57,7 @@ export function nextEvent<C extends keyof Channels & string>(bus: Bus, channel: 
  * One minute of market data: the exchange trades at `price` and the bot's
  * bus hears the closed candle (the test is the feed), stamped by the test clock.
  */
-export function candle(kernel: Kernel, ex: LocalExchange, clock: TestClock, market: Market, symbol: string, price: string): void {
+export function candle(kernel: Kernel, ex: LocalExchange, clock: Clock, market: Market, symbol: string, price: string): void {
   ex.setPrice(market, symbol, new Dec(price));
   const p = Number(price);
   const openTime = clock.now() - (clock.now() % 60_000);

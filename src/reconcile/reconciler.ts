@@ -1,0 +1,252 @@
+/**
+ * Reconciliation: what happened on the exchange while we were not looking.
+ *
+ * At start (before any strategy may trade), every `intervalSec` while running,
+ * and after every user-data stream reconnect:
+ *
+ *   1. our working orders are settled against the venue (the execution
+ *      engine's poll: final status, and their fills);
+ *   2. the fills since our last recorded one are fetched per symbol; fills
+ *      of our orders that we missed are inserted (deduplicated by trade id);
+ *   3. open orders we did not place are adopted, ignored or halt the symbol,
+ *      as `reconcile.external` says; they are never cancelled;
+ *   4. positions: ours (rebuilt from fills) against the venue's, which is the
+ *      truth for quantity. A position the venue has and we never had is
+ *      external (same policy); a position we hold that the venue disagrees
+ *      with cannot be explained by anything we know: the books are adjusted
+ *      to the venue's quantity (an adjustment fill at the mark) and the
+ *      symbol goes HALTED, with the difference in the log, the heartbeat and
+ *      the report, until a person resumes it.
+ *
+ * Dry run (`trader reconcile --dry-run`) reports the same diff and changes nothing.
+ */
+import type { Bus } from '../bus/bus.ts';
+import type { Clock } from '../core/clock.ts';
+import { Dec, ZERO } from '../core/decimal.ts';
+import type { Logger } from '../core/logger.ts';
+import type { ExecutionEngine } from '../execution/execution-engine.ts';
+import type { InstrumentBook } from '../execution/instrument-book.ts';
+import type { Market } from '../model/market.ts';
+import type { PortfolioView } from '../portfolio/portfolio.ts';
+import type { RiskEngine } from '../risk/risk-engine.ts';
+import type { Store } from '../store/store.ts';
+import { VenueError, type Venue, type VenueFill, type VenueOrder } from '../venues/venue.ts';
+
+export type ExternalPolicy = 'adopt' | 'ignore' | 'halt';
+
+export interface SymbolDiff {
+  readonly symbol: string;
+  /** Fills of our orders we had missed, now recorded. */
+  readonly fillsAdded: number;
+  readonly externalOrders: ReadonlyArray<{ readonly clientOrderId: string; readonly side: string; readonly type: string; readonly quantity: string; readonly action: ExternalPolicy }>;
+  readonly position: { readonly ours: string; readonly venue: string; readonly status: 'match' | 'external' | 'unexplained'; readonly action?: string };
+}
+
+export interface ReconcileReport {
+  readonly at: string;
+  readonly dryRun: boolean;
+  /** Fills of our working orders the settling poll recorded. */
+  readonly fillsFromWorkingOrders: number;
+  readonly symbols: readonly SymbolDiff[];
+  /** Differences that changed state or need a person (0 when everything matched). */
+  readonly discrepancies: number;
+  readonly halted: readonly string[];
+  readonly durationMs: number;
+}
+
+export interface ReconcilerDeps {
+  bus: Bus;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  venue: Venue;
+  market: Market;
+  execution: ExecutionEngine;
+  portfolio: PortfolioView;
+  risk: RiskEngine;
+  instruments: InstrumentBook;
+  /** The symbols the bot trades (configured, with rows, or held). */
+  symbols: () => string[];
+  external: () => ExternalPolicy;
+}
+
+export class Reconciler {
+  last: ReconcileReport | undefined;
+  private running: Promise<ReconcileReport> | undefined;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** One pass at a time; a caller during a pass gets that pass's report. */
+  run(opts: { dryRun?: boolean } = {}): Promise<ReconcileReport> {
+    this.running ??= this.pass(opts.dryRun ?? false).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async pass(dryRun: boolean): Promise<ReconcileReport> {
+    const { venue, execution, clock, logger, portfolio } = this.deps;
+    const started = clock.now();
+    const settledBefore = execution.stats.fills;
+    if (!dryRun) await execution.poll();
+    const settled = execution.stats.fills - settledBefore;
+
+    const venueOpen = await this.venueCall(() => venue.openOrders());
+    const heldByVenue = await this.venueCall(() => venue.positions(this.deps.market === 'futures' ? undefined : this.deps.symbols()));
+    const symbols = new Set<string>([...this.deps.symbols(), ...venueOpen.map((o) => o.symbol), ...heldByVenue.map((p) => p.symbol), ...portfolio.positions().map((p) => p.symbol)]);
+    const out: SymbolDiff[] = [];
+    const halted: string[] = [];
+    let discrepancies = 0;
+    for (const symbol of [...symbols].sort()) {
+      const diff = await this.symbol(symbol, venueOpen.filter((o) => o.symbol === symbol), heldByVenue.find((p) => p.symbol === symbol)?.quantity ?? ZERO, dryRun);
+      if (diff.fillsAdded > 0 || diff.externalOrders.length > 0 || diff.position.status !== 'match') {
+        discrepancies++;
+        out.push(diff);
+      }
+      if (diff.position.action === 'HALTED' || diff.externalOrders.some((e) => e.action === 'halt')) halted.push(symbol);
+    }
+    const report: ReconcileReport = { at: new Date(clock.now()).toISOString(), dryRun, fillsFromWorkingOrders: settled, symbols: out, discrepancies, halted, durationMs: clock.now() - started };
+    if (!dryRun) {
+      this.last = report;
+      this.deps.bus.publish('reconcile.done', { kind: 'reconcile.done', ts: clock.now(), ok: halted.length === 0, discrepancies, ...(out.length ? { detail: JSON.stringify(out).slice(0, 2000) } : {}) });
+    }
+    if (discrepancies > 0) logger.warn({ report }, `reconciliation${dryRun ? ' (dry run)' : ''}: ${discrepancies} symbol(s) differed${halted.length ? `; HALTED ${halted.join(', ')}` : ''}`);
+    return report;
+  }
+
+  private async symbol(symbol: string, venueOpen: VenueOrder[], venueQty: Dec, dryRun: boolean): Promise<SymbolDiff> {
+    const { store, execution, portfolio, risk, logger, market } = this.deps;
+    const policy = this.deps.external();
+
+    // Fills since the last one we hold (a minute of overlap: the unique key makes repeats harmless).
+    const lastFill = store.all(store.db.selectFrom('fills').select('ts').where('market', '=', market).where('symbol', '=', symbol).orderBy('ts', 'desc').limit(1))[0]?.ts;
+    const firstOrder = store.all(store.db.selectFrom('orders').select('created_at').where('market', '=', market).where('symbol', '=', symbol).orderBy('created_at').limit(1))[0]?.created_at;
+    let fillsAdded = 0;
+    // What the missed fills do to our position (a dry run does not apply them, but must count them).
+    let pendingQty = ZERO;
+    if (firstOrder !== undefined) {
+      const since = (lastFill ?? firstOrder) - 60_000;
+      const fills = await this.venueCall(() => this.deps.venue.fills(symbol, since));
+      for (const f of fills) {
+        if (!this.known(f)) continue; // Not ours: external fills show up in the position check.
+        if (this.recorded(symbol, f.tradeId)) continue;
+        fillsAdded++;
+        if (dryRun) pendingQty = pendingQty.plus(f.side === 'BUY' ? f.quantity : f.quantity.neg());
+        else execution.applyFill(f);
+      }
+    }
+
+    // Open orders we did not place.
+    const externalOrders: Array<SymbolDiff['externalOrders'][number]> = [];
+    for (const o of venueOpen) {
+      const ours = store.all(store.db.selectFrom('orders').select('client_order_id').where('client_order_id', '=', o.clientOrderId))[0];
+      if (ours) continue;
+      externalOrders.push({ clientOrderId: o.clientOrderId, side: o.side, type: o.type, quantity: o.quantity.toFixed(), action: policy });
+      if (dryRun) continue;
+      if (policy === 'adopt') this.adopt(o);
+      else if (policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_ORDER: ${o.clientOrderId} ${o.side} ${o.type} ${o.quantity.toFixed()}`, 'reconcile');
+      else logger.warn({ symbol, clientOrderId: o.clientOrderId }, `open order ${o.clientOrderId} on ${symbol} was not placed by this bot: left alone (reconcile.external: ignore)`);
+    }
+
+    // Positions: the venue is the truth for quantity.
+    const ours = portfolio.position(symbol).quantity.plus(pendingQty);
+    const inst = this.deps.instruments.get(symbol);
+    const dust = inst ? inst.filters.lot.minQty : ZERO;
+    const diff = venueQty.minus(ours);
+    let position: SymbolDiff['position'] = { ours: ours.toFixed(), venue: venueQty.toFixed(), status: 'match' };
+    if (diff.abs().gt(dust) || (dust.isZero() && !diff.isZero())) {
+      if (ours.abs().lte(dust)) {
+        position = { ...position, status: 'external', action: policy === 'halt' ? 'HALTED' : policy === 'adopt' ? 'adopted' : 'ignored' };
+        if (!dryRun && policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()}`, 'reconcile');
+        if (!dryRun && policy === 'adopt') this.adoptPosition(symbol, diff);
+      } else {
+        // The exchange is the truth for quantity: the books follow it, and a person looks at why.
+        position = { ...position, status: 'unexplained', action: 'HALTED' };
+        if (!dryRun) {
+          risk.setState('symbol', symbol, 'HALTED', `RECONCILE_POSITION_MISMATCH: venue=${venueQty.toFixed()} ours=${ours.toFixed()} diff=${diff.toFixed()}`, 'reconcile');
+          this.adoptPosition(symbol, diff);
+        }
+      }
+    }
+    return { symbol, fillsAdded, externalOrders, position };
+  }
+
+  /** A venue read; on -1021 the clock is resynced once and the read repeated. */
+  private async venueCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const v = this.deps.venue as Venue & { resyncClock?: () => Promise<void> };
+      if (!(err instanceof VenueError && err.kind === 'CLOCK_SKEW' && v.resyncClock)) throw err;
+      await v.resyncClock();
+      return fn();
+    }
+  }
+
+  /** A fill is ours when it belongs to an order row (by client id or exchange id). */
+  private known(f: VenueFill): boolean {
+    const { store } = this.deps;
+    if (f.clientOrderId && store.all(store.db.selectFrom('orders').select('client_order_id').where('client_order_id', '=', f.clientOrderId))[0]) return true;
+    return store.all(store.db.selectFrom('orders').select('client_order_id').where('market', '=', this.deps.market).where('symbol', '=', f.symbol).where('exchange_order_id', '=', f.exchangeOrderId))[0] !== undefined;
+  }
+
+  private recorded(symbol: string, tradeId: string): boolean {
+    const { store } = this.deps;
+    return store.all(store.db.selectFrom('fills').select('id').where('market', '=', this.deps.market).where('symbol', '=', symbol).where('trade_id', '=', tradeId))[0] !== undefined;
+  }
+
+  /** An external open order becomes ours to track (strategy 'external'); it is not cancelled. */
+  private adopt(o: VenueOrder): void {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    store.run(
+      store.db
+        .insertInto('orders')
+        .values({
+          client_order_id: o.clientOrderId,
+          intent_id: `external/${o.symbol}/${o.clientOrderId}`,
+          strategy: 'external',
+          market: this.deps.market,
+          symbol: o.symbol,
+          side: o.side,
+          type: o.type,
+          time_in_force: null,
+          quantity: o.quantity.toFixed(),
+          price: o.price?.toFixed() ?? null,
+          stop_price: o.stopPrice?.toFixed() ?? null,
+          reduce_only: o.reduceOnly ? 1 : 0,
+          status: o.status,
+          exchange_order_id: o.exchangeOrderId,
+          filled_quantity: o.filledQuantity.toFixed(),
+          average_price: o.averagePrice?.toFixed() ?? null,
+          error: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.doNothing()),
+    );
+  }
+
+  /**
+   * An external position becomes ours: one adjustment fill at the mark
+   * (trade id `reconcile-<time>`, strategy 'external'), so positions, PnL
+   * and the kill switch see it from now on.
+   */
+  adoptPosition(symbol: string, qty: Dec, at?: Dec): void {
+    const { store, clock, portfolio, market, bus } = this.deps;
+    const price = at ?? portfolio.mark(symbol);
+    if (!price) {
+      this.deps.logger.warn({ symbol }, `cannot adopt the external position on ${symbol}: no price yet; it is adopted at the next pass`);
+      return;
+    }
+    const now = clock.now();
+    const tradeId = `reconcile-${symbol}-${now}`;
+    const side = qty.isPos() ? 'BUY' : 'SELL';
+    const res = store.run(
+      store.db
+        .insertInto('fills')
+        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: qty.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now })
+        .onConflict((oc) => oc.doNothing()),
+    );
+    if (res.changes === 0) return;
+    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: 'external', market, symbol, side, price, quantity: qty.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Reconciliation at start, on the local exchange (USD-M, real ccxt + ws):
+ * what happened while the bot was down is found and applied before anything
+ * trades: a limit order that filled meanwhile, a fill the bot never heard of,
+ * orders and positions placed by hand (per reconcile.external), and a
+ * position that changed with no explanation (the symbol goes HALTED).
+ * `trader reconcile --dry-run` reports the same and changes nothing.
+ */
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LiveClock } from '../../src/core/clock.ts';
+import { Dec, dec } from '../../src/core/decimal.ts';
+import type { Kernel } from '../../src/kernel/kernel.ts';
+import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
+import { createFuturesClient } from '../../src/venues/binance/ccxt-clients.ts';
+import { runCli } from '../support/bot-process.ts';
+import { candle, nextEvent, startKernel, tradingWorkspace } from '../support/trading.ts';
+import type { Workspace } from '../support/workspace.ts';
+
+let ex: LocalExchange | undefined;
+let kernel: Kernel | undefined;
+let ws: Workspace | undefined;
+afterEach(async () => {
+  await kernel?.stop('test done');
+  await ex?.close();
+  ws?.cleanup();
+  kernel = ex = ws = undefined;
+});
+
+function byHand(x: LocalExchange): ReturnType<typeof createFuturesClient> {
+  return createFuturesClient({ spotBase: x.url, futuresBase: x.url, apiKey: DEFAULT_ACCOUNT.apiKey, secret: DEFAULT_ACCOUNT.secret, enableRateLimit: false });
+}
+
+describe('reconciliation at start', () => {
+  it('settles what finished while the bot was down, adopts nothing by default, halts what it cannot explain', async () => {
+    ex = await LocalExchange.start();
+    for (const [s, p] of [['BTCUSDT', '60000'], ['ETHUSDT', '3000'], ['ALGOUSDT', '0.2']] as const) ex.setPrice('futures', s, new Dec(p));
+    ws = tradingWorkspace(ex, 'market: futures\nreconcile:\n  external: ignore\n');
+    let clock = new LiveClock();
+    kernel = await startKernel(ws, clock);
+    let t = kernel.trading!;
+    expect(t.reconciler.last?.discrepancies, 'a fresh account matches').toBe(0);
+
+    // Run 1: a resting limit on BTC, and an ETH long.
+    candle(kernel, ex, clock, 'futures', 'BTCUSDT', '60000');
+    candle(kernel, ex, clock, 'futures', 'ETHUSDT', '3000');
+    const resting = nextEvent(kernel.bus, 'order.update', (u) => u.symbol === 'BTCUSDT' && u.status === 'NEW');
+    t.planner.submit({ symbol: 'BTCUSDT', side: 'BUY', quantity: dec('0.002'), price: dec('59900'), source: 'manual', strategy: 'manual', reason: 'rest' });
+    const limit = await resting;
+    const ethFill = nextEvent(kernel.bus, 'fill', (f) => f.symbol === 'ETHUSDT');
+    t.planner.submit({ symbol: 'ETHUSDT', side: 'BUY', quantity: dec('0.05'), source: 'manual', strategy: 'manual', reason: 'long' });
+    await ethFill;
+    await kernel.stop('deploy');
+    kernel = undefined;
+
+    // While it is down: the limit fills; someone closes the ETH long by hand and opens ALGO by hand, with a resting order.
+    ex.setPrice('futures', 'BTCUSDT', new Dec('59800'));
+    const c = byHand(ex);
+    await c.loadMarkets();
+    await c.createOrder('ETH/USDT:USDT', 'market', 'sell', 0.05, undefined, { reduceOnly: true });
+    await c.createOrder('ALGO/USDT:USDT', 'market', 'buy', 100);
+    await c.createOrder('ALGO/USDT:USDT', 'limit', 'buy', 100, 0.195);
+
+    // Dry run first: the report, and nothing changed.
+    const dry = await runCli(['reconcile', '--dry-run', '--json'], { env: ws.env, cwd: ws.dir });
+    const d = JSON.parse(dry.stdout) as { dryRun: boolean; symbols: Array<{ symbol: string; fillsAdded: number; position: { status: string } }> };
+    expect(d.dryRun).toBe(true);
+    expect(d.symbols.map((s) => `${s.symbol} ${s.position.status} missed=${s.fillsAdded}`), `the diff, before anything is applied: ${dry.stdout}`).toEqual([
+      'ALGOUSDT external missed=0',
+      'BTCUSDT match missed=1', // the limit's fill explains the exchange's 0.002
+      'ETHUSDT unexplained missed=0',
+    ]);
+    const db = new Database(ws.dbFile, { readonly: true });
+    expect(db.prepare('SELECT status FROM orders WHERE client_order_id = ?').get(limit.clientOrderId), 'dry run: the row is untouched').toEqual({ status: 'NEW' });
+    db.close();
+
+    // Run 2: reconciliation at start applies it before anything trades.
+    clock = new LiveClock();
+    kernel = await startKernel(ws, clock);
+    t = kernel.trading!;
+    const r = t.reconciler.last!;
+    expect(r.fillsFromWorkingOrders, 'the limit that filled while down: its fill recorded').toBe(1);
+    expect(t.portfolio.position('BTCUSDT').quantity.toFixed()).toBe('0.002');
+    const db2 = new Database(ws.dbFile, { readonly: true });
+    expect(db2.prepare('SELECT status, filled_quantity FROM orders WHERE client_order_id = ?').get(limit.clientOrderId)).toEqual({ status: 'FILLED', filled_quantity: '0.002' });
+    db2.close();
+    expect(r.symbols.map((s) => [s.symbol, s.position.ours, s.position.venue, s.position.status, s.position.action, s.externalOrders.map((e) => `${e.side} ${e.type} ${e.action}`)])).toEqual([
+      ['ALGOUSDT', '0', '100', 'external', 'ignored', ['BUY LIMIT ignore']],
+      ['ETHUSDT', '0.05', '0', 'unexplained', 'HALTED', []],
+    ]);
+    expect(r.halted).toEqual(['ETHUSDT']);
+    expect(t.risk.states.get('symbol', 'ETHUSDT')).toBe('HALTED');
+    expect(t.risk.states.entry('symbol', 'ETHUSDT')?.reason).toBe('RECONCILE_POSITION_MISMATCH: venue=0 ours=0.05 diff=-0.05');
+    expect(t.risk.states.get('symbol', 'ALGOUSDT'), 'ignored, not halted').toBe('ACTIVE');
+    const hb = kernel.heartbeat.write();
+    expect([hb.reconcile.status, hb.reconcile.detail]).toEqual(['degraded', expect.stringContaining('HALTED ETHUSDT')]);
+    expect(t.portfolio.position('ETHUSDT').quantity.toFixed(), "the books follow the exchange's quantity").toBe('0');
+    expect((await t.reconciler.run()).symbols.map((s) => s.symbol), 'the next pass: only the ignored external position differs').toEqual(['ALGOUSDT']);
+    expect(t.risk.states.get('symbol', 'ETHUSDT'), 'HALTED until a person resumes').toBe('HALTED');
+    const open = await c.fetchOpenOrders('ALGO/USDT:USDT');
+    expect(open.length, 'an order placed by hand is never cancelled').toBe(1);
+  });
+
+  it('external: adopt takes over orders and positions placed by hand; external: halt halts their symbol', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('futures', 'ALGOUSDT', new Dec('0.2'));
+    const c = byHand(ex);
+    await c.loadMarkets();
+    await c.createOrder('ALGO/USDT:USDT', 'market', 'buy', 100);
+    await c.createOrder('ALGO/USDT:USDT', 'limit', 'buy', 50, 0.195);
+
+    ws = tradingWorkspace(ex, 'market: futures\nreconcile:\n  external: halt\n');
+    kernel = await startKernel(ws, new LiveClock());
+    expect(kernel.trading!.risk.states.get('symbol', 'ALGOUSDT')).toBe('HALTED');
+    expect(kernel.trading!.risk.states.entry('symbol', 'ALGOUSDT')?.reason).toMatch(/^RECONCILE_EXTERNAL_(ORDER|POSITION)/);
+    await kernel.stop('next');
+    kernel = undefined;
+    ws.cleanup();
+
+    ws = tradingWorkspace(ex, 'market: futures\nreconcile:\n  external: adopt\n');
+    const clock = new LiveClock();
+    kernel = await startKernel(ws, clock, {});
+    // The adoption needs a price for the position: the first pass records the order and waits; a candle, then the next pass adopts.
+    candle(kernel, ex, clock, 'futures', 'ALGOUSDT', '0.2');
+    await kernel.trading!.reconciler.run();
+    const t = kernel.trading!;
+    expect(t.portfolio.position('ALGOUSDT').quantity.toFixed(), 'the position is ours now').toBe('100');
+    expect(t.risk.states.get('symbol', 'ALGOUSDT')).toBe('ACTIVE');
+    const rows = t.execution.openOrders('ALGOUSDT').map((o) => [o.strategy, o.side, o.type, o.quantity, o.status]);
+    expect(rows, 'the resting order is tracked as external').toEqual([['external', 'BUY', 'LIMIT', '50', 'NEW']]);
+    expect((await t.reconciler.run()).discrepancies, 'a third pass finds nothing').toBe(0);
+  });
+});
