@@ -102,6 +102,10 @@ export class ExecutionEngine {
   private holdUntil = 0;
   /** After a 418: no new orders until then (the ban's end as Binance states it). */
   private bannedUntil = 0;
+  /** Order rows written by this process (only the chaos test hook reads it). */
+  private chaosRows = 0;
+  /** When this engine started: PENDING rows older than this were written by an earlier process. */
+  private startedAt = 0;
   readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, pollsHeldBack: 0, banned: false };
 
   constructor(private readonly deps: ExecutionDeps) {
@@ -110,6 +114,7 @@ export class ExecutionEngine {
 
   start(): void {
     const { bus, venue, clock } = this.deps;
+    this.startedAt = clock.now();
     this.unsubs.push(
       bus.handle('order.submit', (cmd) => this.onSubmit(cmd), 'execution'),
       bus.handle('order.cancel', (cmd) => this.onCancel(cmd), 'execution'),
@@ -186,6 +191,10 @@ export class ExecutionEngine {
         .onConflict((oc) => oc.doNothing()),
     );
     if (inserted.changes === 0) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
+    // Chaos-suite test hook (tests/chaos): die by SIGKILL between "order row committed" and "request
+    // sent", the crash window a restart must resolve. Inert unless TRADER_CHAOS_CRASH_AFTER_ROW=<n> is set:
+    // then the n-th order row this process writes is its last act.
+    if (process.env.TRADER_CHAOS_CRASH_AFTER_ROW && ++this.chaosRows >= Number(process.env.TRADER_CHAOS_CRASH_AFTER_ROW)) process.kill(process.pid, 'SIGKILL');
 
     this.publishUpdate(cid, i, 'PENDING', ZERO);
     const order: PlaceOrder = {
@@ -581,7 +590,10 @@ export class ExecutionEngine {
       let v = open.get(r.client_order_id);
       if (!v) {
         // Not open on the venue: finished while we were not looking, or never arrived.
-        if (r.status === 'PENDING' && clock.now() - r.created_at < this.opts.ackTimeoutMs) continue;
+        // A row an earlier process wrote (killed between writing it and hearing back) has no send
+        // in flight any more: look it up now, or the reconcile that runs at start cannot tell whose
+        // fill the venue reports (its row has no exchange id yet) and halts the symbol as unexplained.
+        if (r.status === 'PENDING' && r.created_at >= this.startedAt && clock.now() - r.created_at < this.opts.ackTimeoutMs) continue;
         v = await venue.fetchOrder(symbol, r.client_order_id);
         if (!v) {
           if (r.status === 'PENDING') this.finishRejected(r.client_order_id, `NO_ACK: the venue has no order ${r.client_order_id} ${Math.round((clock.now() - r.created_at) / 1000)} s after it was written`);

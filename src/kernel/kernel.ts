@@ -133,6 +133,9 @@ export class Kernel {
       const kernel = new Kernel(deps, bus, store, journal, heartbeat, lock);
       kernel.cleanups.push(recordJournal(bus, journal));
       heartbeat.start();
+      // A failed start must not leave the heartbeat timer running: it keeps the process alive,
+      // writing state "starting" forever, instead of exiting for the supervisor to restart it.
+      undo.push(() => heartbeat.stop());
 
       // 5b. Every closed 1m candle is stored, one transaction a second, off the hot path
       //     (warm-up after a restart, backtests and `trader data list` read them).
@@ -148,6 +151,7 @@ export class Kernel {
         }, 'candle-writer'),
       );
       kernel.candleWriter = candleWriter;
+      undo.push(() => candleWriter.close());
 
       // 6. Market data is built here and started last (below), once every consumer has
       //    subscribed: a candle published before the host listens would be lost to it.
@@ -216,6 +220,7 @@ export class Kernel {
         indicators: deps.indicators,
         history: candleRepo,
         recordRiskEvent: (e) => recordRiskEvent(store, clock.now(), e),
+        initialPositions: () => trading.portfolio.positions(),
       });
       kernel.cleanups.push(recordSignals(bus, store, journal));
       host.start(deps.specs);

@@ -53,9 +53,19 @@ export interface HostDeps {
   indicators: () => IndicatorFactory;
   history?: CandleHistory;
   recordRiskEvent?: (e: RiskEventRecord) => void;
+  /**
+   * Positions held when the host starts (the portfolio, rebuilt from stored fills before the
+   * host subscribes). Without them a restarted strategy sees 'flat' until the position next
+   * changes, and never exits what it holds.
+   */
+  initialPositions?: () => ReadonlyArray<{ readonly symbol: string; readonly quantity: { toNumber(): number }; readonly entryPrice: { toNumber(): number } }>;
 }
 
 const FLAT: PositionView = Object.freeze({ side: 'flat', quantity: 0, entryPrice: 0 });
+
+function positionView(qty: number, entryPrice: number): PositionView {
+  return Object.freeze({ side: qty > 0 ? 'long' : qty < 0 ? 'short' : 'flat', quantity: Math.abs(qty), entryPrice });
+}
 /** Candles of history each instance keeps for ctx.candles(). */
 const MIN_HISTORY = 500;
 
@@ -100,6 +110,7 @@ export class StrategyHost {
   /** Subscribes to the bus and starts (and warms) the given instances. */
   start(specs: readonly InstanceSpec[]): void {
     const { bus } = this.deps;
+    for (const p of this.deps.initialPositions?.() ?? []) this.positions.set(p.symbol, positionView(p.quantity.toNumber(), p.entryPrice.toNumber()));
     this.offs.push(bus.on('candle.closed', (c) => this.onCandle(c), 'strategy-host'));
     this.offs.push(
       bus.on('mark.price', (m) => {
@@ -120,8 +131,7 @@ export class StrategyHost {
     );
     this.offs.push(
       bus.on('position.changed', (p) => {
-        const qty = p.quantity.toNumber();
-        const view: PositionView = Object.freeze({ side: qty > 0 ? 'long' : qty < 0 ? 'short' : 'flat', quantity: Math.abs(qty), entryPrice: p.entryPrice.toNumber() });
+        const view = positionView(p.quantity.toNumber(), p.entryPrice.toNumber());
         this.positions.set(p.symbol, view);
         for (const rt of this.onSymbol(p.symbol)) if (rt.inst?.onPositionChanged) this.call(rt, () => rt.inst!.onPositionChanged!(view));
       }, 'strategy-host'),
