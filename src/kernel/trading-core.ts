@@ -11,7 +11,7 @@
  * planner. Strategies come after, in the kernel.
  */
 import type { Bus } from '../bus/bus.ts';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
 import { ExecutionEngine, type ExecutionOptions } from '../execution/execution-engine.ts';
@@ -22,7 +22,6 @@ import type { Timeframe } from '../model/market.ts';
 import { Portfolio } from '../portfolio/portfolio.ts';
 import { KillSwitch } from '../risk/kill-switch.ts';
 import { Reconciler } from '../reconcile/reconciler.ts';
-import type { TimerHandle } from '../core/clock.ts';
 import { OrderPlanner } from '../risk/order-planner.ts';
 import { RiskEngine } from '../risk/risk-engine.ts';
 import type { Settings } from '../settings/settings.ts';
@@ -34,7 +33,7 @@ import { instrumentFromBinance } from '../venues/binance/exchange-info.ts';
 import type { Instrument } from '../model/instrument.ts';
 import { catalog } from '../venues/sim/catalog.ts';
 import { SimVenue } from '../venues/sim/sim-venue.ts';
-import type { Venue } from '../venues/venue.ts';
+import { VenueError, type Venue } from '../venues/venue.ts';
 
 export interface TradingCoreDeps {
   /** Current settings (hot reload replaces what this returns). */
@@ -110,6 +109,25 @@ async function publicInstruments(settings: Settings): Promise<Instrument[]> {
   return out;
 }
 
+/**
+ * Connects the venue. A 429 or 418 at start is waited out (Retry-After, or the
+ * ban's stated end) instead of failing: a bot that exits and is restarted at
+ * once by its supervisor keeps asking, and Binance turns a 429 into a ban.
+ */
+async function startVenue(venue: Venue, clock: Clock, logger: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await venue.start();
+      return;
+    } catch (err) {
+      if (!(err instanceof VenueError) || (err.kind !== 'RATE_LIMITED' && err.kind !== 'BANNED') || attempt >= 20) throw err;
+      const wait = Math.min(err.details.retryAfterMs ?? 60_000, 15 * 60_000);
+      logger.warn({ kind: err.kind, waitMs: wait, attempt }, `the exchange said ${err.kind === 'BANNED' ? '418 (IP banned)' : '429 (too many requests)'} at start: waiting ${Math.round(wait / 1000)} s before trying again`);
+      await new Promise<void>((resolve) => clock.after(wait, resolve));
+    }
+  }
+}
+
 export class TradingCore {
   private constructor(
     readonly venue: Venue,
@@ -129,7 +147,7 @@ export class TradingCore {
     const s0 = deps.settings();
     const market = s0.market;
     const venue = deps.venue ?? createVenue(s0, clock, logger);
-    await venue.start();
+    await startVenue(venue, clock, logger);
     try {
       if (market === 'futures' && venue.configureFutures && !deps.readOnly) {
         // Leverage and margin type per traded symbol, before anything is sent.
