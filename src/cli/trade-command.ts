@@ -95,13 +95,12 @@ async function offline(settings: Settings, action: TradeAction, o: TradeOptions,
     const risk = new RiskEngine({ bus, store, clock, logger, market: settings.market, portfolio, instrument: (sym) => instruments.get(sym), config: { risk: () => settings.bot.risk, strategy: () => undefined, leverage: () => 1 } });
     risk.start();
     try {
-      const core = { risk } as unknown as TradingCore;
       const dayStart = clock.now() - (clock.now() % 86_400_000);
       const out =
         action === 'pause'
-          ? pause(core, scope, source)
+          ? pause(risk, scope, source)
           : action === 'resume'
-            ? resume(core, scope, source)
+            ? resume(risk, scope, source)
             : {
                 running: false,
                 states: risk.stateList().map((x) => ({ scope: x.scope, key: x.key, state: x.state, reason: x.reason, source: x.source, since: new Date(x.since).toISOString(), ...(x.until !== undefined ? { until: new Date(x.until).toISOString() } : {}) })),

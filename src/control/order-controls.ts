@@ -89,7 +89,7 @@ export async function placeManual(core: TradingCore, o: z.infer<typeof placeSche
   // call): the symbol may have no feed here, or its last candle may be a minute old.
   if (core.venue.price) {
     const markPrice = await core.venue.price(o.symbol).catch(() => undefined);
-    if (markPrice) core.bus.publish('mark.price', { kind: 'mark.price', ts: Date.now(), symbol: o.symbol, markPrice });
+    if (markPrice) core.bus.publish('mark.price', { kind: 'mark.price', ts: core.clock.now(), symbol: o.symbol, markPrice });
   }
   const w = watch(core.bus, o.price !== undefined, 30_000);
   const intent = core.planner.submit({
@@ -114,7 +114,7 @@ export async function cancelManual(core: TradingCore, id: string): Promise<Order
   if (FINAL.includes(row.status)) return { intentId: row.intent_id, clientOrderId: id, symbol: row.symbol, status: row.status, reason: 'already final' };
   const w = watch(bus, false, 30_000);
   const done = w.bind(row.intent_id);
-  bus.publish('order.cancel', { kind: 'order.cancel', ts: Date.now(), symbol: row.symbol, clientOrderId: id, reason: 'manual cancel' });
+  bus.publish('order.cancel', { kind: 'order.cancel', ts: core.clock.now(), symbol: row.symbol, clientOrderId: id, reason: 'manual cancel' });
   return done;
 }
 

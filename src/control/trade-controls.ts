@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import type { TradingCore } from '../kernel/trading-core.ts';
+import type { RiskEngine } from '../risk/risk-engine.ts';
 import type { RiskScope } from '../model/events.ts';
 import { SYMBOL_PATTERN } from '../model/market.ts';
 import type { RouteHandler } from './control-server.ts';
@@ -25,22 +26,22 @@ export const stopAllSchema = z.strictObject({ flatten: z.boolean().default(false
 
 export type ScopeRequest = z.infer<typeof scopeSchema>;
 
-function target(core: TradingCore, b: ScopeRequest): { scope: RiskScope; key: string } {
+function target(risk: RiskEngine, b: ScopeRequest): { scope: RiskScope; key: string } {
   if (b.symbol) return { scope: 'symbol', key: b.symbol };
   if (b.strategy) return { scope: 'strategy', key: b.strategy };
-  return { scope: 'account', key: core.risk.accountKey() };
+  return { scope: 'account', key: risk.accountKey() };
 }
 
-export function pause(core: TradingCore, b: ScopeRequest, source: string): Record<string, unknown> {
-  const t = target(core, b);
+export function pause(risk: RiskEngine, b: ScopeRequest, source: string): Record<string, unknown> {
+  const t = target(risk, b);
   const to = b.halt ? 'HALTED' : 'REDUCING';
-  const change = core.risk.setState(t.scope, t.key, to, `PAUSED: by ${source}${b.halt ? ' (halt)' : ''}`, source);
+  const change = risk.setState(t.scope, t.key, to, `PAUSED: by ${source}${b.halt ? ' (halt)' : ''}`, source);
   return { scope: t.scope, key: t.key, state: to, changed: change !== undefined, ...(change ? { from: change.from } : {}) };
 }
 
-export function resume(core: TradingCore, b: ScopeRequest, source: string): Record<string, unknown> {
-  const t = target(core, b);
-  const change = core.risk.setState(t.scope, t.key, 'ACTIVE', `RESUMED: by ${source}`, source);
+export function resume(risk: RiskEngine, b: ScopeRequest, source: string): Record<string, unknown> {
+  const t = target(risk, b);
+  const change = risk.setState(t.scope, t.key, 'ACTIVE', `RESUMED: by ${source}`, source);
   return { scope: t.scope, key: t.key, state: 'ACTIVE', changed: change !== undefined, ...(change ? { from: change.from } : {}) };
 }
 
@@ -55,11 +56,11 @@ export function tradeRoutes(core: TradingCore): Record<string, RouteHandler> {
     'GET /v1/trade/status': () => ({ status: 200, body: { running: true, ...core.riskView() } }),
     'POST /v1/trade/pause': (body) => {
       const p = parsed(scopeSchema, body);
-      return p.ok ? { status: 200, body: pause(core, p.value, 'operator (control API)') } : p;
+      return p.ok ? { status: 200, body: pause(core.risk, p.value, 'operator (control API)') } : p;
     },
     'POST /v1/trade/resume': (body) => {
       const p = parsed(scopeSchema, body);
-      return p.ok ? { status: 200, body: resume(core, p.value, 'operator (control API)') } : p;
+      return p.ok ? { status: 200, body: resume(core.risk, p.value, 'operator (control API)') } : p;
     },
     'POST /v1/trade/stop-all': async (body) => {
       const p = parsed(stopAllSchema, body);

@@ -90,12 +90,6 @@ export class OrderTracker {
     return out;
   }
 
-  count(symbol?: string): number {
-    let n = 0;
-    for (const w of this.working.values()) if (!symbol || w.symbol === symbol) n++;
-    return n;
-  }
-
   /** Quote tied up by open entry buys (for the balance guard): quantity left times price. */
   reservedQuote(price: (symbol: string) => Dec | undefined): Dec {
     let r = ZERO;

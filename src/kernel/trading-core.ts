@@ -286,6 +286,10 @@ export class TradingCore {
     return this.deps.bus;
   }
 
+  get clock(): Clock {
+    return this.deps.clock;
+  }
+
   /** The sim venue moves on the bot's own candles; Binance moves by itself. */
   get simVenue(): SimVenue | undefined {
     return this.venue instanceof SimVenue ? this.venue : undefined;

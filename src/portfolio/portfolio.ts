@@ -107,7 +107,6 @@ interface MutTrips {
 
 const marksSchema = z.object({ day: z.number(), dayStartEquity: z.string(), peakEquity: z.string() });
 const KV_MARKS = 'portfolio.marks';
-const DAY_MS = 86_400_000;
 
 export interface PortfolioDeps {
   bus: Bus;
@@ -573,4 +572,3 @@ export class Portfolio implements PortfolioView {
   }
 }
 
-export { DAY_MS };
