@@ -155,7 +155,7 @@ export class Kernel {
 
       // 6. Market data is built here and started last (below), once every consumer has
       //    subscribed: a candle published before the host listens would be lost to it.
-      const marketData = prepareMarketData(deps, bus, heartbeat);
+      const marketData = prepareMarketData(deps, bus, heartbeat, candleRepo);
       kernel.cleanups.push(marketData.stop);
 
       // 7. Trading: venue, instruments, portfolio, execution, risk, planner.
@@ -361,7 +361,7 @@ function recordSignals(bus: Bus, store: Store, journal: Journal): () => void {
  * heartbeat: the live Binance feed, an in-process replay of kline files
  * (FEED=replay), or nothing.
  */
-function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWriter): { start: () => void; stop: () => void; addSymbols: (symbols: readonly string[]) => void } {
+function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWriter, candles: CandleRepository): { start: () => void; stop: () => void; addSymbols: (symbols: readonly string[]) => void } {
   const idle = { start: () => undefined, stop: () => undefined, addSymbols: () => undefined };
   const { settings, clock, logger } = deps;
   const env = settings.env;
@@ -393,6 +393,8 @@ function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWrite
     logger: logger.child({ component: 'feed' }),
     maxBackoffMs: env.WS_MAX_BACKOFF_SEC * 1000,
     ...(env.FEED_STALL_SEC ? { stallMs: env.FEED_STALL_SEC * 1000 } : {}),
+    // Resume each symbol after the last candle stored (minutes missed while down, or lost to a kill -9).
+    ...(env.FEED_RESUME_HOURS > 0 ? { resumeFrom: (s: string) => candles.lastOpenTime(settings.market, s, '1m'), resumeMaxMs: env.FEED_RESUME_HOURS * 3_600_000 } : {}),
   });
   heartbeat.setBlockProvider('feed', () => {
     const v = feed.view();

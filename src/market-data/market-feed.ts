@@ -11,6 +11,10 @@
  *    the missing 1m candles are fetched over REST and published first, so
  *    strategies see an unbroken series; minutes the exchange itself never
  *    produced (an outage) are reported as gaps, never invented;
+ *  - at start (and for symbols added later), each symbol resumes from the
+ *    last candle the store holds: the minutes the bot was down (and the ones
+ *    a kill -9 lost from the write queue) are fetched first, at most
+ *    `resumeMaxMs` back; entries on the symbol wait until it has caught up;
  *  - a malformed frame is counted, logged at most once a minute per kind,
  *    and dropped.
  */
@@ -44,6 +48,10 @@ export interface MarketFeedOptions {
   random?: () => number;
   /** How long before "cannot connect" is said in plain words. */
   cannotConnectAfterMs?: number;
+  /** Open time of the last 1m candle the store holds for a symbol: the feed resumes after it. */
+  resumeFrom?: (symbol: string) => number | undefined;
+  /** How far back a resume reaches (older missing minutes are left to `trader data download`). Default 24 h. */
+  resumeMaxMs?: number;
 }
 
 interface Candle {
@@ -63,6 +71,8 @@ interface SymbolState {
   pending: Candle[];
   conn: StreamConnection;
   lastClosedAt: number;
+  /** Resumed from the store and no live candle seen since (see onClosed). */
+  resumed?: boolean;
 }
 
 export interface ConnectionView {
@@ -86,6 +96,8 @@ export interface FeedView {
 }
 
 const MINUTE = 60_000;
+/** REST backfills at a time (klines cost 2-10 weight each; see backfillSlot). */
+const MAX_BACKFILLS = 4;
 
 export class MarketFeed {
   private readonly connections: StreamConnection[] = [];
@@ -98,6 +110,9 @@ export class MarketFeed {
   private stopped = false;
   private alertTimer: TimerHandle | undefined;
   private readonly fetchFn: typeof fetch;
+  /** Backfills in flight, and the ones waiting for a slot: 200 symbols resuming at once stay inside the REST weight budget. */
+  private backfillsRunning = 0;
+  private readonly backfillQueue: Array<() => void> = [];
 
   constructor(private readonly o: MarketFeedOptions) {
     this.fetchFn = o.fetch ?? fetch;
@@ -118,7 +133,35 @@ export class MarketFeed {
     const { symbols } = this.o;
     for (let i = 0; i < symbols.length; i += this.symbolsPerConnection) this.connect(symbols.slice(i, i + this.symbolsPerConnection));
     for (const c of this.connections) c.start();
+    this.resume(symbols);
     this.armCannotConnectAlert();
+  }
+
+  /** Fills, over REST, the minutes between the last stored candle and now (see the header). */
+  private resume(symbols: readonly string[]): void {
+    if (!this.o.resumeFrom) return;
+    const floor = Math.floor((this.o.clock.now() - (this.o.resumeMaxMs ?? 24 * 3_600_000)) / MINUTE) * MINUTE - MINUTE;
+    const cut: string[] = [];
+    for (const s of symbols) {
+      const st = this.symbols.get(s);
+      const last = this.o.resumeFrom(s);
+      if (!st || last === undefined || st.lastOpen >= 0) continue;
+      if (last < floor) {
+        // Too long ago to fetch at start: the feed starts at the live edge, the gap stays.
+        cut.push(s);
+        continue;
+      }
+      st.lastOpen = last;
+      st.resumed = true;
+      this.backfill(s, st, undefined);
+    }
+    if (cut.length > 0) {
+      this.o.logger.warn(
+        { symbols: cut, since: new Date(floor + MINUTE).toISOString() },
+        `${cut.length} symbol${cut.length > 1 ? 's' : ''} (${cut.slice(0, 5).join(', ')}${cut.length > 5 ? ', …' : ''}) were last stored more than ${Math.round((this.o.resumeMaxMs ?? 24 * 3_600_000) / 3_600_000)} h ago: ` +
+          'streaming from now on; `trader data download` fills the minutes in between',
+      );
+    }
   }
 
   /**
@@ -138,6 +181,7 @@ export class MarketFeed {
       i = take.length;
     }
     for (; i < fresh.length; i += this.symbolsPerConnection) this.connect(fresh.slice(i, i + this.symbolsPerConnection)).start();
+    this.resume(fresh);
     this.o.logger.info({ symbols: fresh }, `streaming ${fresh.length} more symbol${fresh.length > 1 ? 's' : ''}: ${fresh.join(', ')}`);
   }
 
@@ -276,6 +320,13 @@ export class MarketFeed {
       st.pending.push(c);
       return;
     }
+    if (st.resumed && c.openTime < st.lastOpen - MINUTE) {
+      // The first live candle after a resume is well behind the store: this exchange is
+      // replaying the past (a local demo), not Binance. Follow the exchange.
+      this.o.logger.warn({ symbol, stored: new Date(st.lastOpen).toISOString(), live: new Date(c.openTime).toISOString() }, `${symbol}: the exchange streams ${new Date(c.openTime).toISOString()}, behind the last stored candle (${new Date(st.lastOpen).toISOString()}): following the exchange`);
+      st.lastOpen = c.openTime - MINUTE;
+    }
+    st.resumed = false;
     if (c.openTime <= st.lastOpen) {
       this.duplicates++;
       return;
@@ -322,16 +373,15 @@ export class MarketFeed {
    */
   private backfill(symbol: string, st: SymbolState, untilOpen: number | undefined): void {
     st.backfilling = true;
+    // New entries on the symbol wait until it has caught up (the host listens for this).
+    this.o.bus.publish('feed.status', { kind: 'feed.status', ts: this.o.clock.now(), status: 'stale', connection: st.conn.o.id, detail: `${symbol}: fetching missed candles`, symbols: [symbol] });
     const run = async (): Promise<void> => {
-      for (let attempt = 0; !this.stopped; attempt++) {
-        try {
-          await this.fetchRange(symbol, st, untilOpen);
-          return;
-        } catch (err) {
-          const delay = Math.min(this.o.maxBackoffMs, (this.o.baseBackoffMs ?? 1000) * 2 ** Math.min(attempt, 10));
-          this.o.logger.warn({ symbol, err: (err as Error).message }, `backfill of ${symbol} failed (${(err as Error).message}); retrying in ${delay} ms`);
-          await new Promise<void>((r) => this.o.clock.after(delay, r));
-        }
+      await this.backfillSlot();
+      try {
+        await this.fetchWithRetries(symbol, st, untilOpen);
+      } finally {
+        this.backfillsRunning--;
+        this.backfillQueue.shift()?.();
       }
     };
     void run().finally(() => {
@@ -345,7 +395,37 @@ export class MarketFeed {
         }
         this.onClosed(symbol, held[i]!);
       }
+      if (!st.backfilling && st.conn.status === 'live' && !this.stopped) {
+        this.o.bus.publish('feed.status', { kind: 'feed.status', ts: this.o.clock.now(), status: 'live', connection: st.conn.o.id, detail: `${symbol}: caught up`, symbols: [symbol] });
+      }
     });
+  }
+
+  private backfillSlot(): Promise<void> {
+    if (this.backfillsRunning < MAX_BACKFILLS) {
+      this.backfillsRunning++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) =>
+      this.backfillQueue.push(() => {
+        this.backfillsRunning++;
+        resolve();
+      }),
+    );
+  }
+
+  private async fetchWithRetries(symbol: string, st: SymbolState, untilOpen: number | undefined): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.fetchRange(symbol, st, untilOpen);
+        return;
+      } catch (err) {
+        const backoff = Math.min(this.o.maxBackoffMs, (this.o.baseBackoffMs ?? 1000) * 2 ** Math.min(attempt, 10));
+        const delay = Math.max(backoff, (err as { retryAfterMs?: number }).retryAfterMs ?? 0);
+        this.o.logger.warn({ symbol, err: (err as Error).message }, `backfill of ${symbol} failed (${(err as Error).message}); retrying in ${delay} ms`);
+        await new Promise<void>((r) => this.o.clock.after(delay, r));
+      }
+    }
   }
 
   private async fetchRange(symbol: string, st: SymbolState, untilOpen: number | undefined): Promise<void> {
@@ -358,16 +438,24 @@ export class MarketFeed {
       if (from > end) return;
       const url = `${base}${path}?symbol=${symbol}&interval=1m&startTime=${from}&endTime=${end}&limit=${limit}`;
       const res = await this.fetchFn(url);
-      if (!res.ok) throw new Error(`GET ${path} answered ${res.status}`);
+      if (!res.ok) {
+        // 429 / 418: wait what Binance says (calling on while limited is what gets an IP banned).
+        const ra = Number(res.headers.get('Retry-After'));
+        throw Object.assign(new Error(`GET ${path} answered ${res.status}`), { retryAfterMs: (res.status === 429 || res.status === 418) && Number.isFinite(ra) ? ra * 1000 : 0 });
+      }
       const rows = restKlines.safeParse(await res.json());
       if (!rows.success) throw new Error(`GET ${path}: malformed klines`);
       const now = this.o.clock.now();
       let expected = from;
       let published = 0;
+      // Catching up to "now", the newest row of the last page may be the candle still forming
+      // (its closeTime says so on Binance, but not on an exchange replaying history): it is
+      // left to the stream, and if its close was missed the next live candle reopens the hole.
+      const tail = untilOpen === undefined && rows.data.length < limit ? rows.data.at(-1)?.[0] : undefined;
       for (const r of rows.data) {
         const [openTime, o, h, l, c, v, closeTime] = r;
         // Only closed candles; never one we already published.
-        if (closeTime >= now || openTime <= st.lastOpen) continue;
+        if (closeTime >= now || openTime <= st.lastOpen || openTime === tail) continue;
         if (openTime > expected) this.reportGap(symbol, expected, openTime - MINUTE);
         this.publish(symbol, st, { openTime, open: Number(o), high: Number(h), low: Number(l), close: Number(c), volume: Number(v), eventTs: closeTime });
         this.backfilled++;
@@ -391,6 +479,8 @@ export class MarketFeed {
 
   private onStatus(id: string, group: readonly string[], status: ConnectionStatus, detail: string): void {
     const mapped = status === 'live' ? 'live' : status === 'connecting' ? 'connecting' : status === 'closed' ? 'down' : status;
-    this.o.bus.publish('feed.status', { kind: 'feed.status', ts: this.o.clock.now(), status: mapped, connection: id, detail: `${detail} (${group.length} symbols)`, symbols: group });
+    // A symbol still catching up stays stale until its backfill ends (which says live for it).
+    const symbols = mapped === 'live' ? group.filter((s) => !this.symbols.get(s)?.backfilling) : group;
+    this.o.bus.publish('feed.status', { kind: 'feed.status', ts: this.o.clock.now(), status: mapped, connection: id, detail: `${detail} (${group.length} symbols)`, symbols });
   }
 }

@@ -41,6 +41,7 @@ export const envSchema = z.strictObject({
   CONTROL_TOKEN: z.string().min(16).optional(),
   WS_MAX_BACKOFF_SEC: intVar(1, 3600, 60),
   FEED_STALL_SEC: z.coerce.number().int().min(1).max(3600).optional(),
+  FEED_RESUME_HOURS: intVar(0, 1_000_000, 24),
 });
 export type EnvConfig = z.infer<typeof envSchema>;
 

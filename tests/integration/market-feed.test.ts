@@ -51,7 +51,7 @@ function file(): string {
   return f;
 }
 
-function startFeed(symbols: string[], opts: { stallMs?: number; streamsPerConnection?: number } = {}) {
+function startFeed(symbols: string[], opts: { stallMs?: number; streamsPerConnection?: number; resumeFrom?: (s: string) => number | undefined; resumeMaxMs?: number; logger?: ReturnType<typeof silentLogger> } = {}) {
   const clock = new LiveClock();
   const bus = new Bus({ logger: silentLogger(), clock });
   const candles: CandleClosed[] = [];
@@ -71,6 +71,9 @@ function startFeed(symbols: string[], opts: { stallMs?: number; streamsPerConnec
     stallMs: opts.stallMs ?? 10_000,
     streamsPerConnection: opts.streamsPerConnection ?? 100,
     random: () => 0.5,
+    ...(opts.resumeFrom ? { resumeFrom: opts.resumeFrom } : {}),
+    ...(opts.resumeMaxMs ? { resumeMaxMs: opts.resumeMaxMs } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}),
   });
   feed.start();
   return { candles, statuses };
@@ -226,5 +229,57 @@ describe('market feed', () => {
     expect(view.connections[0]!.reconnects, 'a rotation is not a reconnect').toBe(0);
     expect(candles).toHaveLength(2 * MINUTES);
     for (const i of insts) expect(candles.filter((c) => c.symbol === i.symbol).map((c) => c.openTime)).toEqual(Array.from({ length: MINUTES }, (_, k) => T0 + k * 60_000));
+  });
+
+  it('resumes after the last stored candle: the minutes missed while down come over REST first, entries wait until caught up, nothing doubled', async () => {
+    const insts = instruments(3);
+    const f = file();
+    ex = await LocalExchange.start({ instruments: insts, replay: { sources: insts.map((i) => ({ market: 'futures' as const, symbol: i.symbol, files: [f] })), speed: 600, autoStart: false } });
+    const { dec } = await import('../../src/core/decimal.ts');
+    for (const i of insts) ex.engine.setMarkPrice(i.symbol, dec('0.25'));
+    ex.replay!.start();
+    // The bot was down while 12 minutes closed; the store ends at minute 3 (S002: nothing stored).
+    await waitFor('12 minutes replayed', () => (ex!.replay!.candles >= 3 * 12 ? true : undefined), 20_000);
+    const stored: Record<string, number> = { S000USDT: T0 + 3 * 60_000, S001USDT: T0 + 7 * 60_000 };
+    const { candles, statuses } = startFeed(insts.map((i) => i.symbol), { resumeFrom: (s) => stored[s], resumeMaxMs: 10 * 365 * 86_400_000 });
+    const firstStatus = statuses.find((s) => s.symbols?.includes('S000USDT'));
+    expect(firstStatus?.status, 'S000 is stale (catching up) before anything else is said about it').toBe('stale');
+    await ex.replay!.done;
+    await waitFor('every remaining candle', () => (candles.filter((c) => c.symbol !== 'S002USDT').length >= MINUTES - 4 + MINUTES - 8 ? true : undefined), 20_000);
+    const of = (s: string) => candles.filter((c) => c.symbol === s).map((c) => (c.openTime - T0) / 60_000);
+    expect(of('S000USDT')).toEqual(Array.from({ length: MINUTES - 4 }, (_, i) => i + 4));
+    expect(of('S001USDT')).toEqual(Array.from({ length: MINUTES - 8 }, (_, i) => i + 8));
+    // Nothing stored: S002 starts at the live edge (no history to fill), with no duplicates.
+    const s2 = of('S002USDT');
+    expect(s2.length).toBeGreaterThan(0);
+    expect(s2).toEqual(Array.from({ length: s2.length }, (_, i) => s2[0]! + i));
+    // At least minutes 4..10 and 8..10 (minute 11 may still be forming: left to the stream).
+    expect(feed!.view().backfilled, 'the missed minutes came over REST').toBeGreaterThanOrEqual(7 + 3);
+    // Live again once caught up (said by the backfill's end or by the connection going live, whichever is last).
+    const staleAt = statuses.indexOf(firstStatus!);
+    expect(statuses.findIndex((s, i) => i > staleAt && s.status === 'live' && s.symbols?.includes('S000USDT'))).toBeGreaterThan(staleAt);
+    expect(feed!.isStale('S000USDT')).toBe(false);
+    // Live candle values match the exchange's (the forming candle was never published as closed).
+    const exRows = ex.candles.klines('futures', 'S000USDT', '1m', { startTime: T0, limit: 100 });
+    for (const c of candles.filter((k) => k.symbol === 'S000USDT')) {
+      const k = exRows.find((r) => r.openTime === c.openTime)!;
+      expect([c.open, c.high, c.low, c.close, c.volume], new Date(c.openTime).toISOString()).toEqual([Number(k.open), Number(k.high), Number(k.low), Number(k.close), Number(k.volume)]);
+    }
+  });
+
+  it('a store older than the resume window is not fetched at start: said in the log, streaming from the live edge', async () => {
+    const insts = instruments(1);
+    ex = await LocalExchange.start({ instruments: insts });
+    ex.engine.setMarkPrice('S000USDT', (await import('../../src/core/decimal.ts')).dec('0.25'));
+    const warnings: string[] = [];
+    const logger = { ...silentLogger(), warn: (_o: unknown, m?: string) => void warnings.push(String(m)) } as unknown as ReturnType<typeof silentLogger>;
+    const { candles } = startFeed(['S000USDT'], { resumeFrom: () => T0, resumeMaxMs: 3_600_000, logger });
+    await waitFor('live', () => feed!.view().connections.every((c) => c.status === 'live') || undefined, 10_000);
+    expect(warnings.find((w) => w.includes('last stored more than 1 h ago'))).toMatch(/trader data download/);
+    const kline = (t: number) => JSON.stringify({ stream: 's000usdt@kline_1m', data: { e: 'kline', E: t + 60_000, s: 'S000USDT', k: { t, T: t + 59_999, s: 'S000USDT', i: '1m', o: '1', c: '1', h: '1', l: '1', v: '1', n: 1, x: true, q: '1' } } });
+    const now = Math.floor(Date.now() / 60_000) * 60_000;
+    ex.hub.sendRaw('futures', 's000usdt@kline_1m', kline(now - 60_000));
+    await waitFor('the live candle', () => (candles.length === 1 ? true : undefined), 10_000);
+    expect(feed!.view().backfilled).toBe(0);
   });
 });
