@@ -1,8 +1,10 @@
 /**
  * Request-weight accounting as Binance does it: a budget per minute (per
  * IP), reported on every response in X-MBX-USED-WEIGHT-1M; past the budget
- * 429 with Retry-After; a client that keeps calling while limited is banned
- * with 418 (2 minutes, doubling for repeat offences, as Binance scales bans).
+ * 429 with Retry-After; a client that keeps calling while limited (before
+ * the Retry-After it was given has passed) is banned with 418 (2 minutes,
+ * doubling for repeat offences, as Binance scales bans). A client that waits
+ * each 429 out is never banned.
  */
 export interface WeightVerdict {
   used: number;
@@ -16,6 +18,8 @@ export class WeightLimiter {
   private strikes = 0;
   private bannedUntil = 0;
   private banMs = 120_000;
+  /** End of the Retry-After of the last 429: calls before it are strikes. */
+  private limitedUntil = 0;
 
   constructor(readonly limitPerMinute: number) {}
 
@@ -29,9 +33,11 @@ export class WeightLimiter {
     const banUntil = Math.max(this.bannedUntil, forced.bannedUntil);
     if (now < banUntil) return { used: this.used, refuse: { status: 418, retryAfterSec: Math.ceil((banUntil - now) / 1000), until: banUntil } };
     const retryAfterSec = Math.ceil((minute + 60_000 - now) / 1000);
+    if (now >= this.limitedUntil) this.strikes = 0;
     if (forced.force429 || this.used + weight > this.limitPerMinute) {
       // Calling on while limited is what gets an IP banned.
       this.strikes++;
+      this.limitedUntil = minute + 60_000;
       if (this.strikes > 3) {
         this.bannedUntil = now + this.banMs;
         this.banMs = Math.min(this.banMs * 2, 3 * 86_400_000);

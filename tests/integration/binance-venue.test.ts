@@ -295,16 +295,45 @@ describe('BinanceVenue spot against the local exchange', () => {
     }
   });
 
-  it('429 -> RATE_LIMITED with Retry-After; 418 -> BANNED; a 5xx is AMBIGUOUS for a place and RETRYABLE for a read', async () => {
-    ex.faults.force429 = 1;
-    const limited = await expectVenueError(venue.account(), 'RATE_LIMITED');
-    expect([limited.details.code, limited.details.retryAfterMs! > 0]).toEqual([-1003, true]);
-    ex.faults.force429 = 1;
-    await expectVenueError(venue.place({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: d('0.001'), clientOrderId: 's-429' }), 'RATE_LIMITED');
-    ex.faults.bannedUntil = ex.now() + 120_000;
-    const banned = await expectVenueError(venue.account(), 'BANNED');
-    expect(banned.details.retryAfterMs).toBe(120_000);
-    ex.faults.bannedUntil = 0;
+  it('429 -> RATE_LIMITED with Retry-After, and nothing more is sent until it passes; 418 -> BANNED until its end', async () => {
+    // Own venues: a 429 or 418 holds back every later call of the venue that received it.
+    const limitedVenue = venueFor(ex, clock, 'spot', { userStream: false });
+    const bannedVenue = venueFor(ex, clock, 'spot', { userStream: false });
+    await limitedVenue.start();
+    await bannedVenue.start();
+    try {
+      ex.faults.force429 = 2;
+      const limited = await expectVenueError(limitedVenue.account(), 'RATE_LIMITED');
+      expect([limited.details.code, limited.details.retryAfterMs! > 0]).toEqual([-1003, true]);
+      // Held back at the venue: not sent (the second forced 429 is still unused), a place neither.
+      const held = await expectVenueError(limitedVenue.place({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: d('0.001'), clientOrderId: 's-429' }), 'RATE_LIMITED');
+      expect(held.message).toMatch(/not sent: rate limited until \d{4}-/);
+      expect(held.details.retryAfterMs).toBeLessThanOrEqual(limited.details.retryAfterMs!);
+      expect(ex.faults.force429, 'nothing reached the exchange').toBe(2 - 1);
+      // Once Retry-After has passed, calls go out again.
+      clock.advanceBy(limited.details.retryAfterMs!);
+      await expectVenueError(limitedVenue.account(), 'RATE_LIMITED');
+      expect(ex.faults.force429).toBe(0);
+      clock.advanceBy(60_000);
+      expect(await venue.fetchOrder('BTCUSDT', 's-429'), 'the held place never reached the exchange').toBeUndefined();
+      expect((await limitedVenue.account()).balances.length).toBeGreaterThan(0);
+
+      ex.faults.bannedUntil = ex.now() + 120_000;
+      const banned = await expectVenueError(bannedVenue.account(), 'BANNED');
+      expect(banned.details.retryAfterMs).toBe(120_000);
+      ex.faults.bannedUntil = 0;
+      const stillBanned = await expectVenueError(bannedVenue.openOrders('BTCUSDT'), 'BANNED');
+      expect(stillBanned.message).toMatch(/not sent: the IP is banned until/);
+      clock.advanceBy(120_000);
+      expect(await bannedVenue.openOrders('BTCUSDT')).toEqual([]);
+    } finally {
+      ex.faults.reset();
+      await limitedVenue.stop();
+      await bannedVenue.stop();
+    }
+  });
+
+  it('a 5xx is AMBIGUOUS for a place and RETRYABLE for a read', async () => {
     ex.faults.fails.push({ count: 1, status: 503, code: -1001, msg: 'Internal error; unable to process your request. Please try again.', pathPrefix: '/api/v3/order' });
     await expectVenueError(venue.place({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: d('0.001'), clientOrderId: 's-503' }), 'AMBIGUOUS');
     expect(await venue.fetchOrder('BTCUSDT', 's-503'), 'this 503 came before the engine: nothing placed').toBeUndefined();
@@ -499,11 +528,24 @@ describe('BinanceVenue futures against the local exchange', () => {
   });
 
   it('429 -> RATE_LIMITED; 418 -> BANNED; 503 on a place -> AMBIGUOUS', async () => {
-    ex.faults.force429 = 1;
-    expect((await expectVenueError(venue.positions(), 'RATE_LIMITED')).details.retryAfterMs).toBeGreaterThan(0);
-    ex.faults.bannedUntil = ex.now() + 120_000;
-    expect((await expectVenueError(venue.openOrders('BTCUSDT'), 'BANNED')).details.retryAfterMs).toBe(120_000);
-    ex.faults.bannedUntil = 0;
+    const limitedVenue = venueFor(ex, clock, 'futures', { userStream: false });
+    const bannedVenue = venueFor(ex, clock, 'futures', { userStream: false });
+    await limitedVenue.start();
+    await bannedVenue.start();
+    try {
+      ex.faults.force429 = 1;
+      expect((await expectVenueError(limitedVenue.positions(), 'RATE_LIMITED')).details.retryAfterMs).toBeGreaterThan(0);
+      ex.faults.bannedUntil = ex.now() + 120_000;
+      expect((await expectVenueError(bannedVenue.openOrders('BTCUSDT'), 'BANNED')).details.retryAfterMs).toBe(120_000);
+      ex.faults.bannedUntil = 0;
+      // Each venue holds back its own calls; the shared one was never limited.
+      await expectVenueError(bannedVenue.positions(), 'BANNED');
+      expect(await venue.openOrders('BTCUSDT')).toBeInstanceOf(Array);
+    } finally {
+      ex.faults.reset();
+      await limitedVenue.stop();
+      await bannedVenue.stop();
+    }
     ex.faults.fails.push({ count: 1, status: 503, code: -1001, msg: 'Internal error; unable to process your request. Please try again.', pathPrefix: '/fapi/v1/order' });
     await expectVenueError(venue.place({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: d('0.01'), clientOrderId: 'f-503' }), 'AMBIGUOUS');
     expect(await venue.fetchOrder('BTCUSDT', 'f-503')).toBeUndefined();

@@ -864,4 +864,17 @@ describe('real weight exhaustion (limit 20 per minute on a frozen clock)', () =>
     clock.advanceBy(121_000);
     expect(await fut.fetchTime()).toBe(clock.now());
   });
+
+  it('a client that waits out each 429 (forced ones too) is never banned', async () => {
+    // Past the previous test's ban, at a fresh minute.
+    clock.advanceBy(60_000 - (clock.now() % 60_000) + 30_000);
+    ex.faults.force429 = 6;
+    for (let i = 0; i < 6; i++) {
+      const raw = await fetch(`${ex.url}/fapi/v1/time`);
+      await raw.text();
+      expect(raw.status, `429 number ${i + 1}, each after the previous Retry-After`).toBe(429);
+      clock.advanceBy(Number(raw.headers.get('Retry-After')) * 1000);
+    }
+    expect(await fut.fetchTime()).toBe(clock.now());
+  });
 });

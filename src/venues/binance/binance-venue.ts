@@ -494,6 +494,8 @@ export class BinanceVenue implements Venue {
   private readonly log: Logger;
   private ex!: Client;
   private readonly tags = new WeakMap<object, ResponseTag>();
+  /** After a 429 or 418, nothing is sent until Retry-After (or the ban's end) passes: see call(). */
+  private hold: { until: number; kind: 'RATE_LIMITED' | 'BANNED'; code?: number | string; reason: string } | undefined;
   private offsetMs = 0;
   private offsetMeasured = false;
   private resyncing: Promise<number> | undefined;
@@ -991,13 +993,36 @@ export class BinanceVenue implements Venue {
     };
   }
 
-  /** Runs one ccxt call; any failure comes out as a VenueError. */
+  /**
+   * Runs one ccxt call; any failure comes out as a VenueError.
+   *
+   * After a 429 or a 418 every call (reads and cancels too, whoever makes
+   * them: reconcile passes, lookups, a kill switch) fails here without being
+   * sent until Retry-After, or the ban's stated end, has passed. Binance bans
+   * an IP that keeps calling while limited, and a ban (minutes to days) is
+   * far worse than the wait; the error says when sending resumes.
+   */
   private async call<T>(op: Op, what: string, fn: () => Promise<T>): Promise<T> {
+    const h = this.hold;
+    if (h) {
+      const left = h.until - this.clock.now();
+      if (left > 0) {
+        throw new VenueError(h.kind, `${what}: not sent: ${h.kind === 'BANNED' ? 'the IP is banned' : 'rate limited'} until ${new Date(h.until).toISOString()} (${h.reason})`, { ...(h.code !== undefined ? { code: h.code } : {}), retryAfterMs: left });
+      }
+      this.hold = undefined;
+    }
     try {
       return await fn();
     } catch (e) {
       const ve = this.classify(e, op, what);
       this.log.debug({ kind: ve.kind, code: ve.details.code, what }, ve.message);
+      if ((ve.kind === 'RATE_LIMITED' || ve.kind === 'BANNED') && ve.details.retryAfterMs !== undefined) {
+        const until = this.clock.now() + ve.details.retryAfterMs;
+        if (!this.hold || until > this.hold.until) {
+          this.hold = { until, kind: ve.kind, ...(ve.details.code !== undefined ? { code: ve.details.code } : {}), reason: `${what} answered ${ve.kind === 'BANNED' ? '418' : '429'}` };
+          this.log.warn({ until: new Date(until).toISOString(), kind: ve.kind, what }, `${ve.kind === 'BANNED' ? 'IP banned' : 'rate limited'} by binance: nothing is sent until ${new Date(until).toISOString()}`);
+        }
+      }
       throw ve;
     }
   }
