@@ -52,11 +52,21 @@ export class CandleStore {
     }
   }
 
-  /** Klines as GET /klines returns them: ascending, openTime in [startTime, endTime], at most limit. */
-  klines(market: Market, symbol: string, interval: string, q: { startTime?: number; endTime?: number; limit: number }): RawKline[] {
+  /**
+   * Klines as GET /klines returns them: ascending, openTime in [startTime,
+   * endTime], at most limit, the candle in progress last.
+   *
+   * With `now`: a candle in progress whose closeTime has already passed (a
+   * replay of past data, paced faster than its own timestamps) is left out.
+   * On Binance the forming candle's closeTime is always in the future, and
+   * that is how clients tell it from closed ones; a replayed one could not
+   * say so, and a client catching up would take it for closed.
+   */
+  klines(market: Market, symbol: string, interval: string, q: { startTime?: number; endTime?: number; limit: number; now?: number }): RawKline[] {
     const s = this.series.get(`${market}:${symbol}`);
     if (!s) return [];
-    const all = s.current ? [...s.closed, s.current] : s.closed;
+    const showCurrent = s.current !== undefined && (q.now === undefined || s.current.closeTime >= q.now);
+    const all = showCurrent ? [...s.closed, s.current!] : s.closed;
     const ms = INTERVAL_MS[interval]!;
     const source = ms === 60_000 ? all : aggregate(all, ms);
     let lo = 0;

@@ -259,7 +259,7 @@ export class LocalExchange {
   }
 
   private async listen(host: string, port: number): Promise<void> {
-    const deps: RouteDeps = { engine: this.engine, candles: this.candles, listenKeys: this.listenKeys, weightLimit: { spot: this.opts.weightLimit?.spot ?? 6000, futures: this.opts.weightLimit?.futures ?? 2400 }, fundingHistory: this.fundingHistory };
+    const deps: RouteDeps = { engine: this.engine, candles: this.candles, listenKeys: this.listenKeys, weightLimit: { spot: this.opts.weightLimit?.spot ?? 6000, futures: this.opts.weightLimit?.futures ?? 2400 }, fundingHistory: this.fundingHistory, now: () => this.now() };
     const rest = new RestApi({
       now: () => this.now(),
       faults: this.faults,

@@ -21,6 +21,8 @@ export interface RouteDeps {
   weightLimit: Record<Market, number>;
   /** Funding settlements so far, for GET /fapi/v1/fundingRate. */
   fundingHistory: Array<{ symbol: string; fundingRate: Dec; fundingTime: number; markPrice: Dec }>;
+  /** The exchange's time (server time, skew included). */
+  now: () => number;
 }
 
 const ok = (body: unknown): RouteResult => ({ body });
@@ -39,7 +41,7 @@ function klines(deps: RouteDeps, market: Market, p: Params, maxLimit: number): R
   if (limit < 1) return err(400, -1130, "Data sent for parameter 'limit' is not valid.");
   const startTime = p.int('startTime');
   const endTime = p.int('endTime');
-  return ok(deps.candles.klines(market, symbol, interval, { limit, ...(startTime !== undefined ? { startTime } : {}), ...(endTime !== undefined ? { endTime } : {}) }).map(S.klineRow));
+  return ok(deps.candles.klines(market, symbol, interval, { limit, now: deps.now(), ...(startTime !== undefined ? { startTime } : {}), ...(endTime !== undefined ? { endTime } : {}) }).map(S.klineRow));
 }
 
 function orderRef(p: Params): { orderId?: number; clientOrderId?: string } {

@@ -448,14 +448,10 @@ export class MarketFeed {
       const now = this.o.clock.now();
       let expected = from;
       let published = 0;
-      // Catching up to "now", the newest row of the last page may be the candle still forming
-      // (its closeTime says so on Binance, but not on an exchange replaying history): it is
-      // left to the stream, and if its close was missed the next live candle reopens the hole.
-      const tail = untilOpen === undefined && rows.data.length < limit ? rows.data.at(-1)?.[0] : undefined;
       for (const r of rows.data) {
         const [openTime, o, h, l, c, v, closeTime] = r;
-        // Only closed candles; never one we already published.
-        if (closeTime >= now || openTime <= st.lastOpen || openTime === tail) continue;
+        // Only closed candles (the one still forming has its closeTime ahead); never one we already published.
+        if (closeTime >= now || openTime <= st.lastOpen) continue;
         if (openTime > expected) this.reportGap(symbol, expected, openTime - MINUTE);
         this.publish(symbol, st, { openTime, open: Number(o), high: Number(h), low: Number(l), close: Number(c), volume: Number(v), eventTs: closeTime });
         this.backfilled++;

@@ -30,8 +30,8 @@ describe('feed resume under rate limiting', () => {
     const fetchStub = (async () => {
       calls.push(clock.now());
       if (calls.length === 1) return new Response(JSON.stringify({ code: -1003, msg: 'Too much request weight used' }), { status: 429, headers: { 'Retry-After': '30' } });
-      // Minutes 10:55..11:59 closed; 12:00 forming.
-      return new Response(JSON.stringify(Array.from({ length: 66 }, (_, i) => row(T0 - 65 * 60_000 + i * 60_000))), { status: 200 });
+      // Now 12:01:00: minutes 10:55..12:00 closed, 12:01 forming (its closeTime ahead, as on Binance).
+      return new Response(JSON.stringify(Array.from({ length: 67 }, (_, i) => row(T0 - 65 * 60_000 + i * 60_000))), { status: 200 });
     }) as unknown as typeof fetch;
     feed = new MarketFeed({ market: 'spot', symbols: ['BTCUSDT'], wsBase: 'ws://127.0.0.1:9', restBase: 'http://127.0.0.1:9', bus, clock, logger: silentLogger(), maxBackoffMs: 60_000, baseBackoffMs: 1000, fetch: fetchStub, resumeFrom: () => T0 - 66 * 60_000 });
     feed.start();
@@ -43,8 +43,8 @@ describe('feed resume under rate limiting', () => {
     clock.advanceBy(1);
     await settle();
     expect(calls).toEqual([T0 + 30_000, T0 + 60_000]);
-    // Everything after the stored candle up to the last closed one; the newest row (still forming) is left to the stream.
-    expect(candles.map((c) => (c.openTime - T0) / 60_000)).toEqual(Array.from({ length: 65 }, (_, i) => i - 65));
+    // Everything after the stored candle up to the last closed one; the forming one is left to the stream.
+    expect(candles.map((c) => (c.openTime - T0) / 60_000)).toEqual(Array.from({ length: 66 }, (_, i) => i - 65));
     expect(feed.isStale('BTCUSDT'), 'no live stream here').toBe(true);
   });
 });
