@@ -157,6 +157,9 @@ export class ExecutionEngine {
       if (this.deps.clock.now() < this.bannedUntil) return this.deny(i, `IP_BANNED: the venue answered 418; no new orders until ${new Date(this.bannedUntil).toISOString()}`);
       this.stats.banned = false;
     }
+    // While a 429's Retry-After runs, a new order would only queue up behind it and go out
+    // late, at a price its signal never saw: it is denied now; the strategy signals again.
+    if (this.deps.clock.now() < this.holdUntil) return this.deny(i, `RATE_LIMITED: the venue answered 429; no new orders until ${new Date(this.holdUntil).toISOString()}`);
 
     const prepared = prepareOrder(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
     if ('reason' in prepared) return this.deny(i, prepared.reason);
@@ -291,7 +294,7 @@ export class ExecutionEngine {
             logger.warn({ symbol: order.symbol, clientOrderId: order.clientOrderId, attempt: attemptNumber, retriesLeft, err: error }, `order ${order.clientOrderId} attempt ${attemptNumber} failed: ${error.message}`);
             const wait = error instanceof VenueError && error.kind === 'RATE_LIMITED' ? (error.details.retryAfterMs ?? 0) : 0;
             if (wait > 0) this.holdUntil = Math.max(this.holdUntil, this.deps.clock.now() + wait);
-            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            if (wait > 0) await new Promise<void>((r) => this.deps.clock.after(wait, r));
           },
         },
       );

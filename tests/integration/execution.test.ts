@@ -9,8 +9,9 @@
  *
  * Each test gets its own exchange, database and engine. The exchange's
  * server time and the venue's signing clock are one TestClock, so nothing
- * depends on the wall clock except the client's request timeout, Retry-After
- * and the engine's 20 ms retry delay. Waits are on events, never sleeps.
+ * depends on the wall clock except the client's request timeout and the
+ * engine's 20 ms retry delay (Retry-After runs on the TestClock). Waits are
+ * on events, never sleeps.
  *
  * Figures by hand (catalog and default fill model): futures taker 0.05 %,
  * maker 0.02 %, fees in USDT; spot 0.1 % charged in the received asset;
@@ -20,7 +21,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { waitFor } from '../support/bot-process.ts';
 import type WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bus } from '../../src/bus/bus.ts';
@@ -602,13 +603,21 @@ describe('rate limits', () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, t0: Date.UTC(2030, 0, 1, 0, 0, 59) });
 
     r.ex.faults.force429 = 1;
-    const started = performance.now();
     const a = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
-    await r.engine.idle();
-    const waited = performance.now() - started;
+    await waitFor('the 429', () => (r.engine.stats.retries === 1 ? true : undefined), 5000);
     expect(r.ex.faults.force429, 'the fault was used').toBe(0);
+    // Retry-After runs on the injected clock: nothing goes out before it passes...
+    await new Promise((res) => setTimeout(res, 100));
+    expect(r.engine.stats.sent, 'no retry before Retry-After').toBe(1);
+    // ...and a new order meanwhile is denied, not queued behind it.
+    const late = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    const denial = await r.denialOf(late.intent.intentId);
+    expect([denial.reason, denial.source]).toEqual(['RATE_LIMITED: the venue answered 429; no new orders until 2030-01-01T00:01:00.000Z', 'execution']);
+    expect(r.row(late.cid), 'a denied intent never becomes a row').toBeUndefined();
+    r.clock.advanceBy(1000);
+    await r.engine.idle();
+    expect(r.exchangeOrders('BTCUSDT', late.cid)).toEqual([]);
     expectRowMatchesExchange(r, 'BTCUSDT', a.cid, 'FILLED');
-    expect(waited, 'Retry-After: 1 was honoured before the retry').toBeGreaterThanOrEqual(950);
     expect(r.engine.stats).toMatchObject({ sent: 2, retries: 1, rejected: 0, banned: false });
     await r.fillOf(a.cid);
 
@@ -621,8 +630,8 @@ describe('rate limits', () => {
     expect(r.exchangeOrders('BTCUSDT', b.cid), 'the 418 came before the engine: nothing placed').toEqual([]);
     expect(r.engine.stats, 'no retry into a ban').toMatchObject({ sent: 3, retries: 1, rejected: 1, banned: true });
 
-    // Until the ban's end as the 418 stated it (2 min after 00:00:59).
-    await expectDenied(r, { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' }, 'IP_BANNED: the venue answered 418; no new orders until 2030-01-01T00:02:59.000Z');
+    // Until the ban's end as the 418 stated it (2 min after 00:01:00, where the 429's wait left the clock).
+    await expectDenied(r, { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' }, 'IP_BANNED: the venue answered 418; no new orders until 2030-01-01T00:03:00.000Z');
   });
 });
 
