@@ -111,7 +111,8 @@ const STILL = [
 ].join('\n');
 
 export function chaosWorkspace(ex: LocalExchange, symbols: readonly string[], extraEnv: Record<string, string> = {}, strategy: 'flipper' | 'still' = 'flipper'): Workspace {
-  const ws = makeWorkspace({ ...ex.botEnv(), FEED: 'live', ORDER_POLL_SEC: '2', HEARTBEAT_INTERVAL_MS: '100', ...extraEnv });
+  // The replayed candles are from 2024: the resume window must reach back that far.
+  const ws = makeWorkspace({ ...ex.botEnv(), FEED: 'live', ORDER_POLL_SEC: '2', HEARTBEAT_INTERVAL_MS: '100', FEED_RESUME_HOURS: '1000000', ...extraEnv });
   // No risk guards: the campaign is about the order path, not about being stopped by a limit
   // (the flipper loses fees on every round trip; stale-data would judge the historical candle times).
   ws.write('config/bot.yaml', 'market: futures\nrisk:\n  guards: []\nreconcile:\n  intervalSec: 10\n  external: ignore\n');
@@ -132,6 +133,7 @@ function exchangeOrderCount(ex: LocalExchange): number {
   return n;
 }
 
+const START_WAIT_MS = 200_000;
 const running = (pid: number | undefined) => (hb: Heartbeat) => hb.state === 'running' && hb.pid === pid;
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
@@ -192,9 +194,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
         bot = startCli(['run'], { env: { ...ws.env, ...env }, cwd: ws.dir });
         const b = bot;
         try {
-          hb = await waitForHeartbeat(ws.heartbeatFile, running(b.child.pid), b, 60_000);
+          // A start waits out a 429 (to the minute's end) or a ban (2 min and more): give it that.
+          hb = await waitForHeartbeat(ws.heartbeatFile, running(b.child.pid), b, START_WAIT_MS);
         } catch (err) {
-          if (b.child.exitCode === null && b.child.signalCode === null) throw new Error(`bot neither running nor exited after 60 s:\n${b.output().slice(-3000)}`, { cause: err });
+          if (b.child.exitCode === null && b.child.signalCode === null) throw new Error(`bot neither running nor exited after ${START_WAIT_MS / 1000} s:\n${b.output().slice(-3000)}`, { cause: err });
           const code = await b.exited;
           // The after-row hook may fire right at the start: that still is a kill at the crash point.
           if (mode === 'after-row' && b.child.signalCode === 'SIGKILL') {
@@ -231,7 +234,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
           await new Promise((res) => setTimeout(res, 1500));
           await post(ex, 'ws/resume');
         } else if (fault === 'listenkey-expire') await post(ex, 'listenKey/expire');
-        else if (fault === 'rest-429-burst') await post(ex, 'rest/429', { count: 5 });
+        // Three 429s: whoever gets one (the venue, the feed's catch-up) waits out its Retry-After.
+        else if (fault === 'rest-429-burst') await post(ex, 'rest/429', { count: 3 });
         if (fault !== 'rest-5xx') injected[fault]++;
       })();
 
@@ -249,7 +253,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
         // The exchange accepts the next order but never answers: kill while the request hangs.
         await post(ex, 'order/blackhole', { count: 1, holdMs: 30_000 });
         const accepted = exchangeOrderCount(ex);
-        await waitFor('a black-holed order', () => (ex.faults.blackholeOrders === 0 && exchangeOrderCount(ex) > accepted) || undefined, 60_000);
+        await waitFor('a black-holed order', () => (ex.faults.blackholeOrders === 0 && exchangeOrderCount(ex) > accepted) || undefined, START_WAIT_MS);
         await new Promise((res) => setTimeout(res, 50 + r.int(400)));
         cur.child.kill('SIGKILL');
         ex.faults.blackholeOrders = 0;
@@ -269,7 +273,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     await post(ex, 'reset');
     faults.on = false;
     bot = startCli(['run'], { env: ws.env, cwd: ws.dir });
-    await waitForHeartbeat(ws.heartbeatFile, running(bot.child.pid), bot, 60_000);
+    await waitForHeartbeat(ws.heartbeatFile, running(bot.child.pid), bot, START_WAIT_MS);
     restarts++;
     // Orders the last runs left PENDING (written, never sent) are looked up once ackTimeout (30 s) passed.
     await waitFor('every order row final', () => (openRows(ws) === 0 ? true : undefined), 60_000);
@@ -293,7 +297,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
       fills: invariants.exchange.trades,
       candlesReplayed: ex.replay?.candles ?? 0,
       invariants,
-      discrepancies: invariants.discrepancies.length,
+      discrepancies: invariants.discrepancies.length + invariants.candleDiscrepancies.length,
       candleDiscrepancies: invariants.candleDiscrepancies.length,
       missingCandles: invariants.store.missingCandles,
       durationMs: Date.now() - started,

@@ -27,7 +27,7 @@ export interface InvariantReport {
   store: { orders: number; neverSent: number; fills: number; positions: Record<string, string>; realizedNet: string; candles: number; missingCandles: number; missingBySymbol: Record<string, number> };
   /** One line per broken invariant instance (1-5: orders, intents, fills, positions, PnL); the campaign passes when empty. */
   discrepancies: string[];
-  /** Invariant 6 (no 1m candle missing from the store), kept apart: see the report. */
+  /** Invariant 6 (no 1m candle missing from the store), listed apart (and counted in the campaign's discrepancies). */
   candleDiscrepancies: string[];
   /** Findings that are reported but not counted (see the report). */
   notes: string[];
