@@ -108,6 +108,17 @@ export interface EngineOptions {
   defaultLeverage?: number;
   /** Funding rate assumed until one is set (0.01% per 8 h, Binance's baseline). */
   defaultFundingRate?: Dec;
+  /**
+   * When MARKET orders execute:
+   *  - immediate (default; the local exchange, MODE=sim): at the last price when placed;
+   *  - next-step (the backtester): at the next price event after the order
+   *    arrives (placed + `latencyMs`): the open of the next step when it
+   *    arrives by the step's start, else the step's last price when it
+   *    arrives within the step. A signal computed on a close never fills at
+   *    that close: no look-ahead.
+   */
+  marketOrders?: 'immediate' | 'next-step';
+  latencyMs?: number;
 }
 
 export interface InitialBalances {
@@ -167,9 +178,15 @@ export class MatchingEngine {
   private readonly nextTradeId = new Map<string, number>();
   private nextTranId = 1;
   private readonly listeners: Array<(e: EngineEvent) => void> = [];
+  private readonly deferMarkets: boolean;
+  private readonly latencyMs: number;
+  /** next-step mode: MARKET orders waiting for their price event, per market:symbol, in arrival order. */
+  private readonly pendingMarkets = new Map<string, Array<{ order: MutOrder; arriveAt: number }>>();
 
   constructor(opts: EngineOptions) {
     this.clock = opts.clock;
+    this.deferMarkets = opts.marketOrders === 'next-step';
+    this.latencyMs = opts.latencyMs ?? 0;
     this.fill = opts.fillModel ?? defaultFillModel();
     this.defaultLeverage = opts.defaultLeverage ?? 20;
     this.defaultFundingRate = opts.defaultFundingRate ?? new Dec('0.0001');
@@ -217,9 +234,12 @@ export class MatchingEngine {
     const inst = this.instrument(market, symbol);
     if (!inst) return;
     const st = this.priceState(market, symbol);
+    const pending = this.deferMarkets ? this.pendingMarkets.get(key(market, symbol)) : undefined;
+    if (pending && pending.length > 0) this.fillPendingMarkets(inst, pending, step, 'open');
     st.last = step.last;
     const list = this.working.get(key(market, symbol));
     if (list && list.length > 0) this.processStep(inst, list, step);
+    if (pending && pending.length > 0) this.fillPendingMarkets(inst, pending, step, 'last');
     if (market === 'futures' && !st.markExplicit) this.onMark(inst, step.last);
   }
 
@@ -431,7 +451,12 @@ export class MatchingEngine {
     this.emitOrder(order, 'NEW');
 
     // -- immediate execution
-    if (req.type === 'MARKET') {
+    if (req.type === 'MARKET' && this.deferMarkets) {
+      const k = key(market, req.symbol);
+      let q = this.pendingMarkets.get(k);
+      if (!q) this.pendingMarkets.set(k, (q = []));
+      q.push({ order, arriveAt: now + this.latencyMs });
+    } else if (req.type === 'MARKET') {
       this.executeMarket(inst, order, st.last!, st.last!, undefined);
     } else if (req.type === 'LIMIT' || req.type === 'LIMIT_MAKER') {
       const last = st.last;
@@ -644,6 +669,27 @@ export class MatchingEngine {
       return;
     }
     this.executeMarket(inst, o, at, at, volume);
+  }
+
+  /**
+   * next-step mode: fills the waiting MARKET orders that have arrived by the
+   * step's start (at its open) or, in the second pass, by its end (at its
+   * last price). A step without `time` counts as arriving for every order.
+   */
+  private fillPendingMarkets(inst: Instrument, pending: Array<{ order: MutOrder; arriveAt: number }>, step: PriceStep, at: 'open' | 'last'): void {
+    const start = step.time;
+    const due = (arriveAt: number): boolean => start === undefined || (at === 'open' ? arriveAt <= start : arriveAt <= start + (step.durationMs ?? 0));
+    let kept = 0;
+    for (const p of pending) {
+      const live = p.order.status === 'NEW' || p.order.status === 'PARTIALLY_FILLED';
+      if (live && due(p.arriveAt)) {
+        const price = at === 'open' ? step.open : step.last;
+        this.executeMarket(inst, p.order, price, price, step.volume);
+      } else if (live) {
+        pending[kept++] = p;
+      }
+    }
+    pending.length = kept;
   }
 
   /** Fills a market-executing order completely at the given price plus slippage. */

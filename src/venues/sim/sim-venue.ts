@@ -18,7 +18,7 @@ import type { Market } from '../../model/market.ts';
 import type { OrderStatus } from '../../model/events.ts';
 import type { FuturesSetup, FuturesSetupReport, PlaceOrder, Venue, VenueAccount, VenueEvent, VenueFill, VenueOrder, VenuePosition } from '../venue.ts';
 import { VenueError } from '../venue.ts';
-import { MatchingEngine } from './engine.ts';
+import { MatchingEngine, type EngineOptions } from './engine.ts';
 import type { EngineReject, SimOrder, SimTrade } from './types.ts';
 
 const ACCOUNT = 'sim';
@@ -33,6 +33,8 @@ export interface SimVenueOptions {
   quoteAsset: string;
   /** Starting quote balance. */
   balance: Dec;
+  /** Fill model and market-order timing (the backtester: next-step with latency). */
+  engine?: Pick<EngineOptions, 'fillModel' | 'marketOrders' | 'latencyMs'>;
 }
 
 export class SimVenue implements Venue {
@@ -50,7 +52,7 @@ export class SimVenue implements Venue {
   /** A fresh engine and paper account over these instruments. */
   private build(instruments: readonly Instrument[]): MatchingEngine {
     const o = this.o;
-    const engine = new MatchingEngine({ clock: o.clock, instruments });
+    const engine = new MatchingEngine({ clock: o.clock, instruments, ...o.engine });
     this.engine = engine;
     engine.createAccount(ACCOUNT, o.market === 'spot' ? { spot: { [o.quoteAsset]: o.balance.toFixed() } } : { futures: o.balance.toFixed() });
     engine.onEvent((e) => {
@@ -67,8 +69,8 @@ export class SimVenue implements Venue {
   }
 
   /** One closed 1m candle moves the sim market: open, then the range, then the close. */
-  onCandle(symbol: string, c: { open: number; high: number; low: number; close: number; volume: number }): void {
-    this.engine.step(this.market, symbol, { open: new Dec(c.open), high: new Dec(c.high), low: new Dec(c.low), last: new Dec(c.close) });
+  onCandle(symbol: string, c: { open: number; high: number; low: number; close: number; volume: number; openTime?: number }): void {
+    this.engine.step(this.market, symbol, { open: new Dec(c.open), high: new Dec(c.high), low: new Dec(c.low), last: new Dec(c.close), ...(c.openTime !== undefined ? { time: c.openTime, durationMs: 60_000 } : {}) });
   }
 
   async start(): Promise<void> {

@@ -178,4 +178,7 @@ export interface PriceStep {
   readonly last: Dec;
   /** Base volume traded in the step (undefined: unlimited liquidity). */
   readonly volume?: Dec;
+  /** When the step starts (ms) and how long it lasts: MARKET orders in next-step mode (see EngineOptions). */
+  readonly time?: number;
+  readonly durationMs?: number;
 }
