@@ -206,6 +206,7 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   }
 
   const closedAtEnd: string[] = [];
+  const feesBeforeEnd = recorder.feesPaid;
   for (const [symbol] of recorder.openTrips()) {
     const c = last.get(symbol);
     if (!c) continue;
@@ -220,11 +221,8 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   const startEquity = cfg.balance.toFixed();
   // The equity curve ends where the trade list does: open trips valued as closed at the last price (with the exit fee).
   if (closedAtEnd.length > 0) {
-    const endEquity = new Dec(lastEquity || startEquity).minus(closedAtEnd.reduce((s, sym) => {
-      const c = last.get(sym)!;
-      const q = core.portfolio.position(sym).quantity.abs();
-      return s.plus(q.times(c.close).times(fees.taker));
-    }, ZERO));
+    // Less the exit fees the recorder charged those trips (one computation, not two).
+    const endEquity = new Dec(lastEquity || startEquity).minus(recorder.feesPaid.minus(feesBeforeEnd));
     equity.push({ t: Math.min(clock.now(), cfg.to), equity: endEquity.toFixed() });
   }
   const metrics = computeMetrics({ from: cfg.from, to: cfg.to, startEquity, equity, trades: recorder.trades });
