@@ -38,6 +38,11 @@ const MARKET_TYPES = new Set(['MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET']);
 /** Binance's REQUEST_WEIGHT per minute (exchangeInfo rateLimits): spot 6000, USD-M 2400. */
 const WEIGHT_BUDGET: Readonly<Record<Market, number>> = { spot: 6000, futures: 2400 };
 
+/** Binance's own close-out orders: liquidation ("autoclose-") and auto-deleveraging ("adl_autoclose"). */
+export function isLiquidation(o: Pick<VenueOrder, 'type' | 'clientOrderId'>): boolean {
+  return o.type === 'LIQUIDATION' || o.clientOrderId.startsWith('autoclose-') || o.clientOrderId.startsWith('adl_autoclose');
+}
+
 export function isFinal(status: string): boolean {
   return FINAL.has(status as OrderStatus);
 }
@@ -380,16 +385,63 @@ export class ExecutionEngine {
 
   private onVenueEvent(e: VenueEvent): void {
     if (e.type === 'order') {
+      if (isLiquidation(e.order)) this.adoptLiquidation(e.order);
       // The fill first: the order update that reports it may be the one that makes the order FILLED.
       if (e.fill) this.applyFill(e.fill);
       this.applyOrder(e.order);
     } else if (e.type === 'account') {
       const a = e.account;
-      this.deps.bus.publish('account.updated', { kind: 'account.updated', ts: this.deps.clock.now(), balances: a.balances, ...(a.walletBalance ? { walletBalance: a.walletBalance } : {}), reason: 'ORDER' });
+      const funding = a.reason === 'FUNDING_FEE' && a.balanceChange !== undefined;
+      this.deps.bus.publish('account.updated', {
+        kind: 'account.updated',
+        ts: this.deps.clock.now(),
+        balances: a.balances,
+        ...(a.walletBalance ? { walletBalance: a.walletBalance } : {}),
+        ...(funding ? { reason: 'FUNDING_FEE' as const, balanceChange: a.balanceChange! } : { reason: 'ORDER' as const }),
+      });
     } else if (e.type === 'stream' && e.status === 'reconnected') {
       // Whatever happened while the stream was down: the poll finds it now.
       void this.poll();
     }
+  }
+
+  /**
+   * The exchange closed a position itself (liquidation: client id
+   * "autoclose-...", type LIQUIDATION). It is our position, so its fill is
+   * ours to count: the order gets a row (strategy "liquidation") before its
+   * fill is applied, once (the intent id is the exchange order id).
+   */
+  private adoptLiquidation(v: VenueOrder): void {
+    const { store, clock, market } = this.deps;
+    if (this.row(v.clientOrderId)) return;
+    const now = clock.now();
+    store.run(
+      store.db
+        .insertInto('orders')
+        .values({
+          client_order_id: v.clientOrderId,
+          intent_id: `liquidation:${v.symbol}:${v.exchangeOrderId}`,
+          strategy: 'liquidation',
+          market,
+          symbol: v.symbol,
+          side: v.side,
+          type: 'MARKET',
+          time_in_force: null,
+          quantity: v.quantity.toFixed(),
+          price: null,
+          stop_price: null,
+          reduce_only: 1,
+          status: 'NEW',
+          exchange_order_id: v.exchangeOrderId,
+          filled_quantity: '0',
+          average_price: null,
+          error: null,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.doNothing()),
+    );
+    this.deps.logger.error({ symbol: v.symbol, side: v.side, quantity: v.quantity.toFixed(), exchangeOrderId: v.exchangeOrderId }, `${v.symbol} position LIQUIDATED by the exchange: ${v.side} ${v.quantity.toFixed()}`);
   }
 
   private row(cid: string): OrdersTable | undefined {

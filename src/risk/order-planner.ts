@@ -223,6 +223,10 @@ export class OrderPlanner {
   private request(p: Omit<OrderIntent, 'intentId' | 'seq' | 'market'>, reprices = 0): OrderIntent {
     const seq = this.deps.sequence.next();
     const intent: OrderIntent = { ...p, intentId: `${p.strategy}/${p.symbol}/${seq}`, seq, market: this.deps.market };
+    // Counted as in flight from this moment: the execution engine's PENDING update comes later (its
+    // queue is async), and a second signal of the same candle (exitLong then enterShort) must size
+    // against the position that exit leaves, not the one it is closing. A denial removes it again.
+    if (p.source !== 'protective') this.tracker.expect(intent.intentId, p.symbol, p.side, p.quantity, !p.reduceOnly, p.strategy);
     if (intent.ttlMs !== undefined && intent.onExpiry !== undefined && intent.onExpiry !== 'cancel') this.timed.set(intent.intentId, { intent, reprices });
     this.deps.bus.publish('order.request', { kind: 'order.request', ts: this.deps.clock.now(), intent });
     return intent;

@@ -248,7 +248,9 @@ export class StrategyHost {
     const history = this.deps.history;
     if (!history || rt.spec.warmup <= 0) return this.markReadyIfWarm(rt);
     const minutes = (rt.spec.warmup + 1) * (TIMEFRAME_MS[rt.spec.timeframe] / 60_000);
-    const bars = history.recent1m(rt.spec.market, rt.spec.symbol, this.deps.clock.now(), minutes);
+    // Only candles closed by now: the one opening at this minute closes a minute later. Live, the store
+    // never holds it yet; a backtest's store holds the whole future, and warming on it would look ahead.
+    const bars = history.recent1m(rt.spec.market, rt.spec.symbol, this.deps.clock.now() - 60_000, minutes);
     const agg = new CandleAggregator(rt.spec.symbol, rt.spec.timeframe);
     for (const b of bars) for (const c of agg.push(b)) this.deliver(rt, c);
     this.deps.logger.info({ strategy: rt.spec.strategy, symbol: rt.spec.symbol, candles: rt.delivered, needed: rt.spec.warmup }, `${rt.key} warmed from ${bars.length} stored 1m candles: ${rt.delivered}/${rt.spec.warmup} ${rt.spec.timeframe} candles`);

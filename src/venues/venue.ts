@@ -90,6 +90,13 @@ export interface VenueAccount {
   /** Futures: wallet balance and available margin in the quote asset. */
   readonly walletBalance?: Dec;
   readonly availableBalance?: Dec;
+  /**
+   * Why the balance moved (futures ACCOUNT_UPDATE's m). FUNDING_FEE carries
+   * balanceChange, the one wallet change no fill explains: the portfolio's
+   * cash ledger adds it.
+   */
+  readonly reason?: 'ORDER' | 'FUNDING_FEE' | 'OTHER';
+  readonly balanceChange?: Dec;
 }
 
 /** What the venue pushes (user-data stream, or the sim engine). */

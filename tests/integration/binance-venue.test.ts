@@ -600,6 +600,20 @@ describe('BinanceVenue futures against the local exchange', () => {
     expect((await fill).fill.quantity.toFixed()).toBe('0.1');
   });
 
+  it('funding: ACCOUNT_UPDATE m=FUNDING_FEE becomes an account event carrying the balance change (the ledger adds it)', async () => {
+    ex.setPrice('futures', 'ETHUSDT', d('3000'));
+    await venue.place({ symbol: 'ETHUSDT', side: 'BUY', type: 'MARKET', quantity: d('1'), clientOrderId: 'f-fund-1' });
+    const held = (await venue.positions(['ETHUSDT']))[0]!.quantity;
+    const account = log.next<AccountEvent>('ACCOUNT_UPDATE', (e) => e.type === 'account' && e.account.reason === 'FUNDING_FEE');
+    ex.engine.setFundingRate('ETHUSDT', d('0.0001'));
+    ex.settleFunding('ETHUSDT');
+    const ev = await account;
+    // Long at mark 3000, rate 0.01 %: pays held * 0.3 USDT.
+    expect([ev.account.reason, ev.account.balanceChange?.toFixed()]).toEqual(['FUNDING_FEE', held.times('-0.3').toFixed()]);
+    expect(held.gte(1)).toBe(true);
+    await venue.place({ symbol: 'ETHUSDT', side: 'SELL', type: 'MARKET', quantity: d('1'), reduceOnly: true, clientOrderId: 'f-fund-2' });
+  });
+
   it('a silent connection (no frame, no ping) is replaced after streamStaleMs', async () => {
     const v = venueFor(ex, clock, 'futures', { timers: { streamStaleMs: 120_000 } });
     const vlog = new EventLog(v);

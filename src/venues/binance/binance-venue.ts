@@ -293,7 +293,7 @@ const futuresAccountUpdate = z.object({
   e: z.literal('ACCOUNT_UPDATE'),
   E: ms,
   T: ms.optional(),
-  a: z.object({ B: z.array(z.object({ a: z.string(), wb: decimal, cw: decimal.optional() })) }),
+  a: z.object({ m: z.string().optional(), B: z.array(z.object({ a: z.string(), wb: decimal, cw: decimal.optional(), bc: decimal.optional() })) }),
 });
 
 const algoUpdate = z.object({
@@ -1255,7 +1255,9 @@ export class BinanceVenue implements Venue {
           if (r.data.a.B.length === 0) return;
           const balances = r.data.a.B.map((b) => ({ asset: b.a, free: dec(b.wb), locked: ZERO }));
           const usdt = r.data.a.B.find((b) => b.a === 'USDT') ?? r.data.a.B[0]!;
-          return this.emit({ type: 'account', account: { balances, walletBalance: dec(usdt.wb) } });
+          // Funding moves the wallet with no fill: its balance change (bc) is what the cash ledger adds.
+          const funding = r.data.a.m === 'FUNDING_FEE' && usdt.bc !== undefined;
+          return this.emit({ type: 'account', account: { balances, walletBalance: dec(usdt.wb), ...(funding ? { reason: 'FUNDING_FEE' as const, balanceChange: dec(usdt.bc!) } : {}) } });
         }
         case 'ALGO_UPDATE': {
           const r = algoUpdate.safeParse(msg);

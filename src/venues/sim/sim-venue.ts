@@ -62,7 +62,7 @@ export class SimVenue implements Venue {
       } else if (e.type === 'spotBalances' && this.market === 'spot') {
         this.emit({ type: 'account', account: { balances: e.balances.map((b) => ({ asset: b.asset, free: b.free, locked: b.locked })) } });
       } else if (e.type === 'futuresAccount' && this.market === 'futures') {
-        this.emit({ type: 'account', account: { balances: [], walletBalance: e.walletBalance } });
+        this.emit({ type: 'account', account: { balances: [], walletBalance: e.walletBalance, ...(e.reason === 'FUNDING_FEE' ? { reason: 'FUNDING_FEE' as const, balanceChange: e.balanceChange } : {}) } });
       }
     });
     return engine;
