@@ -23,8 +23,10 @@
 import { Bus } from '../bus/bus.ts';
 import { TestClock } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
+import { TraderError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { TradingCore } from '../kernel/trading-core.ts';
+import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import type { Settings } from '../settings/settings.ts';
 import type { CandleRepository, StoredCandle } from '../store/candle-repository.ts';
@@ -37,9 +39,12 @@ import { catalog } from '../venues/sim/catalog.ts';
 import { SimVenue } from '../venues/sim/sim-venue.ts';
 import { computeMetrics } from './metrics.ts';
 import { TradeRecorder } from './trade-recorder.ts';
-import type { BacktestMetrics, BacktestTrade, EquityPoint } from './types.ts';
+import type { BacktestReport, BacktestRunConfig, EquityPoint } from './types.ts';
 
 const MINUTE = 60_000;
+/** USD-M perpetuals settle funding every 8 h: 00:00, 08:00 and 16:00 UTC. */
+const FUNDING_EVERY = 8 * 3_600_000;
+const DEFAULT_FUNDING_RATE = new Dec('0.0001');
 
 export interface BacktestConfig {
   readonly market: Market;
@@ -53,6 +58,10 @@ export interface BacktestConfig {
   readonly feeBps?: Dec;
   readonly slippageBps?: Dec;
   readonly latencyMs?: number;
+  /** Futures: funding rate per 8 h settlement (default 0.0001, Binance's baseline). */
+  readonly fundingRate?: Dec;
+  /** Where each symbol's YAML came from (for the report). */
+  readonly sources?: Readonly<Record<string, string>>;
 }
 
 export interface BacktestDeps {
@@ -61,31 +70,14 @@ export interface BacktestDeps {
   readonly candles: CandleRepository;
   readonly logger: Logger;
   readonly indicators: () => IndicatorFactory;
+  /** Exchange filters per symbol (default: the shipped catalog). A symbol missing here cannot trade. */
+  readonly instruments?: readonly Instrument[];
 }
 
-export interface BacktestResult {
-  readonly config: {
-    readonly market: Market;
-    readonly strategies: ReadonlyArray<{ strategy: string; symbol: string; timeframe: string; params: Readonly<Record<string, unknown>> }>;
-    readonly from: number;
-    readonly to: number;
-    readonly balance: string;
-    readonly fees: { readonly maker: string; readonly taker: string };
-    readonly slippageBps: string;
-    readonly latencyMs: number;
-  };
-  readonly metrics: BacktestMetrics;
-  readonly trades: readonly BacktestTrade[];
-  readonly equity: readonly EquityPoint[];
-  readonly candles: number;
-  readonly orders: { readonly submitted: number; readonly denied: number; readonly filled: number };
-  /** Trips still open at the end, closed at the last price in the trade list. */
-  readonly closedAtEnd: readonly string[];
-  readonly elapsedMs: number;
-}
+/** A run's figures, trade list and curve; stored with an id, a time and the git commit it becomes a BacktestReport. */
+export type BacktestResult = Omit<BacktestReport, 'id' | 'createdAt' | 'gitCommit'>;
 
-export class MissingDataError extends Error {
-  readonly code = 'BACKTEST_NO_DATA';
+export class MissingDataError extends TraderError {
   constructor(
     readonly market: Market,
     readonly symbol: string,
@@ -93,11 +85,22 @@ export class MissingDataError extends Error {
     readonly to: number,
   ) {
     super(
+      'BACKTEST_NO_DATA',
       `no stored ${market} 1m candles for ${symbol} between ${new Date(from).toISOString()} and ${new Date(to).toISOString()}: ` +
         `download them with \`trader data download --market ${market} --symbol ${symbol} --from ${new Date(from).toISOString().slice(0, 10)} --to ${new Date(to).toISOString().slice(0, 10)}\` ` +
         '(or import Binance kline files with `trader data import <files>`)',
     );
-    this.name = 'MissingDataError';
+  }
+}
+
+export class MissingInstrumentError extends TraderError {
+  constructor(market: Market, symbols: readonly string[]) {
+    super(
+      'BACKTEST_NO_DATA',
+      `no ${market} exchange filters (tick size, lot size, min notional) for ${symbols.join(', ')}: ` +
+        'orders cannot be rounded or checked as Binance would. The bot stores Binance\'s exchangeInfo in its database when it runs ' +
+        `(any mode, FEED=live); run it once with ${symbols.join(',')} in a strategy YAML, then backtest again`,
+    );
   }
 }
 
@@ -111,6 +114,10 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     return { symbol: s, rows };
   });
 
+  const instruments = deps.instruments ?? catalog(cfg.market);
+  const unlisted = symbols.filter((s) => !instruments.some((i) => i.symbol === s && i.market === cfg.market));
+  if (unlisted.length > 0) throw new MissingInstrumentError(cfg.market, unlisted);
+
   const base = defaultFillModel();
   const fee = cfg.feeBps?.div(10_000);
   const fillModel: FillModelConfig = {
@@ -122,7 +129,9 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
 
   const clock = new TestClock(cfg.from);
   const logger = deps.logger;
-  const bus = new Bus({ logger, clock });
+  // Payload freezing catches a handler mutating a shared event; the test suite runs these same
+  // handlers with it on, so a throughput-bound replay turns it off (bus.ts).
+  const bus = new Bus({ logger, clock, freezePayloads: false });
   const store = Store.open(':memory:');
   await store.migrate();
   const settings: Settings = {
@@ -138,7 +147,7 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   const venue = new SimVenue({
     market: cfg.market,
     clock,
-    instruments: catalog(cfg.market),
+    instruments,
     quoteAsset: settings.bot.quoteAsset,
     balance: cfg.balance,
     engine: { fillModel, marketOrders: 'next-step', latencyMs: cfg.latencyMs ?? 0 },
@@ -148,14 +157,38 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     const inst = venue.engine.instrument(cfg.market, symbol);
     return !inst || qty.lt(inst.filters.lot.minQty) || qty.lt(inst.filters.lot.stepSize);
   });
-  const counts = { submitted: 0, denied: 0, filled: 0 };
+  const counts = { submitted: 0, denied: 0, filled: 0, deniedBy: {} as Record<string, number> };
   bus.on('fill', (f) => {
     counts.filled++;
     recorder.onFill(f);
   }, 'backtest');
-  bus.on('order.denied', () => void counts.denied++, 'backtest');
+  bus.on('order.denied', (d) => {
+    counts.denied++;
+    const code = d.reason.split(':')[0] ?? d.reason;
+    counts.deniedBy[code] = (counts.deniedBy[code] ?? 0) + 1;
+  }, 'backtest');
+  const futures = cfg.market === 'futures';
+  const fundingRate = cfg.fundingRate ?? DEFAULT_FUNDING_RATE;
+  let liquidations = 0;
+  venue.engine.onEvent((e) => {
+    if (e.type === 'funding') recorder.onFunding(e.symbol, e.amount);
+    else if (e.type === 'order' && e.order.type === 'LIQUIDATION' && e.order.status === 'FILLED') liquidations++;
+  });
 
-  const core = await TradingCore.start({ settings: () => settings, store, bus, clock, logger, venue, reconcile: false, execution: { retryDelayMs: 0 } });
+  // The in-process venue reports every order change synchronously and its catalog is fixed: the
+  // safety-net poll (every 5 s of test clock, 12 database scans per candle) and the hourly
+  // exchangeInfo reload would only cost time.
+  const core = await TradingCore.start({
+    settings: () => settings,
+    store,
+    bus,
+    clock,
+    logger,
+    venue,
+    reconcile: false,
+    execution: { retryDelayMs: 0, pollMs: 30 * 86_400_000 },
+    instrumentRefreshMs: 0,
+  });
   const host = new StrategyHost({ bus, clock, logger, indicators: deps.indicators, history: deps.candles, initialPositions: () => core.portfolio.positions() });
   host.start(cfg.specs);
 
@@ -164,6 +197,7 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   const idx = series.map(() => 0);
   let n = 0;
   let lastEquity = '';
+  let lastEquityDec: Dec | undefined;
   const last = new Map<string, StoredCandle>();
   for (let t = Math.ceil(cfg.from / MINUTE) * MINUTE; t < cfg.to; t += MINUTE) {
     let any = false;
@@ -176,7 +210,11 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
         continue;
       }
       idx[i]!++;
-      if (!any) clock.advanceTo(t);
+      if (!any) {
+        clock.advanceTo(t);
+        // Funding settles at the funding time, on the position held into it, at the last price (the mark).
+        if (futures && t % FUNDING_EVERY === 0) for (const sym of symbols) venue.engine.applyFunding(sym, fundingRate);
+      }
       any = true;
       venue.onCandle(s.symbol, { ...c, openTime: t });
       last.set(s.symbol, c);
@@ -198,10 +236,11 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     }
     await core.execution.idle();
     // The curve: a point whenever equity moved (sparse while flat; the metrics carry it forward).
-    const e = core.portfolio.equity().toFixed();
-    if (e !== lastEquity) {
-      equity.push({ t: t + MINUTE, equity: e });
-      lastEquity = e;
+    const e = core.portfolio.equity();
+    if (lastEquityDec === undefined || !e.eq(lastEquityDec)) {
+      lastEquity = e.toFixed();
+      lastEquityDec = e;
+      equity.push({ t: t + MINUTE, equity: lastEquity });
     }
   }
 
@@ -226,23 +265,36 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     equity.push({ t: Math.min(clock.now(), cfg.to), equity: endEquity.toFixed() });
   }
   const metrics = computeMetrics({ from: cfg.from, to: cfg.to, startEquity, equity, trades: recorder.trades });
+  const config: BacktestRunConfig = {
+    market: cfg.market,
+    strategies: cfg.specs.map((s) => ({ strategy: s.strategy, symbol: s.symbol, timeframe: s.timeframe, params: s.params, ...(cfg.sources?.[s.symbol] ? { source: cfg.sources[s.symbol] } : {}) })),
+    from: cfg.from,
+    to: cfg.to,
+    balance: startEquity,
+    fees: { maker: fees.maker.toFixed(), taker: fees.taker.toFixed() },
+    slippageBps: (cfg.slippageBps ?? ZERO).toFixed(),
+    latencyMs: cfg.latencyMs ?? 0,
+    ...(futures ? { funding: { rate: fundingRate.toFixed(), source: 'flat' as const } } : {}),
+  };
+  const notes: string[] = [
+    'Market orders fill at the first price after the signal plus the latency (the next candle\'s open at the earliest), never at the close the signal was computed on.',
+    'Inside a 1m candle the path is open, adverse extreme, favourable extreme, close: stops and limits see the worse extreme first.',
+  ];
+  if (futures) {
+    notes.push(`Funding: a flat ${fundingRate.times(100).toFixed()} % per 8 h settlement (00:00, 08:00, 16:00 UTC) on the position held into it; stored historical rates are not used.`);
+    notes.push(`Liquidation: checked at each 1m close (the mark price is taken as the close); ${liquidations} liquidation${liquidations === 1 ? '' : 's'} in this run.`);
+  }
+  if (closedAtEnd.length > 0) notes.push(`Still open when the data ended, closed at the last price with a taker fee: ${closedAtEnd.join(', ')}.`);
+  if (cfg.specs.some((s) => s.timeframe !== '1m')) notes.push('Strategies on timeframes above 1m see candles built from the stored 1m candles; orders fill along the 1m sub-candles.');
   return {
-    config: {
-      market: cfg.market,
-      strategies: cfg.specs.map((s) => ({ strategy: s.strategy, symbol: s.symbol, timeframe: s.timeframe, params: s.params })),
-      from: cfg.from,
-      to: cfg.to,
-      balance: startEquity,
-      fees: { maker: fees.maker.toFixed(), taker: fees.taker.toFixed() },
-      slippageBps: (cfg.slippageBps ?? ZERO).toFixed(),
-      latencyMs: cfg.latencyMs ?? 0,
-    },
+    config,
     metrics,
     trades: recorder.trades,
     equity,
     candles: n,
     orders: counts,
     closedAtEnd,
+    notes,
     elapsedMs: performance.now() - started,
   };
 }

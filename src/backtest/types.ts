@@ -76,3 +76,40 @@ export interface BacktestMetrics {
   /** Net funding paid (positive = paid, negative = received). */
   readonly fundingPaid: number;
 }
+
+/** How the run was set up, as the report states it. */
+export interface BacktestRunConfig {
+  readonly market: 'spot' | 'futures';
+  readonly strategies: ReadonlyArray<{ readonly strategy: string; readonly symbol: string; readonly timeframe: string; readonly params: Readonly<Record<string, unknown>>; readonly source?: string }>;
+  readonly from: number;
+  readonly to: number;
+  readonly balance: string;
+  readonly fees: { readonly maker: string; readonly taker: string };
+  readonly slippageBps: string;
+  readonly latencyMs: number;
+  /** Futures: the funding rate applied at 00:00, 08:00 and 16:00 UTC, and where it came from. */
+  readonly funding?: { readonly rate: string; readonly source: 'flat' };
+}
+
+/**
+ * Everything a report shows (terminal, JSON, CSV, HTML), and what is stored
+ * per run. The JSON export is this object.
+ */
+export interface BacktestReport {
+  /** Stored run id (absent before it is stored). */
+  readonly id?: number;
+  readonly createdAt: number;
+  readonly gitCommit: string;
+  readonly config: BacktestRunConfig;
+  readonly metrics: BacktestMetrics;
+  readonly trades: readonly BacktestTrade[];
+  readonly equity: readonly EquityPoint[];
+  readonly candles: number;
+  /** deniedBy: denials per reason code (the part before the colon: BALANCE, MAX_POSITION ...). */
+  readonly orders: { readonly submitted: number; readonly denied: number; readonly filled: number; readonly deniedBy?: Readonly<Record<string, number>> };
+  /** Symbols whose trip was still open at the end (closed at the last price in the trade list). */
+  readonly closedAtEnd: readonly string[];
+  /** Assumptions the reader must know (flat funding, trips closed at the end...). */
+  readonly notes: readonly string[];
+  readonly elapsedMs: number;
+}

@@ -17,10 +17,10 @@ import { tradeCommand, type TradeOptions } from './trade-command.ts';
 import { orderCommand, type OrderOptions } from './order-command.ts';
 import { runDemo, type DemoOptions } from './demo-command.ts';
 import { reconcileCommand } from './reconcile-command.ts';
+import { backtestCompare, backtestList, backtestReport, backtestRun, type BacktestRunOptions } from './backtest-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
-  ['backtest', 'run strategies on history and report'],
   ['optimize', 'search strategy parameters (grid, walk-forward)'],
   ['portfolio', 'balances, positions and equity history'],
 ];
@@ -218,6 +218,52 @@ export function buildProgram(): Command {
     .option('--json', 'print as JSON')
     .action(async (opts: OrderOptions) => {
       process.exitCode = await orderCommand('list', opts);
+    });
+
+  const backtest = program.command('backtest').description('run a strategy over stored candles with the live kernel (sim venue, test clock); every run is stored');
+  backtest
+    .command('run')
+    .description('backtest one strategy on one or more symbols; data comes from the candle store (trader data import|download)')
+    .option('--strategy <name>', 'strategy folder, e.g. rsi')
+    .option('--symbol <list>', 'symbol(s), comma-separated: BTCUSDT or BTCUSDT,ETHUSDT')
+    .option('--timeframe <tf>', `strategy timeframe (${'1m, 5m, 15m, 1h, 4h, 1d ...'}); default: the YAML's, else the strategy's`)
+    .option('--from <date>', 'first candle, UTC: 2024-01-01 or 2024-01-01T12:00')
+    .option('--to <date>', 'last day, UTC, inclusive (2024-12-31 = through the end of that day); with a time: exclusive')
+    .option('--market <m>', 'spot or futures (default: config/bot.yaml market)')
+    .option('--param <key=value...>', 'override a parameter: period=10 (repeat or comma-separate)', collect, [])
+    .option('--balance <quote>', 'starting balance (default: config/bot.yaml sim.balance)')
+    .option('--fee-bps <n>', 'fee for maker and taker, basis points (default: Binance VIP0, spot 10/10, futures 2/5)')
+    .option('--slippage-bps <n>', 'market-order slippage against you, basis points (default 0)')
+    .option('--latency-ms <n>', 'signal to order arrival; a market order fills at the first price after it (default 0: the next open)')
+    .option('--funding-rate <r>', 'futures: flat funding rate per 8 h, as a fraction (default 0.0001)')
+    .option('--output <format>', 'table, json, csv or html', 'table')
+    .option('--file <path>', 'write the output here (csv: <path>-metrics.csv, -trades.csv, -equity.csv)')
+    .action(async (opts: BacktestRunOptions) => {
+      process.exitCode = await backtestRun(opts);
+    });
+  backtest
+    .command('list')
+    .description('stored backtests, newest first')
+    .option('--limit <n>', 'how many', '50')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { limit?: string; json?: boolean }) => {
+      process.exitCode = await backtestList(opts);
+    });
+  backtest
+    .command('report')
+    .description('show a stored backtest again, in any output format')
+    .option('--id <id>', 'run id, or latest', 'latest')
+    .option('--output <format>', 'table, json, csv or html', 'table')
+    .option('--file <path>', 'write the output here')
+    .action(async (opts: { id: string; output: string; file?: string }) => {
+      process.exitCode = await backtestReport(opts);
+    });
+  backtest
+    .command('compare <a> <b>')
+    .description('two stored backtests side by side (ids, or latest)')
+    .option('--json', 'print as JSON')
+    .action(async (a: string, b: string, opts: { json?: boolean }) => {
+      process.exitCode = await backtestCompare(a, b, opts);
     });
 
   for (const [name, description] of PLANNED_GROUPS) {

@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'BUS_DUPLICATE_HANDLER'
   | 'BUS_CLOSED'
   | 'HEARTBEAT_UNREADABLE'
-  | 'INVARIANT_BROKEN';
+  | 'INVARIANT_BROKEN'
+  | 'BACKTEST_NO_DATA'
+  | 'RUN_NOT_FOUND'
+  | 'USAGE';
 
 export class TraderError extends Error {
   readonly code: ErrorCode;
@@ -89,6 +92,8 @@ export const EXIT = {
   UNHEALTHY: 1,
   NOT_AVAILABLE: 2,
   USAGE: 64,
+  /** EX_NOINPUT: the data or stored run asked for does not exist. */
+  NO_INPUT: 66,
   SOFTWARE: 70,
   CANT_CREATE: 73,
   TEMP_FAIL: 75,
@@ -105,6 +110,11 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.CANT_CREATE;
       case 'INSTANCE_LOCKED':
         return EXIT.TEMP_FAIL;
+      case 'USAGE':
+        return EXIT.USAGE;
+      case 'BACKTEST_NO_DATA':
+      case 'RUN_NOT_FOUND':
+        return EXIT.NO_INPUT;
       default:
         return EXIT.SOFTWARE;
     }

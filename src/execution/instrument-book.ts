@@ -22,7 +22,8 @@ export class InstrumentBook {
   source: 'venue' | 'cache' | 'none' = 'none';
 
   constructor(
-    private readonly deps: { venue: Pick<Venue, 'instruments'>; store: Store; clock: Clock; logger: Logger; market: Market },
+    /** refreshMs: how often exchangeInfo is reloaded (default hourly; 0 = never: the backtester's fixed catalog). */
+    private readonly deps: { venue: Pick<Venue, 'instruments'>; store: Store; clock: Clock; logger: Logger; market: Market; refreshMs?: number },
   ) {}
 
   /** Loads from the venue, falling back to the SQLite cache; throws only when neither has anything. */
@@ -34,7 +35,8 @@ export class InstrumentBook {
       if (cached === 0) throw err;
       this.deps.logger.warn({ err, cached }, `cannot load exchangeInfo (${(err as Error).message}); using ${cached} cached instruments until the next refresh`);
     }
-    this.timer ??= this.deps.clock.every(HOUR, () => void this.refresh());
+    const every = this.deps.refreshMs ?? HOUR;
+    if (every > 0) this.timer ??= this.deps.clock.every(every, () => void this.refresh());
   }
 
   /** Reloads from the venue (one at a time); failures keep the current filters. */
@@ -96,6 +98,23 @@ export class InstrumentBook {
     if (n > 0) this.source = 'cache';
     return n;
   }
+}
+
+/**
+ * The instruments cached in the database for a market (what the bot last
+ * loaded from the venue's exchangeInfo), skipping rows it cannot read. The
+ * backtester lists these, so any symbol the bot has traded can be tested.
+ */
+export function cachedInstruments(store: Store, market: Market): Instrument[] {
+  const out: Instrument[] = [];
+  for (const r of store.all(store.db.selectFrom('instruments').select(['filters']).where('market', '=', market))) {
+    try {
+      out.push(instrumentFromJson(JSON.parse(r.filters)));
+    } catch {
+      // An older format: skipped, as fromCache does.
+    }
+  }
+  return out;
 }
 
 /** JSON form: every Dec as its exact string. */

@@ -57,6 +57,8 @@ export interface TradingCoreDeps {
    * --dry-run`): no account setup, no settling poll, no protective orders.
    */
   readOnly?: boolean;
+  /** exchangeInfo reload interval (default hourly; 0 = never, for a venue whose list cannot change: the backtester). */
+  instrumentRefreshMs?: number;
 }
 
 /** The venue the settings ask for: the sim engine in MODE=sim, Binance (or any URL override) otherwise. */
@@ -156,7 +158,7 @@ export class TradingCore {
         const report = await venue.configureFutures({ positionMode: 'ONEWAY', symbols: symbols.map((symbol) => ({ symbol, leverage: bot.symbols[symbol]?.leverage ?? bot.risk.maxLeverage, ...(bot.symbols[symbol]?.marginType ? { marginType: bot.symbols[symbol]!.marginType! } : {}) })) });
         logger.info({ positionMode: report.positionMode, symbols: report.symbols }, `futures account: one-way mode (${report.positionMode}); leverage set on ${report.symbols.length} symbols`);
       }
-      const instruments = new InstrumentBook({ venue, store, clock, logger: logger.child({ component: 'instruments' }), market });
+      const instruments = new InstrumentBook({ venue, store, clock, logger: logger.child({ component: 'instruments' }), market, ...(deps.instrumentRefreshMs !== undefined ? { refreshMs: deps.instrumentRefreshMs } : {}) });
       await instruments.load();
       const inst = (symbol: string) => instruments.get(symbol);
 

@@ -233,4 +233,72 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('candles_v1').renameTo('candles').execute();
     },
   },
+  /** Stored backtests, optimizations and re-optimization decisions (issue 9). */
+  '0003_backtests': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('backtest_runs')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('symbols', 'text', (c) => c.notNull())
+        .addColumn('market', 'text', (c) => c.notNull())
+        .addColumn('from_ts', 'integer', (c) => c.notNull())
+        .addColumn('to_ts', 'integer', (c) => c.notNull())
+        .addColumn('git_commit', 'text', (c) => c.notNull())
+        .addColumn('request', 'text', (c) => c.notNull())
+        .addColumn('config', 'text', (c) => c.notNull())
+        .addColumn('metrics', 'text', (c) => c.notNull())
+        .addColumn('trades', 'blob', (c) => c.notNull())
+        .addColumn('equity', 'blob', (c) => c.notNull())
+        .addColumn('elapsed_ms', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('optimize_runs')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('symbols', 'text', (c) => c.notNull())
+        .addColumn('market', 'text', (c) => c.notNull())
+        .addColumn('from_ts', 'integer', (c) => c.notNull())
+        .addColumn('to_ts', 'integer', (c) => c.notNull())
+        .addColumn('objective', 'text', (c) => c.notNull())
+        .addColumn('grid', 'text', (c) => c.notNull())
+        .addColumn('walk_forward', 'text')
+        .addColumn('git_commit', 'text', (c) => c.notNull())
+        .addColumn('best_params', 'text')
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('applied', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('optimize_results')
+        .addColumn('run_id', 'integer', (c) => c.notNull().references('optimize_runs.id').onDelete('cascade'))
+        .addColumn('window', 'integer', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('in_sample', 'text', (c) => c.notNull())
+        .addColumn('out_of_sample', 'text')
+        .addColumn('is_best', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('optimize_results_run').on('optimize_results').columns(['run_id', 'window']).execute();
+      await db.schema
+        .createTable('reoptimize_decisions')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('ts', 'integer', (c) => c.notNull())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('optimize_run_id', 'integer')
+        .addColumn('current_params', 'text', (c) => c.notNull())
+        .addColumn('candidate_params', 'text')
+        .addColumn('current_score', 'real')
+        .addColumn('candidate_score', 'real')
+        .addColumn('applied', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const t of ['reoptimize_decisions', 'optimize_results', 'optimize_runs', 'backtest_runs']) await db.schema.dropTable(t).execute();
+    },
+  },
 };

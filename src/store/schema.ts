@@ -140,6 +140,74 @@ export interface JournalTable {
   payload: string; // JSON
 }
 
+/**
+ * One stored backtest: its full request and resolved config (JSON), the git
+ * commit it ran on, its metrics (JSON) and the trade list and equity curve
+ * (gzipped JSON: a year of 1m data can hold hundreds of thousands of points).
+ */
+export interface BacktestRunsTable {
+  id: Generated<number>;
+  created_at: number;
+  /** What started it: cli, optimize, reoptimize. */
+  source: string;
+  strategy: string;
+  symbols: string; // comma-separated
+  market: string;
+  from_ts: number;
+  to_ts: number;
+  git_commit: string;
+  request: string; // JSON: the BacktestRequest as given
+  config: string; // JSON: resolved params, fees, slippage, latency, funding
+  metrics: string; // JSON: BacktestMetrics
+  trades: Buffer; // gzip JSON BacktestTrade[]
+  equity: Buffer; // gzip JSON EquityPoint[]
+  elapsed_ms: number;
+}
+
+/** One optimization (a grid, optionally walk-forward), with its best parameter set. */
+export interface OptimizeRunsTable {
+  id: Generated<number>;
+  created_at: number;
+  source: string;
+  strategy: string;
+  symbols: string;
+  market: string;
+  from_ts: number;
+  to_ts: number;
+  objective: string;
+  grid: string; // JSON: { param: values[] }
+  walk_forward: string | null; // JSON: { inSample, outOfSample } or null
+  git_commit: string;
+  best_params: string | null; // JSON
+  summary: string; // JSON: in/out-of-sample figures, overfit flag, timings
+  applied: number; // 1 when --apply (or the scheduler) wrote best_params into the YAML
+}
+
+/** One parameter set's figures in one optimization window. */
+export interface OptimizeResultsTable {
+  run_id: number;
+  window: number; // 0 for a plain grid; 1.. per walk-forward window
+  params: string; // JSON
+  in_sample: string; // JSON: objective + key metrics
+  out_of_sample: string | null; // JSON (walk-forward windows only)
+  is_best: number;
+}
+
+/** Scheduled re-optimization: every decision, applied or not, and why. */
+export interface ReoptimizeDecisionsTable {
+  id: Generated<number>;
+  ts: number;
+  strategy: string;
+  symbol: string;
+  optimize_run_id: number | null;
+  current_params: string; // JSON
+  candidate_params: string | null; // JSON
+  current_score: number | null;
+  candidate_score: number | null;
+  applied: number;
+  reason: string;
+}
+
 export interface DB {
   kv: KvTable;
   instruments: InstrumentsTable;
@@ -152,4 +220,8 @@ export interface DB {
   risk_events: RiskEventsTable;
   equity_snapshots: EquitySnapshotsTable;
   journal: JournalTable;
+  backtest_runs: BacktestRunsTable;
+  optimize_runs: OptimizeRunsTable;
+  optimize_results: OptimizeResultsTable;
+  reoptimize_decisions: ReoptimizeDecisionsTable;
 }

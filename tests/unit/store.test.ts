@@ -12,7 +12,7 @@ import { Journal, recordJournal } from '../../src/store/journal.ts';
 import { Store } from '../../src/store/store.ts';
 import { makeWorkspace, type Workspace } from '../support/workspace.ts';
 
-const TABLES = ['candle_series', 'candles', 'equity_snapshots', 'fills', 'instruments', 'journal', 'kv', 'orders', 'positions', 'risk_events', 'signals'];
+const TABLES = ['backtest_runs', 'candle_series', 'candles', 'equity_snapshots', 'fills', 'instruments', 'journal', 'kv', 'optimize_results', 'optimize_runs', 'orders', 'positions', 'reoptimize_decisions', 'risk_events', 'signals'];
 
 let ws: Workspace;
 const toClose: Array<{ close(): void }> = [];
@@ -42,8 +42,8 @@ describe('store: migrations', () => {
     expect(existsSync(ws.dbFile)).toBe(false);
     const store = open();
     const r = await store.migrate();
-    expect(r.applied).toEqual(['0001_initial', '0002_candle_series']);
-    expect(r.current).toBe('0002_candle_series');
+    expect(r.applied).toEqual(['0001_initial', '0002_candle_series', '0003_backtests']);
+    expect(r.current).toBe('0003_backtests');
     expect(tables(ws.dbFile)).toEqual(TABLES);
     expect(store.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.sqlite.pragma('synchronous', { simple: true }), 'FULL = 2').toBe(2);
@@ -64,7 +64,7 @@ describe('store: migrations', () => {
     const second = open();
     const r = await second.migrate();
     expect(r.applied).toEqual([]);
-    expect(r.current).toBe('0002_candle_series');
+    expect(r.current).toBe('0003_backtests');
     second.close();
     const after = new Database(ws.dbFile, { readonly: true });
     expect(after.prepare('SELECT sql FROM sqlite_master ORDER BY name').all()).toEqual(before);

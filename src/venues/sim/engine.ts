@@ -889,15 +889,23 @@ export class MatchingEngine {
    */
   private checkLiquidations(symbol: string): void {
     for (const acct of this.accounts.values()) {
-      const views = this.positionViews(acct);
+      if (acct.positions.size === 0) continue;
+      // Runs on every mark (every candle in a backtest): one pass of views, without the liquidation price's division.
+      let views = this.positionViews(acct, false);
+      if (views.length === 0) continue;
+      let liquidated = false;
       for (const p of views) {
         if (p.symbol !== symbol || p.marginType !== 'isolated') continue;
-        if (p.isolatedWallet.plus(p.unrealizedPnl).lte(p.maintMargin)) this.liquidate(acct, p);
+        if (p.isolatedWallet.plus(p.unrealizedPnl).lte(p.maintMargin)) {
+          this.liquidate(acct, p);
+          liquidated = true;
+        }
       }
-      const cross = this.positionViews(acct).filter((p) => p.marginType === 'cross');
+      if (liquidated) views = this.positionViews(acct, false);
+      const cross = views.filter((p) => p.marginType === 'cross');
       if (cross.length === 0) continue;
       const maint = cross.reduce((s, p) => s.plus(p.maintMargin), ZERO);
-      const isolated = this.positionViews(acct).reduce((s, p) => s.plus(p.isolatedWallet), ZERO);
+      const isolated = views.reduce((s, p) => s.plus(p.isolatedWallet), ZERO);
       const balance = acct.wallet.minus(isolated).plus(cross.reduce((s, p) => s.plus(p.unrealizedPnl), ZERO));
       if (maint.gt(0) && balance.lte(maint)) for (const p of cross) this.liquidate(acct, p);
     }
@@ -957,7 +965,8 @@ export class MatchingEngine {
     this.emitOrder(o, status === 'CANCELED' ? 'CANCELED' : 'EXPIRED');
   }
 
-  private positionViews(acct: Account): FuturesPosition[] {
+  /** withLiquidationPrice false: liquidationPrice is left 0 (the liquidation check does not need it). */
+  private positionViews(acct: Account, withLiquidationPrice = true): FuturesPosition[] {
     const out: FuturesPosition[] = [];
     for (const [k, pos] of acct.positions) {
       if (pos.amt.isZero()) continue;
@@ -973,7 +982,7 @@ export class MatchingEngine {
       // Price at which margin equals maintenance: isolated uses its own wallet, cross the cross wallet.
       const margin = s.marginType === 'isolated' ? pos.isolatedWallet : acct.wallet;
       const dir = pos.amt.isNeg() ? -1 : 1;
-      const liq = pos.amt.times(pos.entry).minus(margin).div(pos.amt.times(new Dec(1).minus(mmr.times(dir))));
+      const liq = withLiquidationPrice ? pos.amt.times(pos.entry).minus(margin).div(pos.amt.times(new Dec(1).minus(mmr.times(dir)))) : ZERO;
       out.push({
         symbol,
         positionSide: pos.positionSide,
