@@ -72,6 +72,8 @@ export interface BacktestDeps {
   readonly indicators: () => IndicatorFactory;
   /** Exchange filters per symbol (default: the shipped catalog). A symbol missing here cannot trade. */
   readonly instruments?: readonly Instrument[];
+  /** Called with the run's bus before anything starts (tests and tools that watch the events). */
+  readonly onBus?: (bus: Bus) => void;
 }
 
 /** A run's figures, trade list and curve; stored with an id, a time and the git commit it becomes a BacktestReport. */
@@ -132,6 +134,7 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   // Payload freezing catches a handler mutating a shared event; the test suite runs these same
   // handlers with it on, so a throughput-bound replay turns it off (bus.ts).
   const bus = new Bus({ logger, clock, freezePayloads: false });
+  deps.onBus?.(bus);
   const store = Store.open(':memory:');
   await store.migrate();
   const settings: Settings = {

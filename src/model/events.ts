@@ -58,6 +58,9 @@ export interface Signal extends Base<'signal'> {
   readonly trailing?: Dec;
   /** One sizing unit (grid level): entries add a unit, exits close one (see SignalOptions.unit). */
   readonly unit?: boolean;
+  /** The candle whose close produced the signal (its open time, in the strategy's timeframe): which data decided, for audits and parity checks. */
+  readonly candleTime?: number;
+  readonly timeframe?: string;
 }
 
 export type OrderSide = 'BUY' | 'SELL';

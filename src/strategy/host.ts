@@ -85,6 +85,8 @@ interface Runtime {
   regime?: RegimeFilter;
   /** Spec fingerprint, to tell on reload whether it changed. */
   fingerprint: string;
+  /** Open time of the candle the instance is handling (stamped on its signals); undefined outside onCandle. */
+  candleTime?: number;
 }
 
 interface Feed {
@@ -280,7 +282,9 @@ export class StrategyHost {
     rt.delivered++;
     rt.regime?.update(candle);
     this.markReadyIfWarm(rt);
+    rt.candleTime = candle.openTime;
     this.call(rt, () => rt.inst!.onCandle(candle));
+    rt.candleTime = undefined;
   }
 
   /** Runs instance code; an exception disables the instance, never the host. */
@@ -347,6 +351,7 @@ export class StrategyHost {
       ...(o.takeProfit !== undefined ? { takeProfit: new Dec(o.takeProfit) } : {}),
       ...(o.trailing !== undefined ? { trailing: new Dec(o.trailing) } : {}),
       ...(o.unit ? { unit: true } : {}),
+      ...(rt.candleTime !== undefined ? { candleTime: rt.candleTime, timeframe: rt.spec.timeframe } : {}),
     });
   }
 
