@@ -17,11 +17,11 @@ import { tradeCommand, type TradeOptions } from './trade-command.ts';
 import { orderCommand, type OrderOptions } from './order-command.ts';
 import { runDemo, type DemoOptions } from './demo-command.ts';
 import { reconcileCommand } from './reconcile-command.ts';
+import { registerOptimize } from './optimize-command.ts';
 import { backtestCompare, backtestList, backtestReport, backtestRun, type BacktestRunOptions } from './backtest-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
 export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
-  ['optimize', 'search strategy parameters (grid, walk-forward)'],
   ['portfolio', 'balances, positions and equity history'],
 ];
 
@@ -265,6 +265,8 @@ export function buildProgram(): Command {
     .action(async (a: string, b: string, opts: { json?: boolean }) => {
       process.exitCode = await backtestCompare(a, b, opts);
     });
+
+  registerOptimize(program);
 
   for (const [name, description] of PLANNED_GROUPS) {
     program
