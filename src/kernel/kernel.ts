@@ -29,6 +29,8 @@ import { StrategyHost, type RiskEventRecord } from '../strategy/host.ts';
 import type { IndicatorFactory } from '../strategy/indicators/types.ts';
 import type { InstanceSpec } from '../strategy/loader.ts';
 import { StrategyReloader } from '../strategy/reloader.ts';
+import { Reoptimizer } from '../backtest/reoptimizer.ts';
+import { gitCommit } from '../backtest/run-store.ts';
 import { KlineReplay, replaySources } from '../market-data/replay.ts';
 import { MarketFeed } from '../market-data/market-feed.ts';
 import { ConfigError } from '../core/errors.ts';
@@ -60,6 +62,7 @@ export class Kernel {
   host: StrategyHost | undefined;
   candleWriter: CandleWriter | undefined;
   reloader: StrategyReloader | undefined;
+  reoptimizer: Reoptimizer | undefined;
   trading: TradingCore | undefined;
   control: ControlServer | undefined;
   /** The settings in force (hot reload replaces them). */
@@ -250,6 +253,12 @@ export class Kernel {
         });
         reloader.start(settings.paths.strategiesDir);
         kernel.cleanups.push(() => reloader!.stop());
+      }
+      if (settings.bot.reoptimize.length > 0) {
+        const reoptimizer = new Reoptimizer(settings.bot.reoptimize, { settings: () => kernel.settings, store, clock, logger: logger.child({ component: 'reoptimize' }), commit: gitCommit(settings.paths.cwd) });
+        reoptimizer.start();
+        kernel.reoptimizer = reoptimizer;
+        kernel.cleanups.push(() => reoptimizer.stop());
       }
       heartbeat.setStrategies(() => ({ instances: host.status(), configErrors: reloader?.errors ?? [] }));
       marketData.start();

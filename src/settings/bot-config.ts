@@ -104,6 +104,34 @@ export const botConfigSchema = z
       .prefault({}),
     /** MODE=sim: what the simulated account starts with, in the quote asset. */
     sim: z.strictObject({ balance: decimal({ positive: true }).prefault(10_000) }).prefault({}),
+    /**
+     * Scheduled re-optimization (the running bot): at `at` UTC every day (or
+     * week, on Mondays), each job optimizes `grid` over the in-sample part of
+     * the last `lookback` and tests the best set against the YAML's current
+     * params on the last `outOfSample` of it; the new params are written into
+     * the strategy's YAML (hot reload picks them up) only when they beat the
+     * current ones out of sample by more than `minImprovement`. Every
+     * decision is recorded (reoptimize_decisions).
+     */
+    reoptimize: z
+      .array(
+        z.strictObject({
+          strategy: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'a strategy folder name such as rsi'),
+          /** Default: every symbol the strategy has an enabled YAML for. */
+          symbols: z.array(symbolKey).min(1).optional(),
+          at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a UTC time such as 01:00').default('01:00'),
+          every: z.enum(['day', 'week']).default('day'),
+          lookback: z.string().regex(/^[1-9]\d*[dwm]$/, 'a span such as 90d, 12w or 3m').default('3m'),
+          outOfSample: z.string().regex(/^[1-9]\d*[dwm]$/, 'a span such as 30d, 4w or 1m').default('1m'),
+          grid: z.string().min(3, 'a grid such as period=10..30:2,oversold=20..35:5'),
+          objective: z.enum(['sharpe', 'sortino', 'calmar', 'return']).default('sharpe'),
+          /** The candidate must beat the current params' out-of-sample objective by more than this. */
+          minImprovement: z.number().min(0).default(0),
+          /** Worker threads for the grid (default 1: the bot keeps the other cores for trading). */
+          workers: positiveInt(64).default(1),
+        }),
+      )
+      .default([]),
     /** Per-symbol futures settings, applied at start. */
     symbols: z
       .record(
@@ -116,6 +144,12 @@ export const botConfigSchema = z
       .default({}),
   })
   .superRefine((cfg, ctx) => {
+    const days = (span: string): number => Number(span.slice(0, -1)) * ({ d: 1, w: 7, m: 30 } as const)[span.slice(-1) as 'd' | 'w' | 'm'];
+    cfg.reoptimize.forEach((job, i) => {
+      if (days(job.outOfSample) >= days(job.lookback)) {
+        ctx.addIssue({ code: 'custom', path: ['reoptimize', i, 'outOfSample'], message: `outOfSample ${job.outOfSample} must be shorter than lookback ${job.lookback} (the rest is the in-sample part)` });
+      }
+    });
     for (const [symbol, s] of Object.entries(cfg.symbols)) {
       if (s.leverage !== undefined && s.leverage > cfg.risk.maxLeverage) {
         ctx.addIssue({
