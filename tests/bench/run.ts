@@ -5,6 +5,7 @@
  * and noisy, so ratios travel better than absolute numbers).
  * Usage: npm run bench [-- name ...]
  */
+import { benchBacktest } from './backtest.bench.ts';
 import { benchBus } from './bus.bench.ts';
 import { benchCandles } from './candles.bench.ts';
 import { benchFeed } from './feed.bench.ts';
@@ -21,6 +22,7 @@ const BENCHES: Record<string, () => Record<string, unknown> | Promise<Record<str
   feed: benchFeed,
   candles: benchCandles,
   'order-latency': benchOrderLatency,
+  backtest: benchBacktest,
 };
 
 const wanted = process.argv.slice(2);
