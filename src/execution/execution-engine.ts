@@ -158,6 +158,14 @@ export class ExecutionEngine {
     const inst = this.deps.instruments.get(i.symbol);
     if (!inst) return this.deny(i, `UNKNOWN_SYMBOL: symbol=${i.symbol} market=${i.market}`);
     if (inst.status !== 'TRADING') return this.deny(i, `SYMBOL_NOT_TRADING: symbol=${i.symbol} status=${inst.status}`);
+    // A hold the venue took on a 429 or 418 that another call drew (a reconcile read, the poll):
+    // the same rule as when an order send drew it (below). Without this, orders were written
+    // and queued until one of them reached the venue and met the hold.
+    const held = this.deps.venue.sendingHeld?.();
+    if (held?.kind === 'BANNED') {
+      this.stats.banned = true;
+      this.bannedUntil = Math.max(this.bannedUntil, held.until);
+    } else if (held) this.holdUntil = Math.max(this.holdUntil, held.until);
     if (this.stats.banned) {
       if (this.deps.clock.now() < this.bannedUntil) return this.deny(i, `IP_BANNED: the venue answered 418; no new orders until ${new Date(this.bannedUntil).toISOString()}`);
       this.stats.banned = false;

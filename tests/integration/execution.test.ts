@@ -633,6 +633,19 @@ describe('rate limits', () => {
     // Until the ban's end as the 418 stated it (2 min after 00:01:00, where the 429's wait left the clock).
     await expectDenied(r, { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' }, 'IP_BANNED: the venue answered 418; no new orders until 2030-01-01T00:03:00.000Z');
   });
+  it('a 429 that a read drew (a reconcile pass, the poll) denies new orders too, until its Retry-After ends', async () => {
+    const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, t0: Date.UTC(2030, 0, 1, 0, 0, 59) });
+    r.ex.faults.force429 = 1;
+    await expect(r.venue.openOrders('BTCUSDT'), 'the read met the 429').rejects.toMatchObject({ kind: 'RATE_LIMITED' });
+    // No order met it: before, the engine wrote this row and queued it behind the venue's hold.
+    await expectDenied(r, { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' }, 'RATE_LIMITED: the venue answered 429; no new orders until 2030-01-01T00:01:00.000Z');
+    expect(r.engine.stats.sent, 'nothing was sent into the hold').toBe(0);
+    r.clock.advanceBy(1000);
+    const a = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    await r.status(a.cid, 'FILLED');
+    await r.engine.idle();
+    expectRowMatchesExchange(r, 'BTCUSDT', a.cid, 'FILLED');
+  });
 });
 
 // ===================================================================== claim 6

@@ -625,6 +625,16 @@ export class BinanceVenue implements Venue {
     return Math.round(this.clock.now() + this.offsetMs);
   }
 
+  /**
+   * The hold a 429 or 418 put on every call (see call()), while it runs: whoever's call
+   * drew it (a reconcile read, a poll, a lookup), the execution engine denies new orders
+   * until it ends rather than writing rows that could only wait behind it.
+   */
+  sendingHeld(): { until: number; kind: 'RATE_LIMITED' | 'BANNED' } | undefined {
+    const h = this.hold;
+    return h && h.until > this.clock.now() ? { until: h.until, kind: h.kind } : undefined;
+  }
+
   /** Binance's request-weight and order-count headers from the latest response. */
   usage(): VenueUsage {
     return this.usageView;
