@@ -12,6 +12,7 @@
  * from arrays joined once. Every string that comes from the report is escaped.
  */
 import type { BacktestMetrics, BacktestReport, BacktestTrade, EquityPoint, MonthlyReturn } from './types.ts';
+import { civilFromDays } from './metrics.ts';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
@@ -38,19 +39,6 @@ export function escapeHtml(value: unknown): string {
 
 function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
-}
-
-/** Year, month (1-12), day of a day number (days since 1970-01-01), by H. Hinnant's "civil from days"; no Date. */
-function civilFromDays(days: number): { y: number; m: number; d: number } {
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return { y: yoe + era * 400 + (m <= 2 ? 1 : 0), m, d };
 }
 
 /** Day number of a calendar date (inverse of civilFromDays). */

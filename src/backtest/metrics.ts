@@ -49,7 +49,7 @@ function parseCurve(equity: readonly EquityPoint[]): Curve {
  * by the proleptic Gregorian "civil from days" algorithm (H. Hinnant), so no
  * Date is allocated.
  */
-function civilFromDays(days: number): { y: number; m: number; d: number } {
+export function civilFromDays(days: number): { y: number; m: number; d: number } {
   const z = days + 719_468;
   const era = Math.floor(z / 146_097);
   const doe = z - era * 146_097;

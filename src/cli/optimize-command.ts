@@ -15,25 +15,14 @@ import type { BacktestRequest } from '../backtest/job.ts';
 import { loadSettings, type LoadSettingsOptions } from '../settings/load-settings.ts';
 import type { Settings } from '../settings/settings.ts';
 import { Store } from '../store/store.ts';
-import { requestFromOptions } from './backtest-command.ts';
+import { requestFromOptions, type BacktestRunOptions } from './backtest-command.ts';
 import { applyOptimizedParams } from '../backtest/apply-params.ts';
 
-export interface OptimizeCommandOptions {
-  strategy?: string;
-  symbol?: string;
-  from?: string;
-  to?: string;
+/** The backtest's options (the base request), less its output, plus the search. */
+export interface OptimizeCommandOptions extends Omit<BacktestRunOptions, 'output' | 'file'> {
   grid: string[];
   objective?: string;
   walkForward?: string;
-  market?: string;
-  timeframe?: string;
-  param: string[];
-  balance?: string;
-  feeBps?: string;
-  slippageBps?: string;
-  latencyMs?: string;
-  fundingRate?: string;
   workers?: string;
   apply?: boolean;
   json?: boolean;

@@ -72,6 +72,9 @@ export interface TrippedGuard {
   readonly count: number;
 }
 
+const SPOT_FEE = new Dec('0.001');
+const FUTURES_FEE = new Dec('0.0005');
+
 export class RiskEngine {
   readonly states: TradingStates;
   private readonly tracker: OrderTracker;
@@ -283,15 +286,23 @@ export class RiskEngine {
       const t = p.trips(o.strategy, symbol);
       strategies.push({ strategy: o.strategy, symbol, realizedToday: p.strategyRealizedToday(o.strategy), consecutiveLosses: t.consecutiveLosses, ...(t.lastLossAt !== undefined ? { lastLossAt: t.lastLossAt } : {}) });
     }
-    const cash = p.cash();
-    const reserved = this.tracker.reservedQuote((s) => p.mark(s));
-    let available: Dec;
-    if (this.deps.market === 'spot') available = cash.minus(reserved);
-    else {
-      let margin = ZERO;
-      for (const pos of p.positions()) margin = margin.plus(pos.quantity.abs().times(pos.markPrice ?? pos.entryPrice).div(this.deps.config.leverage(pos.symbol)));
-      available = p.equity().minus(margin).minus(reserved.div(this.deps.config.leverage(symbol)));
-    }
+    // The available balance (a Decimal division per position) and the daily returns are read by a
+    // few guards only; the per-candle account check (daily loss, drawdown) never reads them. Computed
+    // on first read, once.
+    let available: Dec | undefined;
+    const availableBalance = (): Dec => {
+      if (available) return available;
+      const cash = p.cash();
+      const reserved = this.tracker.reservedQuote((s) => p.mark(s));
+      if (this.deps.market === 'spot') available = cash.minus(reserved);
+      else {
+        let margin = ZERO;
+        for (const pos of p.positions()) margin = margin.plus(pos.quantity.abs().times(pos.markPrice ?? pos.entryPrice).div(this.deps.config.leverage(pos.symbol)));
+        available = p.equity().minus(margin).minus(reserved.div(this.deps.config.leverage(symbol)));
+      }
+      return available;
+    };
+    let returns: ReturnType<typeof p.dailyReturns> | undefined;
     return {
       now,
       account: {
@@ -300,13 +311,17 @@ export class RiskEngine {
         dayStartEquity: p.dayStartEquity(),
         realizedToday: p.realizedToday(),
         unrealized: p.unrealized(),
-        availableBalance: available,
-        feeRate: this.deps.feeRate ?? (this.deps.market === 'spot' ? new Dec('0.001') : new Dec('0.0005')),
+        get availableBalance() {
+          return availableBalance();
+        },
+        feeRate: this.deps.feeRate ?? (this.deps.market === 'spot' ? SPOT_FEE : FUTURES_FEE),
       },
       symbols,
       strategies,
       globalOrdersLastSecond: this.globalSent.filter((t) => now - t < 1000).length,
-      portfolioReturns: p.dailyReturns(),
+      get portfolioReturns() {
+        return (returns ??= p.dailyReturns());
+      },
     };
   }
 

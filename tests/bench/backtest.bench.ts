@@ -9,6 +9,9 @@
  *    one closed. Baseline in the same process: a plain Float64Array EMA(14) +
  *    Wilder RSI(14) loop over the same closes (the least work any backtest of
  *    this strategy can do).
+ *  - optimizer: BENCH_OPTIMIZER_SETS (default 1,000) rsi parameter sets over
+ *    ALGOUSDT futures, February 2023 (40,320 1m candles), on one core and
+ *    then on all; wall time and speedup.
  *  - twenty: 20 symbols over one month together (FILUSDT and NEARUSDT months
  *    re-timed to February 2024, named S01USDT..S20USDT with FILUSDT's or
  *    NEARUSDT's filters); candles/s and peak RSS.
@@ -32,7 +35,7 @@ export async function benchBacktest(): Promise<Record<string, unknown>> {
     const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--part', name], { cwd: ROOT, maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
     return JSON.parse(out.toString()) as Record<string, unknown>;
   };
-  return { benchmark: 'backtest', oneYear: part('one-year'), twentySymbols: part('twenty') };
+  return { benchmark: 'backtest', oneYear: part('one-year'), twentySymbols: part('twenty'), optimizer: part('optimizer') };
 }
 
 // ------------------------------------------------------------------ the parts (child process)
@@ -166,6 +169,42 @@ async function runPart(name: string): Promise<Record<string, unknown>> {
         fills: r.orders.filled,
         peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
         data: `FILUSDT ${files('FILUSDT').length} monthly dumps end to end (each scaled to open at the previous close), 2024-01-01 + 525,600 min`,
+      };
+    }
+
+    if (name === 'optimizer') {
+      // SETS parameter sets (default 1,000) of rsi over one month of real 1m data, one core then all.
+      const { importKlineFiles } = await import('../../src/market-data/import.ts');
+      const { optimize } = await import('../../src/backtest/optimizer.ts');
+      const { availableParallelism } = await import('node:os');
+      await importKlineFiles(repo, [join(DATA, 'ALGOUSDT-1m-2023-02.csv.gz')], { market: 'futures' });
+      const sets = Number(process.env.BENCH_OPTIMIZER_SETS ?? 1000);
+      // period 5..54 x oversold 20..39 = 1,000 sets; fewer take the first ones in grid order.
+      const periods = Array.from({ length: 50 }, (_, i) => 5 + i);
+      const oversold = Array.from({ length: 20 }, (_, i) => 20 + i);
+      const all = periods.flatMap((p) => oversold.map((o) => [p, o] as const)).slice(0, sets);
+      const grid = { period: [...new Set(all.map((x) => x[0]))], oversold: [...new Set(all.map((x) => x[1]))] };
+      const request = { strategy: 'rsi', symbols: ['ALGOUSDT'], market: 'futures' as const, timeframe: '1m' as const, from: Date.UTC(2023, 1, 1), to: Date.UTC(2023, 2, 1), params: { allowShort: true } };
+      const settingsOptions = { cwd: ROOT, env: { DB_URL: `sqlite:${join(dir, 'bench.db')}`, STRATEGIES_DIR: join(ROOT, 'strategies'), CONFIG_FILE: join(dir, 'bot.yaml') }, envFile: false as const };
+      const runWith = async (workers: number) => {
+        const t0 = performance.now();
+        const r = await optimize({ request, grid, objective: 'sharpe', workers }, { settings, store, now: () => Date.now(), commit: 'bench', settingsOptions, logger: log.logger });
+        return { workers, sets: r.backtests, seconds: +((performance.now() - t0) / 1000).toFixed(1), best: r.bestParams };
+      };
+      const cores = availableParallelism();
+      const one = await runWith(1);
+      const many = await runWith(cores);
+      store.close();
+      return {
+        sets: one.sets,
+        candlesPerSet: 40_320,
+        cores,
+        oneCoreSeconds: one.seconds,
+        allCoresSeconds: many.seconds,
+        speedup: +(one.seconds / many.seconds).toFixed(2),
+        secondsPerSetAllCores: +(many.seconds / many.sets).toFixed(3),
+        sameBest: JSON.stringify(one.best) === JSON.stringify(many.best),
+        note: sets === 1000 ? 'measured' : `measured with ${sets} sets (BENCH_OPTIMIZER_SETS); 1,000 sets at this pace: about ${Math.round((many.seconds / many.sets) * 1000)} s on all cores`,
       };
     }
 
