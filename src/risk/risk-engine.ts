@@ -76,6 +76,7 @@ const SPOT_FEE = new Dec('0.001');
 const FUTURES_FEE = new Dec('0.0005');
 
 export class RiskEngine {
+  private accountGuardsFor: { config: unknown; guards: Guard[] } | undefined;
   readonly states: TradingStates;
   private readonly tracker: OrderTracker;
   private readonly sent = new Map<string, number[]>();
@@ -397,16 +398,26 @@ export class RiskEngine {
     const r = this.deps.config.risk();
     const probe: OrderCheck = { strategy: '*', symbol: '*', market: this.deps.market, side: 'BUY', quantity: ZERO, reduceOnly: false, isEntry: true };
     const snap = this.snapshot('*');
-    const guards: Guard[] = [];
-    if (r.guards.includes('daily-loss')) guards.push(G.dailyLoss({ maxLossPercent: new Dec(r.maxDailyLossPct), ...(r.maxDailyLoss ? { maxLoss: r.maxDailyLoss } : {}) }));
-    if (r.guards.includes('drawdown')) guards.push(G.drawdown({ haltAtPct: new Dec(r.maxDrawdownPct), reduceAtPct: new Dec(r.reduceDrawdownPct ?? r.maxDrawdownPct / 2) }));
-    for (const g of guards) {
+    for (const g of this.accountGuards(r)) {
       const v = g.check(probe, snap);
       if (!v.allow && v.escalate) {
         const change = this.states.escalate(v.escalate.scope, this.states.account, v.escalate.to, v.reason, `guard:${v.code}`, v.escalate.until);
         if (change) this.applied([change]);
       }
     }
+  }
+
+  /**
+   * The account guards for this risk config, built once per config object (hot reload gives a new
+   * one): this runs on every candle, and a backtest runs it hundreds of thousands of times.
+   */
+  private accountGuards(r: ReturnType<RiskEngineDeps['config']['risk']>): Guard[] {
+    if (this.accountGuardsFor?.config === r) return this.accountGuardsFor.guards;
+    const guards: Guard[] = [];
+    if (r.guards.includes('daily-loss')) guards.push(G.dailyLoss({ maxLossPercent: new Dec(r.maxDailyLossPct), ...(r.maxDailyLoss ? { maxLoss: r.maxDailyLoss } : {}) }));
+    if (r.guards.includes('drawdown')) guards.push(G.drawdown({ haltAtPct: new Dec(r.maxDrawdownPct), reduceAtPct: new Dec(r.reduceDrawdownPct ?? r.maxDrawdownPct / 2) }));
+    this.accountGuardsFor = { config: r, guards };
+    return guards;
   }
 
   private expireDue(): void {
