@@ -95,6 +95,41 @@ export class MissingDataError extends TraderError {
   }
 }
 
+/** Candles read a week at a time: a year of 20 symbols is 10 million candles, which a run never needs at once. */
+const CHUNK_MS = 7 * 86_400_000;
+
+class SeriesCursor {
+  private rows: StoredCandle[] = [];
+  private i = 0;
+  private next: number;
+
+  constructor(
+    private readonly candles: CandleRepository,
+    private readonly market: Market,
+    readonly symbol: string,
+    from: number,
+    private readonly to: number,
+  ) {
+    this.next = from;
+  }
+
+  /** The candle at the cursor (the next chunk is read when this one is used up), or undefined at the end. */
+  peek(): StoredCandle | undefined {
+    while (this.i >= this.rows.length) {
+      if (this.next >= this.to) return undefined;
+      const end = Math.min(this.to, this.next + CHUNK_MS);
+      this.rows = this.candles.range(this.market, this.symbol, '1m', this.next, end - MINUTE);
+      this.i = 0;
+      this.next = end;
+    }
+    return this.rows[this.i];
+  }
+
+  advance(): void {
+    this.i++;
+  }
+}
+
 export class MissingInstrumentError extends TraderError {
   constructor(market: Market, symbols: readonly string[]) {
     super(
@@ -111,9 +146,9 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   const symbols = [...new Set(cfg.specs.map((s) => s.symbol))].sort();
   // Data first: a missing series is the most likely mistake, and says which command fixes it.
   const series = symbols.map((s) => {
-    const rows = deps.candles.range(cfg.market, s, '1m', cfg.from, cfg.to - MINUTE);
-    if (rows.length === 0) throw new MissingDataError(cfg.market, s, cfg.from, cfg.to);
-    return { symbol: s, rows };
+    const cursor = new SeriesCursor(deps.candles, cfg.market, s, cfg.from, cfg.to);
+    if (!cursor.peek()) throw new MissingDataError(cfg.market, s, cfg.from, cfg.to);
+    return cursor;
   });
 
   const instruments = deps.instruments ?? catalog(cfg.market);
@@ -197,22 +232,21 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
 
   // Merge the symbols' candles by open time (each series is ascending).
   const equity: EquityPoint[] = [];
-  const idx = series.map(() => 0);
   let n = 0;
   let lastEquity = '';
   let lastEquityDec: Dec | undefined;
   const last = new Map<string, StoredCandle>();
   for (let t = Math.ceil(cfg.from / MINUTE) * MINUTE; t < cfg.to; t += MINUTE) {
     let any = false;
-    for (let i = 0; i < series.length; i++) {
-      const s = series[i]!;
-      const c = s.rows[idx[i]!];
-      if (!c || c.openTime !== t) {
-        // A hole in the data: skip ahead, never invent a candle.
-        while (c && s.rows[idx[i]!] && s.rows[idx[i]!]!.openTime < t) idx[i]!++;
-        continue;
+    for (const s of series) {
+      let c = s.peek();
+      // A hole in the data: skip ahead, never invent a candle.
+      while (c && c.openTime < t) {
+        s.advance();
+        c = s.peek();
       }
-      idx[i]!++;
+      if (!c || c.openTime !== t) continue;
+      s.advance();
       if (!any) {
         clock.advanceTo(t);
         // Funding settles at the funding time, on the position held into it, at the last price (the mark).
@@ -225,7 +259,7 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     if (!any) {
       // Jump to the next minute any series has.
       let next = Infinity;
-      for (let i = 0; i < series.length; i++) next = Math.min(next, series[i]!.rows[idx[i]!]?.openTime ?? Infinity);
+      for (const s of series) next = Math.min(next, s.peek()?.openTime ?? Infinity);
       if (next === Infinity) break;
       t = next - MINUTE;
       continue;
