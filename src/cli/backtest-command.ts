@@ -226,8 +226,13 @@ export async function backtestRun(o: BacktestRunOptions): Promise<number> {
 }
 
 export async function backtestList(o: { limit?: string; json?: boolean }): Promise<number> {
+  const limit = o.limit === undefined ? 50 : Number(o.limit);
+  if (!Number.isInteger(limit) || limit < 1) {
+    err(`trader backtest list: --limit: expected a whole number of runs >= 1, got ${JSON.stringify(o.limit)}`);
+    return EXIT.USAGE;
+  }
   return withBacktestStore('backtest list', async (_s, store) => {
-    const runs = new BacktestRunStore(store).list(o.limit ? Math.max(1, Number(o.limit) || 50) : 50);
+    const runs = new BacktestRunStore(store).list(limit);
     if (o.json) {
       out(JSON.stringify(runs, jsonNumbers, 2));
       return EXIT.OK;
