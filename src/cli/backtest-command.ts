@@ -5,7 +5,7 @@
  * it never touches the bot's orders or fills and can run while the bot runs.
  */
 import { writeFileSync } from 'node:fs';
-import { ConfigError, EXIT, exitCodeFor, TraderError } from '../core/errors.ts';
+import { EXIT, TraderError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { prepareBacktest, type BacktestRequest } from '../backtest/job.ts';
 import { renderHtmlReport } from '../backtest/html-report.ts';
@@ -19,10 +19,10 @@ import { cachedInstruments } from '../execution/instrument-book.ts';
 import { catalog } from '../venues/sim/catalog.ts';
 import type { Settings } from '../settings/settings.ts';
 import { CandleRepository } from '../store/candle-repository.ts';
-import { Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 import { createIndicatorFactory } from '../strategy/indicators/index.ts';
 import { parseUtcDate } from './data-command.ts';
-import { loadSettingsOrReport, printConfigError } from './run.ts';
+import { withMigratedStore } from './with-store.ts';
 
 export const OUTPUTS = ['table', 'json', 'csv', 'html'] as const;
 export type Output = (typeof OUTPUTS)[number];
@@ -188,25 +188,6 @@ function emit(report: BacktestReport, output: string, file: string | undefined):
   if (output !== 'table') out(formatReportTable(report, 5));
 }
 
-async function withBacktestStore(command: string, fn: (settings: Settings, store: Store) => Promise<number>): Promise<number> {
-  const settings = loadSettingsOrReport();
-  if (!settings) return EXIT.CONFIG;
-  let store: Store | undefined;
-  try {
-    store = Store.open(settings.paths.dbFile);
-    await store.migrate();
-    return await fn(settings, store);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      printConfigError(e);
-      return EXIT.CONFIG;
-    }
-    err(`trader ${command}: ${(e as Error).message}`);
-    return exitCodeFor(e);
-  } finally {
-    store?.close();
-  }
-}
 
 export async function backtestRun(o: BacktestRunOptions): Promise<number> {
   let request: BacktestRequest;
@@ -217,7 +198,7 @@ export async function backtestRun(o: BacktestRunOptions): Promise<number> {
     err(`trader backtest run: ${(e as Error).message}`);
     return EXIT.USAGE;
   }
-  return withBacktestStore('backtest run', async (settings, store) => {
+  return withMigratedStore('backtest run', async (settings, store) => {
     const report = await runAndStore(settings, store, request, 'cli');
     emit(report, o.output, o.file);
     err(`stored as backtest #${report.id} (trader backtest report --id ${report.id})`);
@@ -231,7 +212,7 @@ export async function backtestList(o: { limit?: string; json?: boolean }): Promi
     err(`trader backtest list: --limit: expected a whole number of runs >= 1, got ${JSON.stringify(o.limit)}`);
     return EXIT.USAGE;
   }
-  return withBacktestStore('backtest list', async (_s, store) => {
+  return withMigratedStore('backtest list', async (_s, store) => {
     const runs = new BacktestRunStore(store).list(limit);
     if (o.json) {
       out(JSON.stringify(runs, jsonNumbers, 2));
@@ -250,14 +231,14 @@ export async function backtestList(o: { limit?: string; json?: boolean }): Promi
 }
 
 export async function backtestReport(o: { id: string; output: string; file?: string }): Promise<number> {
-  return withBacktestStore('backtest report', async (_s, store) => {
+  return withMigratedStore('backtest report', async (_s, store) => {
     emit(new BacktestRunStore(store).get(o.id), o.output, o.file);
     return EXIT.OK;
   });
 }
 
 export async function backtestCompare(a: string, b: string, o: { json?: boolean }): Promise<number> {
-  return withBacktestStore('backtest compare', async (_s, store) => {
+  return withMigratedStore('backtest compare', async (_s, store) => {
     const runs = new BacktestRunStore(store);
     const ra = runs.get(a);
     const rb = runs.get(b);

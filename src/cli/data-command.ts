@@ -5,7 +5,7 @@
  */
 import { isAbsolute, relative } from 'node:path';
 import { LiveClock, type Clock } from '../core/clock.ts';
-import { EXIT, exitCodeFor } from '../core/errors.ts';
+import { EXIT } from '../core/errors.ts';
 import { formatGap } from '../market-data/candle-checks.ts';
 import { DEFAULT_REST_BASE, DownloadError, downloadCandles, type DownloadProgress, type DownloadReport } from '../market-data/download.ts';
 import { expandKlinePaths, importKlineFiles, type FileImportReport, type ImportTotals } from '../market-data/import.ts';
@@ -13,9 +13,8 @@ import { formatUtc, INTERVALS, isInterval, type Interval } from '../market-data/
 import { formatKlineFileIssue } from '../market-data/kline-files.ts';
 import { MARKETS, SYMBOL_PATTERN, type Market } from '../model/market.ts';
 import { CandleRepository } from '../store/candle-repository.ts';
-import { Store } from '../store/store.ts';
 import { peekEnv } from './env-peek.ts';
-import { loadSettingsOrReport } from './run.ts';
+import { withMigratedStore } from './with-store.ts';
 
 /** sysexits EX_DATAERR: some input file could not be imported (the others were). */
 const EXIT_DATA_ERROR = 65;
@@ -243,24 +242,9 @@ class ProgressView {
 
 // ---------------------------------------------------------------- helpers
 
-/**
- * Runs fn with the configured database open and migrated; configuration
- * and store errors become a message and an exit code.
- */
-async function withCandleStore(command: string, fn: (repo: CandleRepository) => Promise<number>): Promise<number> {
-  const settings = loadSettingsOrReport();
-  if (!settings) return EXIT.CONFIG;
-  let store: Store | undefined;
-  try {
-    store = Store.open(settings.paths.dbFile);
-    await store.migrate();
-    return await fn(new CandleRepository(store));
-  } catch (e) {
-    err(`trader ${command}: ${(e as Error).message}`);
-    return exitCodeFor(e);
-  } finally {
-    store?.close();
-  }
+/** The configured database, open and migrated, as a candle repository. */
+function withCandleStore(command: string, fn: (repo: CandleRepository) => Promise<number>): Promise<number> {
+  return withMigratedStore(command, (_settings, store) => fn(new CandleRepository(store)));
 }
 
 function isMarket(s: string): s is Market {
