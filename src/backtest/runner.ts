@@ -236,63 +236,68 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   let lastEquity = '';
   let lastEquityDec: Dec | undefined;
   const last = new Map<string, StoredCandle>();
-  for (let t = Math.ceil(cfg.from / MINUTE) * MINUTE; t < cfg.to; t += MINUTE) {
-    let any = false;
-    for (const s of series) {
-      let c = s.peek();
-      // A hole in the data: skip ahead, never invent a candle.
-      while (c && c.openTime < t) {
-        s.advance();
-        c = s.peek();
-      }
-      if (!c || c.openTime !== t) continue;
-      s.advance();
-      if (!any) {
-        clock.advanceTo(t);
-        // Funding settles at the funding time, on the position held into it, at the last price (the mark).
-        if (futures && t % FUNDING_EVERY === 0) for (const sym of symbols) venue.engine.applyFunding(sym, fundingRate);
-      }
-      any = true;
-      venue.onCandle(s.symbol, { ...c, openTime: t });
-      last.set(s.symbol, c);
-    }
-    if (!any) {
-      // Jump to the next minute any series has.
-      let next = Infinity;
-      for (const s of series) next = Math.min(next, s.peek()?.openTime ?? Infinity);
-      if (next === Infinity) break;
-      t = next - MINUTE;
-      continue;
-    }
-    clock.advanceTo(t + MINUTE);
-    for (const s of series) {
-      const c = last.get(s.symbol);
-      if (!c || c.openTime !== t) continue;
-      n++;
-      bus.publish('candle.closed', { kind: 'candle.closed', ts: t + MINUTE, eventTs: t + MINUTE - 1, market: cfg.market, symbol: s.symbol, timeframe: '1m', openTime: t, open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume });
-    }
-    await core.execution.idle();
-    // The curve: a point whenever equity moved (sparse while flat; the metrics carry it forward).
-    const e = core.portfolio.equity();
-    if (lastEquityDec === undefined || !e.eq(lastEquityDec)) {
-      lastEquity = e.toFixed();
-      lastEquityDec = e;
-      equity.push({ t: t + MINUTE, equity: lastEquity });
-    }
-  }
-
   const closedAtEnd: string[] = [];
-  const feesBeforeEnd = recorder.feesPaid;
-  for (const [symbol] of recorder.openTrips()) {
-    const c = last.get(symbol);
-    if (!c) continue;
-    closedAtEnd.push(symbol);
-    recorder.closeAtEnd(symbol, new Dec(c.close), Math.min(clock.now(), cfg.to), fees.taker);
+  let feesBeforeEnd = ZERO;
+  // Stopped whatever happens: an optimizer worker runs many backtests in one thread.
+  try {
+    for (let t = Math.ceil(cfg.from / MINUTE) * MINUTE; t < cfg.to; t += MINUTE) {
+      let any = false;
+      for (const s of series) {
+        let c = s.peek();
+        // A hole in the data: skip ahead, never invent a candle.
+        while (c && c.openTime < t) {
+          s.advance();
+          c = s.peek();
+        }
+        if (!c || c.openTime !== t) continue;
+        s.advance();
+        if (!any) {
+          clock.advanceTo(t);
+          // Funding settles at the funding time, on the position held into it, at the last price (the mark).
+          if (futures && t % FUNDING_EVERY === 0) for (const sym of symbols) venue.engine.applyFunding(sym, fundingRate);
+        }
+        any = true;
+        venue.onCandle(s.symbol, c);
+        last.set(s.symbol, c);
+      }
+      if (!any) {
+        // Jump to the next minute any series has.
+        let next = Infinity;
+        for (const s of series) next = Math.min(next, s.peek()?.openTime ?? Infinity);
+        if (next === Infinity) break;
+        t = next - MINUTE;
+        continue;
+      }
+      clock.advanceTo(t + MINUTE);
+      for (const s of series) {
+        const c = last.get(s.symbol);
+        if (!c || c.openTime !== t) continue;
+        n++;
+        bus.publish('candle.closed', { kind: 'candle.closed', ts: t + MINUTE, eventTs: t + MINUTE - 1, market: cfg.market, symbol: s.symbol, timeframe: '1m', openTime: t, open: c.open, high: c.high, low: c.low, close: c.close, volume: c.volume });
+      }
+      await core.execution.idle();
+      // The curve: a point whenever equity moved (sparse while flat; the metrics carry it forward).
+      const e = core.portfolio.equity();
+      if (lastEquityDec === undefined || !e.eq(lastEquityDec)) {
+        lastEquity = e.toFixed();
+        lastEquityDec = e;
+        equity.push({ t: t + MINUTE, equity: lastEquity });
+      }
+    }
+
+    feesBeforeEnd = recorder.feesPaid;
+    for (const [symbol] of recorder.openTrips()) {
+      const c = last.get(symbol);
+      if (!c) continue;
+      closedAtEnd.push(symbol);
+      recorder.closeAtEnd(symbol, new Dec(c.close), Math.min(clock.now(), cfg.to), fees.taker);
+    }
+    counts.submitted = core.execution.stats.sent;
+  } finally {
+    host.stop();
+    await core.stop();
+    store.close();
   }
-  counts.submitted = core.execution.stats.sent;
-  host.stop();
-  await core.stop();
-  store.close();
 
   const startEquity = cfg.balance.toFixed();
   // The equity curve ends where the trade list does: open trips valued as closed at the last price (with the exit fee).
