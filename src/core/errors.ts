@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'INVARIANT_BROKEN'
   | 'BACKTEST_NO_DATA'
   | 'RUN_NOT_FOUND'
-  | 'USAGE';
+  | 'USAGE'
+  | 'CIRCUIT_OPEN';
 
 export class TraderError extends Error {
   readonly code: ErrorCode;

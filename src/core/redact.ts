@@ -12,7 +12,7 @@ import { Secret } from './secret.ts';
 
 export const REDACTED = '[REDACTED]';
 
-const SECRET_KEY = /(api[-_]?key|secret|token|passw(or)?d|passphrase|signature|authorization|private[-_]?key|listen[-_]?key|cookie)/i;
+const SECRET_KEY = /(api[-_]?key|secret|token|webhook|passw(or)?d|passphrase|signature|authorization|private[-_]?key|listen[-_]?key|cookie)/i;
 
 export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);

@@ -11,6 +11,10 @@ const leverage = z.number().int().min(1).max(125);
 const symbolKey = z.string().regex(SYMBOL_PATTERN).describe('an upper-case symbol such as BTCUSDT');
 
 /** The risk guards by name, in the order they run by default (cheap and decisive first). */
+/** What the notifiers can send: a signal, an order filled, an order failed, risk halts and resumes, the kill switch, ERROR logs, the 00:00 UTC summary. */
+export const NOTIFY_EVENTS = ['signal', 'orderFilled', 'orderFailed', 'risk', 'killSwitch', 'error', 'dailySummary'] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
 export const GUARD_NAMES = [
   'stale-data',
   'order-throttle',
@@ -100,6 +104,27 @@ export const botConfigSchema = z
         intervalSec: positiveInt(86_400).default(60),
         /** Open orders and positions the bot did not create: adopt them, leave them alone, or halt the symbol. Never cancelled. */
         external: z.enum(['adopt', 'ignore', 'halt']).default('ignore'),
+      })
+      .prefault({}),
+    /**
+     * Telegram and Slack messages (credentials come from the environment).
+     * Which events are sent, how often a channel may send (bursts queue and
+     * merge) and how many times a failed send is retried.
+     */
+    notifications: z
+      .strictObject({
+        events: z.array(z.enum(NOTIFY_EVENTS)).default([...NOTIFY_EVENTS]),
+        minIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+        retries: z.number().int().min(0).max(10).default(3),
+        /** Telegram commands (/status, /pause, ...) from the configured chat. */
+        commands: z.boolean().default(true),
+      })
+      .prefault({}),
+    /** Circuit breakers around the exchange REST API and each notifier. */
+    circuitBreaker: z
+      .strictObject({
+        failures: positiveInt(1000).default(5),
+        openSec: positiveInt(3600).default(30),
       })
       .prefault({}),
     /** MODE=sim: what the simulated account starts with, in the quote asset. */

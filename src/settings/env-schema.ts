@@ -39,6 +39,10 @@ export const envSchema = z.strictObject({
   CONTROL_HOST: z.string().min(1).default('127.0.0.1'),
   CONTROL_PORT: intVar(0, 65_535, 7788),
   CONTROL_TOKEN: z.string().min(16).optional(),
+  TELEGRAM_BOT_TOKEN: z.string().regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'a bot token from @BotFather, such as 123456:ABC-...').optional(),
+  TELEGRAM_CHAT_ID: z.string().regex(/^-?\d+$/, 'a numeric chat id such as 123456789 or -1001234567890').optional(),
+  TELEGRAM_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.telegram.org'),
+  SLACK_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   WS_MAX_BACKOFF_SEC: intVar(1, 3600, 60),
   FEED_STALL_SEC: z.coerce.number().int().min(1).max(3600).optional(),
   FEED_RESUME_HOURS: intVar(0, 1_000_000, 24),
@@ -49,7 +53,7 @@ export type EnvConfig = z.infer<typeof envSchema>;
  * Secrets that may instead come from a file named by <NAME>_FILE (the
  * Docker-secrets convention). Later issues add their tokens here.
  */
-export const SECRET_VARS = ['BINANCE_API_KEY', 'BINANCE_API_SECRET', 'CONTROL_TOKEN'] as const;
+export const SECRET_VARS = ['BINANCE_API_KEY', 'BINANCE_API_SECRET', 'CONTROL_TOKEN', 'TELEGRAM_BOT_TOKEN', 'SLACK_WEBHOOK_URL'] as const;
 
 /** Every name a .env file may set: the schema's keys plus the *_FILE forms. */
 export const KNOWN_ENV_KEYS: readonly string[] = [...Object.keys(envSchema.shape), ...SECRET_VARS.map((s) => `${s}_FILE`)];

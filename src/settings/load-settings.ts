@@ -141,7 +141,7 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
   if (issues.length > 0 || !env || !bot) throw new ConfigError(issues);
 
   const enabled = strategies.filter((s) => s.config.enabled);
-  const { BINANCE_API_KEY, BINANCE_API_SECRET, CONTROL_TOKEN, ...publicEnv } = env;
+  const { BINANCE_API_KEY, BINANCE_API_SECRET, CONTROL_TOKEN, TELEGRAM_BOT_TOKEN, SLACK_WEBHOOK_URL, ...publicEnv } = env;
   const dbUrl = parseDbUrl(env.DB_URL);
   const dbFile = dbUrl.ok && dbUrl.target.file !== ':memory:' ? resolve(cwd, dbUrl.target.file) : ':memory:';
   const settings: Settings = {
@@ -171,6 +171,8 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
       ...(BINANCE_API_KEY !== undefined ? { binanceApiKey: new Secret(BINANCE_API_KEY) } : {}),
       ...(BINANCE_API_SECRET !== undefined ? { binanceApiSecret: new Secret(BINANCE_API_SECRET) } : {}),
       ...(CONTROL_TOKEN !== undefined ? { controlToken: new Secret(CONTROL_TOKEN) } : {}),
+      ...(TELEGRAM_BOT_TOKEN !== undefined ? { telegramBotToken: new Secret(TELEGRAM_BOT_TOKEN) } : {}),
+      ...(SLACK_WEBHOOK_URL !== undefined ? { slackWebhookUrl: new Secret(SLACK_WEBHOOK_URL) } : {}),
     },
     bot,
     strategies,

@@ -16,7 +16,7 @@ export interface StrategyEntry {
 export interface Settings {
   readonly mode: Mode;
   readonly market: Market;
-  readonly env: Readonly<Omit<EnvConfig, 'BINANCE_API_KEY' | 'BINANCE_API_SECRET' | 'CONTROL_TOKEN'>>;
+  readonly env: Readonly<Omit<EnvConfig, 'BINANCE_API_KEY' | 'BINANCE_API_SECRET' | 'CONTROL_TOKEN' | 'TELEGRAM_BOT_TOKEN' | 'SLACK_WEBHOOK_URL'>>;
   readonly paths: {
     readonly cwd: string;
     /** Absolute paths. */
@@ -33,6 +33,9 @@ export interface Settings {
     readonly binanceApiKey?: Secret;
     readonly binanceApiSecret?: Secret;
     readonly controlToken?: Secret;
+    readonly telegramBotToken?: Secret;
+    /** A Slack incoming-webhook URL is itself the credential. */
+    readonly slackWebhookUrl?: Secret;
   };
   readonly bot: BotConfig;
   /** Every strategy YAML, enabled or not. */
