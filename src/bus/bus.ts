@@ -36,6 +36,11 @@ export interface BusDeps {
    * turn it off.
    */
   freezePayloads?: boolean;
+  /**
+   * Told how long each event took to reach all its handlers (seconds), for
+   * /metrics' event_processing_seconds. Absent: nothing is timed.
+   */
+  onDispatched?: (channel: string, seconds: number) => void;
 }
 
 export class Bus {
@@ -140,8 +145,11 @@ export class Bus {
 
   private dispatch(channel: string, payload: unknown): void {
     this.published++;
+    const timed = this.deps.onDispatched;
+    const t0 = timed ? performance.now() : 0;
     this.ee.emit(channel, payload);
     if (channel.startsWith('signal.')) this.ee.emit(ALL_SIGNALS, payload);
+    if (timed) timed(channel, (performance.now() - t0) / 1000);
   }
 
   private drainQueue(): void {

@@ -18,12 +18,11 @@ import { orderCommand, type OrderOptions } from './order-command.ts';
 import { runDemo, type DemoOptions } from './demo-command.ts';
 import { reconcileCommand } from './reconcile-command.ts';
 import { registerOptimize } from './optimize-command.ts';
+import { dbBackup, portfolioHistory, portfolioShow } from './portfolio-command.ts';
 import { backtestCompare, backtestList, backtestReport, backtestRun, type BacktestRunOptions } from './backtest-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */
-export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [
-  ['portfolio', 'balances, positions and equity history'],
-];
+export const PLANNED_GROUPS: ReadonlyArray<[name: string, description: string]> = [];
 
 export function buildProgram(): Command {
   const program = new Command('trader')
@@ -52,7 +51,7 @@ export function buildProgram(): Command {
       process.exitCode = verdict.healthy ? EXIT.OK : EXIT.UNHEALTHY;
     });
 
-  const db = program.command('db').description('database: migrations and status');
+  const db = program.command('db').description('database: migrations, status and backup');
   db.command('migrate')
     .description('apply pending migrations (the bot also does this at start)')
     .action(() =>
@@ -75,6 +74,31 @@ export function buildProgram(): Command {
         }
       }),
     );
+
+  db.command('backup')
+    .description('online backup to a file (works while the bot runs): verified with integrity_check, written under a temporary name and renamed')
+    .option('--to <file>', 'the backup file')
+    .option('--force', 'overwrite the file if it exists')
+    .action(async (opts: { to?: string; force?: boolean }) => {
+      process.exitCode = await dbBackup(opts);
+    });
+
+  const portfolio = program.command('portfolio').description('balances, positions and equity history');
+  portfolio
+    .command('show')
+    .description('balances, positions (entry, mark, unrealized PnL) and exposure: from the running bot, or from the database when it is stopped')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      process.exitCode = await portfolioShow(opts);
+    });
+  portfolio
+    .command('history')
+    .description('daily equity, day PnL and realized PnL, with a chart of daily equity (UTC days, from the database)')
+    .option('--days <n>', 'how many days back, today included', '30')
+    .option('--json', 'print as JSON (exact decimal strings)')
+    .action(async (opts: { days?: string; json?: boolean }) => {
+      process.exitCode = await portfolioHistory(opts);
+    });
 
   program
     .command('exchange')

@@ -6,7 +6,7 @@ import { isAbsolute, relative } from 'node:path';
 import { LiveClock } from '../core/clock.ts';
 import { ConfigError, describeError, EXIT, exitCodeFor, TraderError } from '../core/errors.ts';
 import { newRunId } from '../core/ids.ts';
-import { createLogger } from '../core/logger.ts';
+import { createLogger, LogTap } from '../core/logger.ts';
 import { VERSION } from '../core/version.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { loadSettings } from '../settings/load-settings.ts';
@@ -67,6 +67,7 @@ export async function runBot(opts: { params?: string[] } = {}): Promise<number> 
 
   const clock = new LiveClock();
   const runId = newRunId();
+  const logTap = new LogTap();
   const log = createLogger({
     level: settings.env.LOG_LEVEL,
     format: settings.env.LOG_FORMAT,
@@ -74,6 +75,7 @@ export async function runBot(opts: { params?: string[] } = {}): Promise<number> 
     retentionDays: settings.env.LOG_RETENTION_DAYS,
     secrets: secretValues(settings),
     base: { runId },
+    tap: logTap,
   });
   const logger = log.logger;
 
@@ -116,6 +118,7 @@ export async function runBot(opts: { params?: string[] } = {}): Promise<number> 
       specs: strategies.specs,
       indicators: createIndicatorFactory,
       reloadSettings: () => loadSettings(),
+      logTap,
       paramOverrides: strategies.overrides,
     });
   } catch (err) {

@@ -1,8 +1,8 @@
 /**
  * The control API the CLI uses while the bot runs: a small HTTP server on
- * loopback with a bearer token. This build serves the trading controls
- * (status, pause / resume, stop-all); health, metrics and the rest arrive
- * with the operations issue.
+ * loopback with a bearer token: status, positions, portfolio, orders,
+ * pause / resume, stop-all, manual orders, config reload, /metrics
+ * (Prometheus), and /health (the one route without a token).
  *
  * Token: CONTROL_TOKEN when set, else one generated on first start into
  * data/control.token (mode 0600, only the bot's user can read it). The port
@@ -28,7 +28,13 @@ export const TOKEN_FILE = 'control.token';
 export const controlInfoSchema = z.object({ host: z.string(), port: z.number().int(), pid: z.number().int() });
 export type ControlInfo = z.infer<typeof controlInfoSchema>;
 
-export type RouteHandler = (body: unknown) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
+/** A route's answer: JSON, or (with contentType) the body as text, e.g. Prometheus' format. */
+export interface RouteResult {
+  status: number;
+  body: unknown;
+  contentType?: string;
+}
+export type RouteHandler = (body: unknown) => Promise<RouteResult> | RouteResult;
 
 export interface ControlServerOptions {
   host: string;
@@ -38,6 +44,14 @@ export interface ControlServerOptions {
   token?: Secret;
   logger: Logger;
   routes: Record<string, RouteHandler>;
+  /**
+   * Routes answered without the token: only GET /health, which a load
+   * balancer or a supervisor's probe must reach. It says whether the bot is
+   * up and ready, never a figure about the account.
+   */
+  publicRoutes?: Record<string, RouteHandler>;
+  /** Cuts known secret values out of every response (a last line of defence: responses are built from explicit fields). */
+  scrub?: (text: string) => string;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -96,13 +110,23 @@ export class ControlServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+    const send = (status: number, body: unknown, contentType?: string) => {
+      const text = contentType !== undefined && typeof body === 'string';
+      res.writeHead(status, { 'content-type': text ? contentType : 'application/json', 'cache-control': 'no-store' });
+      const out = text ? (body as string) : JSON.stringify(body);
+      res.end(this.o.scrub ? this.o.scrub(out) : out);
     };
     try {
-      if (!this.authorized(req)) return send(401, { error: 'UNAUTHORIZED', message: 'missing or wrong bearer token' });
       const path = (req.url ?? '/').split('?')[0]!;
+      const open = this.o.publicRoutes?.[`${req.method} ${path}`];
+      if (open) {
+        const out = await open({});
+        return send(out.status, out.body, out.contentType);
+      }
+      if (!this.authorized(req)) {
+        res.setHeader('www-authenticate', 'Bearer');
+        return send(401, { error: 'UNAUTHORIZED', message: 'missing or wrong bearer token' });
+      }
       const route = this.o.routes[`${req.method} ${path}`];
       if (!route) return send(404, { error: 'NOT_FOUND', message: `no route ${req.method} ${path}` });
       let body: unknown = {};
@@ -117,7 +141,7 @@ export class ControlServer {
         }
       }
       const out = await route(body);
-      send(out.status, out.body);
+      send(out.status, out.body, out.contentType);
     } catch (err) {
       this.o.logger.error({ err }, `control API ${req.method} ${req.url} failed: ${(err as Error).message}`);
       send(500, { error: 'INTERNAL', message: (err as Error).message });

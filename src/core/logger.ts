@@ -31,6 +31,47 @@ export interface LoggerOptions {
   stdout?: { write(line: string): unknown };
   /** Extra fields on every line (component, runId, ...). */
   base?: Record<string, unknown>;
+  /** Receives every ERROR and FATAL line, already scrubbed of secrets (metrics, notifications). */
+  tap?: LogTap;
+}
+
+/**
+ * Where ERROR lines go besides the log: the logger is made before the
+ * components that care (metrics, notifiers) exist, so they subscribe later.
+ * A listener that throws is dropped from that line, never from logging.
+ */
+export class LogTap {
+  private readonly listeners = new Set<(entry: LogEntry) => void>();
+
+  subscribe(fn: (entry: LogEntry) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  write(line: string): void {
+    if (this.listeners.size === 0) return;
+    let entry: LogEntry;
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      entry = { level: String(o.level ?? 'error'), msg: String(o.msg ?? ''), ...(typeof o.component === 'string' ? { component: o.component } : {}), ...(typeof o.time === 'string' ? { time: o.time } : {}) };
+    } catch {
+      entry = { level: 'error', msg: line.trim() };
+    }
+    for (const fn of this.listeners) {
+      try {
+        fn(entry);
+      } catch {
+        // A listener must never break logging (and logging its failure could loop).
+      }
+    }
+  }
+}
+
+export interface LogEntry {
+  level: string;
+  msg: string;
+  component?: string;
+  time?: string;
 }
 
 export interface LoggerHandle {
@@ -131,6 +172,7 @@ export function createLogger(opts: LoggerOptions): LoggerHandle {
 
   const streams: { stream: LineSink; level: LevelWithSilent }[] = [{ stream: new ScrubbingSink(scrubber, stdoutSink), level: opts.level }];
   if (fileSink) streams.push({ stream: new ScrubbingSink(scrubber, fileSink), level: opts.level });
+  if (opts.tap) streams.push({ stream: new ScrubbingSink(scrubber, opts.tap), level: 'error' });
 
   const logger = pino(
     {

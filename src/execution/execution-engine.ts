@@ -162,6 +162,10 @@ export class ExecutionEngine {
     // the same rule as when an order send drew it (below). Without this, orders were written
     // and queued until one of them reached the venue and met the hold.
     const held = this.deps.venue.sendingHeld?.();
+    if (held?.kind === 'CIRCUIT_OPEN') {
+      // The exchange failed repeatedly: an order written now could only wait behind the breaker.
+      return this.deny(i, `CIRCUIT_OPEN: the exchange REST API failed repeatedly; no new orders until ${new Date(held.until).toISOString()}`);
+    }
     if (held?.kind === 'BANNED') {
       this.stats.banned = true;
       this.bannedUntil = Math.max(this.bannedUntil, held.until);

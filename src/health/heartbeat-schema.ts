@@ -56,5 +56,11 @@ export const heartbeatSchema = z.object({
     .default([]),
   /** Configuration errors from the last hot reload (the last good configuration keeps running). */
   configErrors: z.array(z.string()).default([]),
+  /** Circuit breakers around outside dependencies (exchange REST, each notifier). */
+  breakers: z
+    .array(z.object({ name: z.string(), state: z.enum(['CLOSED', 'OPEN', 'HALF_OPEN']), consecutiveFailures: z.number().int(), opened: z.number().int(), retryAt: z.string().optional(), lastError: z.string().optional() }))
+    .default([]),
+  /** Notification channels (Telegram, Slack) and how their sending goes. */
+  notifiers: z.array(z.object({ channel: z.string() }).catchall(z.unknown())).default([]),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;

@@ -34,6 +34,14 @@ export interface HeartbeatWriterDeps {
    * going stale is what tells the outside world.
    */
   onWriteError?: (err: unknown) => void;
+  /** Cuts known secret values out of the file's text (error texts inside blocks could carry one). */
+  scrub?: (text: string) => string;
+}
+
+/** Breakers and notifiers, read at each write. A breaker that guards trading (critical) and is OPEN makes the bot unhealthy. */
+export interface HeartbeatExtras {
+  breakers: Array<Heartbeat['breakers'][number] & { critical?: boolean }>;
+  notifiers: Heartbeat['notifiers'];
 }
 
 const MB = 1024 * 1024;
@@ -51,6 +59,7 @@ export class HeartbeatWriter {
   private lastWritten: Heartbeat | undefined;
   private readonly blockProviders = new Map<BlockName, () => HealthBlock>();
   private strategiesProvider: (() => { instances: Heartbeat['instances']; configErrors: string[] }) | undefined;
+  private extrasProvider: (() => HeartbeatExtras) | undefined;
 
   constructor(private readonly deps: HeartbeatWriterDeps) {
     this.startedAt = deps.clock.now();
@@ -112,8 +121,24 @@ export class HeartbeatWriter {
     }
   }
 
+  setExtras(provider: () => HeartbeatExtras): void {
+    this.extrasProvider = provider;
+  }
+
   /** Builds and writes the heartbeat now; also published on the bus. */
   write(): Heartbeat {
+    const hb = this.build();
+    this.lag.reset();
+    const text = JSON.stringify(hb, null, 2) + '\n';
+    writeFileSync(this.tmpFile, this.deps.scrub ? this.deps.scrub(text) : text);
+    renameSync(this.tmpFile, this.deps.file);
+    this.lastWritten = hb;
+    if (!this.deps.bus.isClosed) this.deps.bus.publish('heartbeat', { kind: 'heartbeat', ts: hb.tsMs, state: hb.state, healthy: hb.healthy });
+    return hb;
+  }
+
+  /** The heartbeat as of now, without writing it (/health and the control API's status). */
+  build(): Heartbeat {
     const now = this.deps.clock.now();
     const mem = (this.deps.memory ?? process.memoryUsage)();
     for (const [name, provider] of this.blockProviders) this.blocks[name] = provider();
@@ -122,6 +147,10 @@ export class HeartbeatWriter {
     for (const name of BLOCK_NAMES) {
       const b = this.blocks[name];
       if (b.status === 'down') problems.push(`${name} is down${b.detail ? `: ${b.detail}` : ''}`);
+    }
+    const extras = this.extrasProvider?.() ?? { breakers: [], notifiers: [] };
+    for (const b of extras.breakers) {
+      if (b.critical && b.state === 'OPEN') problems.push(`${b.name} circuit OPEN after ${b.consecutiveFailures} failures in a row${b.lastError ? ` (last: ${b.lastError})` : ''}; next try ${b.retryAt ?? 'soon'}`);
     }
     const lagMs = (ns: number): number => (this.lag.count > 0 ? round(Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS)) : 0);
     const pct = (p: number): number => lagMs(this.lag.percentile(p));
@@ -148,12 +177,9 @@ export class HeartbeatWriter {
       heapUsedMb: round(mem.heapUsed / MB),
       faults: this.deps.bus.stats().faults,
       ...(this.strategiesProvider ? this.strategiesProvider() : { instances: [], configErrors: [] }),
+      breakers: extras.breakers.map(({ critical: _critical, ...b }) => b),
+      notifiers: extras.notifiers,
     };
-    this.lag.reset();
-    writeFileSync(this.tmpFile, JSON.stringify(hb, null, 2) + '\n');
-    renameSync(this.tmpFile, this.deps.file);
-    this.lastWritten = hb;
-    if (!this.deps.bus.isClosed) this.deps.bus.publish('heartbeat', { kind: 'heartbeat', ts: now, state: hb.state, healthy: hb.healthy });
     return hb;
   }
 }

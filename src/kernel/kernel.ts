@@ -5,7 +5,8 @@
  *   paths -> instance lock -> store (+ migrations) -> bus -> journal
  *   -> heartbeat -> candle writer -> [market data, built]
  *   -> trading core (venue connect -> instruments -> portfolio -> execution
- *      -> risk -> planner; see trading-core.ts) -> control API
+ *      -> risk -> planner; see trading-core.ts) -> equity snapshots
+ *   -> control API (+ /health, /metrics) -> notifications
  *   -> strategies -> market data started
  *
  * Reconciliation (a later issue) slots in before risk; until then the
@@ -40,6 +41,17 @@ import { orderRoutes } from '../control/order-controls.ts';
 import type { Venue } from '../venues/venue.ts';
 import type { ExecutionOptions } from '../execution/execution-engine.ts';
 import { TradingCore } from './trading-core.ts';
+import { Metrics } from '../health/metrics.ts';
+import { statusRoutes } from '../control/status-controls.ts';
+import { portfolioRoutes } from '../control/portfolio-controls.ts';
+import { chatCommands } from '../control/chat-commands.ts';
+import { Notifications } from '../notify/notifications.ts';
+import { daySummary } from '../portfolio/history.ts';
+import { EquitySnapshots } from '../portfolio/snapshots.ts';
+import type { BreakerView } from '../core/circuit-breaker.ts';
+import type { LogTap } from '../core/logger.ts';
+import { ValueScrubber } from '../core/redact.ts';
+import { secretValues } from '../settings/settings.ts';
 
 export interface KernelDeps {
   settings: Settings;
@@ -56,6 +68,8 @@ export interface KernelDeps {
   /** Tests: a venue built by the caller instead of the one MODE implies. */
   venue?: Venue;
   execution?: Partial<ExecutionOptions>;
+  /** ERROR log lines, for metrics and notifications (the logger is made before the kernel). */
+  logTap?: LogTap;
 }
 
 export class Kernel {
@@ -65,6 +79,8 @@ export class Kernel {
   reoptimizer: Reoptimizer | undefined;
   trading: TradingCore | undefined;
   control: ControlServer | undefined;
+  readonly metrics: Metrics;
+  notifications: Notifications | undefined;
   /** The settings in force (hot reload replaces them). */
   settings: Settings;
   private stopping: Promise<void> | undefined;
@@ -79,8 +95,10 @@ export class Kernel {
     readonly journal: Journal,
     readonly heartbeat: HeartbeatWriter,
     private readonly lock: InstanceLock,
+    metrics: Metrics,
   ) {
     this.settings = deps.settings;
+    this.metrics = metrics;
   }
 
   /**
@@ -108,8 +126,11 @@ export class Kernel {
       const migrated = await store.migrate();
       if (migrated.applied.length > 0) logger.info({ applied: migrated.applied }, `database migrated to ${migrated.current}`);
 
-      // 4. Bus and the audit trail.
-      const bus = new Bus({ logger: logger.child({ component: 'bus' }), clock });
+      // 4. Metrics (the bus reports its dispatch times to them), the bus and the audit trail.
+      const metrics = new Metrics();
+      undo.push(() => metrics.close());
+      const bus = new Bus({ logger: logger.child({ component: 'bus' }), clock, onDispatched: metrics.observeEvent });
+      const scrubber = new ValueScrubber(secretValues(settings));
       const journal = new Journal(store, deps.runId);
 
       // 5. Heartbeat.
@@ -128,13 +149,16 @@ export class Kernel {
           strategies: settings.activeStrategies,
         },
         onWriteError: (err) => logger.error({ err, file: settings.paths.heartbeatFile }, `cannot write the heartbeat to ${settings.paths.heartbeatFile}; it will go stale until this is fixed`),
+        scrub: (t) => scrubber.scrub(t),
       });
       heartbeat.setBlock('db', { status: 'ok', detail: `${settings.paths.dbFile} (schema ${migrated.current})` });
       heartbeat.setBlock('userStream', { status: 'n/a', detail: settings.mode === 'sim' ? 'sim venue' : 'not connected in this build' });
       heartbeat.setBlock('risk', { status: 'n/a', detail: 'risk engine not in this build' });
 
-      const kernel = new Kernel(deps, bus, store, journal, heartbeat, lock);
+      const kernel = new Kernel(deps, bus, store, journal, heartbeat, lock, metrics);
       kernel.cleanups.push(recordJournal(bus, journal));
+      kernel.cleanups.push(metrics.attach(bus));
+      if (deps.logTap) kernel.cleanups.push(deps.logTap.subscribe((e) => metrics.countError(e.component ?? 'bot', 'log')));
       heartbeat.start();
       // A failed start must not leave the heartbeat timer running: it keeps the process alive,
       // writing state "starting" forever, instead of exiting for the supervisor to restart it.
@@ -188,6 +212,21 @@ export class Kernel {
         return { status: r.halted.length > 0 ? 'degraded' : 'ok', detail: `last pass ${r.at}: ${r.discrepancies} symbol(s) differed${r.halted.length ? `; HALTED ${r.halted.join(', ')}` : ''}`, ...r };
       });
       heartbeat.setBlockProvider('userStream', () => ({ ...userStreamBlock(trading.venue, settings.mode), execution: { ...trading.execution.stats }, usage: (trading.venue as Venue & { usage?: () => unknown }).usage?.() ?? null }));
+      const venueExtras = trading.venue as Venue & { usage?: () => { usedWeight1m?: number }; breakerView?: () => BreakerView | undefined; userStreamStatus?: () => { reconnects: number } };
+      metrics.setSources({
+        equity: () => trading.portfolio.equity().toNumber(),
+        unrealizedBySymbol: () => trading.portfolio.positions().map((p) => ({ symbol: p.symbol, unrealized: p.unrealizedPnl.toNumber() })),
+        rateLimitWeight: () => venueExtras.usage?.().usedWeight1m,
+        reconnections: () => marketData.reconnects() + (venueExtras.userStreamStatus?.().reconnects ?? 0),
+      });
+      heartbeat.setExtras(() => {
+        const exchange = venueExtras.breakerView?.();
+        const channels = kernel.notifications?.view().channels ?? [];
+        return {
+          breakers: [...(exchange ? [{ ...exchange, critical: true }] : []), ...channels.map((c) => c.breaker)],
+          notifiers: channels.map((c) => ({ ...c })),
+        };
+      });
       heartbeat.setBlockProvider('risk', () => {
         const v = trading.riskView();
         const states = v.states as Array<{ scope: string; key: string; state: string }>;
@@ -196,16 +235,32 @@ export class Kernel {
         return { status: account === 'HALTED' ? 'degraded' : 'ok', detail: `account ${account}; ${states.length} scopes restricted; ${trading.risk.denials} denials, ${trading.risk.approvals} approvals`, ...v };
       });
 
+      // 7a. Equity snapshots: one a minute (thinned to hourly as they age) for `trader portfolio history`.
+      const snapshots = new EquitySnapshots({ store, clock, portfolio: trading.portfolio, logger: logger.child({ component: 'equity-snapshots' }) });
+      snapshots.start();
+      kernel.cleanups.push(() => snapshots.stop());
+      undo.push(() => snapshots.stop());
+
       // 7b. The control API (trader trade ... while the bot runs).
+      const status = statusRoutes({
+        heartbeat,
+        metrics,
+        portfolio: () => trading.portfolio,
+        ...(deps.reloadSettings && existsSync(settings.paths.strategiesDir) ? { reload: () => kernel.reloader!.reload() } : {}),
+      });
       const control = new ControlServer({
         host: settings.env.CONTROL_HOST,
         port: settings.env.CONTROL_PORT,
         dataDir: dirname(settings.paths.dbFile),
         ...(settings.secrets.controlToken ? { token: settings.secrets.controlToken } : {}),
         logger: logger.child({ component: 'control' }),
+        scrub: (t) => scrubber.scrub(t),
+        publicRoutes: status.publicRoutes,
         routes: {
+          ...status.routes,
           ...tradeRoutes(trading),
           ...orderRoutes(trading),
+          ...portfolioRoutes(trading),
           'POST /v1/reconcile': async (body) => ({ status: 200, body: await trading.reconciler.run({ dryRun: (body as { dryRun?: unknown }).dryRun === true }) }),
         },
       });
@@ -214,6 +269,30 @@ export class Kernel {
       kernel.control = control;
       kernel.asyncCleanups.unshift(() => control.stop());
       logger.info({ host: info.host, port: info.port }, `control API on http://${info.host}:${info.port}`);
+
+      // 7c. Telegram and Slack, when configured: events out, Telegram commands in.
+      const { telegramBotToken, slackWebhookUrl } = settings.secrets;
+      const chatId = settings.env.TELEGRAM_CHAT_ID;
+      if (telegramBotToken && !chatId) logger.warn('TELEGRAM_BOT_TOKEN is set without TELEGRAM_CHAT_ID: Telegram stays off');
+      const notifications = new Notifications({
+        bus,
+        clock,
+        logger: logger.child({ component: 'notifications' }),
+        config: settings.bot.notifications,
+        breaker: settings.bot.circuitBreaker,
+        telegram: telegramBotToken && chatId ? { apiUrl: settings.env.TELEGRAM_API_URL, token: telegramBotToken, chatId } : undefined,
+        slack: slackWebhookUrl ? { webhookUrl: slackWebhookUrl } : undefined,
+        commands: chatCommands(trading, heartbeat),
+        summary: (dayStart) => daySummary(store, trading.portfolio, dayStart),
+        scrub: (t) => scrubber.scrub(t),
+        title: `trader ${settings.mode} ${settings.market}`,
+      });
+      if (deps.logTap) kernel.cleanups.push(deps.logTap.subscribe((e) => notifications.onErrorLog(e)));
+      notifications.start();
+      kernel.notifications = notifications;
+      kernel.asyncCleanups.unshift(() => notifications.stop());
+      undo.push(() => void notifications.stop());
+      if (notifications.view().enabled) logger.info({ channels: notifications.view().channels.map((c) => c.channel) }, `notifications on: ${notifications.view().channels.map((c) => c.channel).join(', ')}`);
 
       // 8. Strategies: warmed from stored candles, then live; signals recorded.
       host = new StrategyHost({
@@ -224,6 +303,7 @@ export class Kernel {
         history: candleRepo,
         recordRiskEvent: (e) => recordRiskEvent(store, clock.now(), e),
         initialPositions: () => trading.portfolio.positions(),
+        onTiming: metrics.observeStrategy,
       });
       kernel.cleanups.push(recordSignals(bus, store, journal));
       host.start(deps.specs);
@@ -294,6 +374,7 @@ export class Kernel {
     const { clock, logger } = this.deps;
     logger.info({ reason }, `stopping: ${reason}`);
     this.heartbeat.setState('stopping');
+    this.metrics.markStopping();
     this.heartbeat.write();
     this.bus.publish('system.shutdown', { kind: 'system.shutdown', ts: clock.now(), reason });
     // Later issues stop strategies, portfolio, execution and the feed here,
@@ -312,6 +393,7 @@ export class Kernel {
     // Candles still queued land before the database closes.
     this.candleWriter?.close();
     this.heartbeat.stop();
+    this.metrics.close();
     this.store.close();
     this.heartbeat.setBlock('db', { status: 'n/a', detail: 'closed' });
     this.lock.release(clock.now());
@@ -370,8 +452,8 @@ function recordSignals(bus: Bus, store: Store, journal: Journal): () => void {
  * heartbeat: the live Binance feed, an in-process replay of kline files
  * (FEED=replay), or nothing.
  */
-function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWriter, candles: CandleRepository): { start: () => void; stop: () => void; addSymbols: (symbols: readonly string[]) => void } {
-  const idle = { start: () => undefined, stop: () => undefined, addSymbols: () => undefined };
+function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWriter, candles: CandleRepository): { start: () => void; stop: () => void; addSymbols: (symbols: readonly string[]) => void; reconnects: () => number } {
+  const idle = { start: () => undefined, stop: () => undefined, addSymbols: () => undefined, reconnects: () => 0 };
   const { settings, clock, logger } = deps;
   const env = settings.env;
   if (env.FEED === 'none') {
@@ -389,7 +471,7 @@ function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWrite
     });
     heartbeat.setBlockProvider('feed', () => ({ status: 'ok', detail: `replaying ${sources.map((s) => s.symbol).join(', ')} at ${env.REPLAY_SPEED === 'max' ? 'full speed' : `${env.REPLAY_SPEED}x`}: ${replay.candles} candles so far` }));
     void replay.done.then(({ candles }) => logger.info({ candles }, `replay finished: ${candles} candles`));
-    return { start: () => replay.start(), stop: () => replay.stop(), addSymbols: () => undefined };
+    return { start: () => replay.start(), stop: () => replay.stop(), addSymbols: () => undefined, reconnects: () => 0 };
   }
   const futures = settings.market === 'futures';
   const feed = new MarketFeed({
@@ -423,5 +505,5 @@ function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWrite
       duplicatesDropped: v.duplicates,
     };
   });
-  return { start: () => feed.start(), stop: () => feed.stop(), addSymbols: (symbols) => feed.addSymbols(symbols) };
+  return { start: () => feed.start(), stop: () => feed.stop(), addSymbols: (symbols) => feed.addSymbols(symbols), reconnects: () => feed.view().connections.reduce((n, c) => n + c.reconnects, 0) };
 }

@@ -10,6 +10,7 @@
  * one poll that settles orders left working by the last run) -> risk ->
  * planner. Strategies come after, in the kernel.
  */
+import { CircuitBreaker } from '../core/circuit-breaker.ts';
 import type { Bus } from '../bus/bus.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec } from '../core/decimal.ts';
@@ -90,6 +91,13 @@ export function createVenue(settings: Settings, clock: Clock, logger: Logger): V
     clock,
     logger: logger.child({ component: 'venue' }),
     recvWindowMs: settings.env.RECV_WINDOW_MS,
+    breaker: new CircuitBreaker({
+      name: 'exchange-rest',
+      clock,
+      failureThreshold: settings.bot.circuitBreaker.failures,
+      openMs: settings.bot.circuitBreaker.openSec * 1000,
+      onChange: (c) => (c.to === 'OPEN' ? logger.error : logger.warn).call(logger, { breaker: c.name, from: c.from, to: c.to }, `circuit ${c.name}: ${c.from} -> ${c.to} (${c.reason})`),
+    }),
   });
 }
 

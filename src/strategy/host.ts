@@ -59,6 +59,8 @@ export interface HostDeps {
    * changes, and never exits what it holds.
    */
   initialPositions?: () => ReadonlyArray<{ readonly symbol: string; readonly quantity: { toNumber(): number }; readonly entryPrice: { toNumber(): number } }>;
+  /** Told how long each onCandle took (seconds), for /metrics' strategy_execution_seconds. */
+  onTiming?: (strategy: string, seconds: number) => void;
 }
 
 const FLAT: PositionView = Object.freeze({ side: 'flat', quantity: 0, entryPrice: 0 });
@@ -283,7 +285,12 @@ export class StrategyHost {
     rt.regime?.update(candle);
     this.markReadyIfWarm(rt);
     rt.candleTime = candle.openTime;
-    this.call(rt, () => rt.inst!.onCandle(candle));
+    const timing = this.deps.onTiming;
+    if (timing) {
+      const t0 = performance.now();
+      this.call(rt, () => rt.inst!.onCandle(candle));
+      timing(rt.spec.strategy, (performance.now() - t0) / 1000);
+    } else this.call(rt, () => rt.inst!.onCandle(candle));
     rt.candleTime = undefined;
   }
 

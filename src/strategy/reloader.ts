@@ -27,10 +27,17 @@ export interface ReloaderDeps {
   debounceMs?: number;
 }
 
+/** What one reload did: applied (with the instances changed) or rejected (with every error). */
+export interface ReloadResult {
+  readonly applied: boolean;
+  readonly changes?: Record<string, string[]>;
+  readonly errors: string[];
+}
+
 export class StrategyReloader {
   private watcher: FSWatcher | undefined;
   private timer: TimerHandle | undefined;
-  private running: Promise<void> | undefined;
+  private running: Promise<ReloadResult> | undefined;
   private again = false;
   /** Errors of the last rejected reload; empty once a reload succeeds. */
   errors: string[] = [];
@@ -54,7 +61,7 @@ export class StrategyReloader {
   }
 
   /** Re-reads everything and applies it, or rejects it whole. Serialized: one reload at a time. */
-  reload(): Promise<void> {
+  reload(): Promise<ReloadResult> {
     if (this.running) {
       this.again = true;
       return this.running;
@@ -69,7 +76,7 @@ export class StrategyReloader {
     return this.running;
   }
 
-  private async doReload(): Promise<void> {
+  private async doReload(): Promise<ReloadResult> {
     const { logger } = this.deps;
     let issues: ConfigIssue[] = [];
     try {
@@ -88,7 +95,7 @@ export class StrategyReloader {
           .map(([k, v]) => `${k} ${v.join(', ')}`)
           .join('; ');
         logger.info({ changes }, `strategies reloaded: ${what || 'nothing changed'}`);
-        return;
+        return { applied: true, changes: changes as Record<string, string[]>, errors: [] };
       }
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
@@ -96,5 +103,6 @@ export class StrategyReloader {
     }
     this.errors = issues.map(formatConfigIssue);
     logger.error({ errors: this.errors }, `strategy change rejected, the last good configuration keeps running:\n  ${this.errors.join('\n  ')}`);
+    return { applied: false, errors: this.errors };
   }
 }

@@ -140,8 +140,8 @@ export class VenueError extends Error {
 }
 
 export interface Venue {
-  /** A 429 / 418 hold on every call, while it runs (Binance): the execution engine denies new orders until it ends. */
-  sendingHeld?(): { readonly until: number; readonly kind: 'RATE_LIMITED' | 'BANNED' } | undefined;
+  /** A 429 / 418 hold on every call, or an OPEN circuit breaker, while it lasts (Binance): the execution engine denies new orders until it ends. */
+  sendingHeld?(): { readonly until: number; readonly kind: 'RATE_LIMITED' | 'BANNED' | 'CIRCUIT_OPEN' } | undefined;
   /** e.g. "binance", "sim". */
   readonly name: string;
   readonly market: Market;

@@ -201,7 +201,7 @@ describe('trader CLI', () => {
 
   it('groups not built yet say so and exit 2, whatever the arguments', async () => {
     ws = makeWorkspace();
-    for (const args of [['portfolio', 'show']]) {
+    for (const args of [] as string[][]) { // none left: portfolio is built (tests/integration/portfolio.test.ts)
       const r = await runCli(args, { env: ws.env, cwd: ws.dir });
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`^trader ${args[0]}: not available yet`));

@@ -48,6 +48,7 @@ import { createHmac } from 'node:crypto';
 import ccxt from 'ccxt';
 import WebSocket from 'ws';
 import { z } from 'zod';
+import { CircuitOpenError, type BreakerView, type CircuitBreaker } from '../../core/circuit-breaker.ts';
 import type { Clock, TimerHandle } from '../../core/clock.ts';
 import { dec, isDecimalString, ZERO, type Dec } from '../../core/decimal.ts';
 import { TraderError } from '../../core/errors.ts';
@@ -78,6 +79,12 @@ export interface BinanceVenueOptions {
   readonly enableRateLimit?: boolean;
   readonly userStream?: boolean;
   readonly timers?: { readonly clockSyncMs?: number; readonly listenKeyKeepAliveMs?: number; readonly streamStaleMs?: number };
+  /**
+   * The circuit breaker around REST calls: timeouts, 5xx and network
+   * failures in a row open it, and calls then fail at once, unsent. Answers
+   * (a rejection, an unknown order, a 429) are not outages and do not count.
+   */
+  readonly breaker?: CircuitBreaker;
   readonly reconnect?: { readonly baseMs?: number; readonly capMs?: number; readonly random?: () => number };
 }
 
@@ -630,9 +637,16 @@ export class BinanceVenue implements Venue {
    * drew it (a reconcile read, a poll, a lookup), the execution engine denies new orders
    * until it ends rather than writing rows that could only wait behind it.
    */
-  sendingHeld(): { until: number; kind: 'RATE_LIMITED' | 'BANNED' } | undefined {
+  sendingHeld(): { until: number; kind: 'RATE_LIMITED' | 'BANNED' | 'CIRCUIT_OPEN' } | undefined {
     const h = this.hold;
-    return h && h.until > this.clock.now() ? { until: h.until, kind: h.kind } : undefined;
+    if (h && h.until > this.clock.now()) return { until: h.until, kind: h.kind };
+    const b = this.o.breaker?.view();
+    return b?.state === 'OPEN' && b.retryAt ? { until: Date.parse(b.retryAt), kind: 'CIRCUIT_OPEN' } : undefined;
+  }
+
+  /** The REST circuit breaker's state (for /health and the heartbeat); undefined without one. */
+  breakerView(): BreakerView | undefined {
+    return this.o.breaker?.view();
   }
 
   /** Binance's request-weight and order-count headers from the latest response. */
@@ -1021,10 +1035,26 @@ export class BinanceVenue implements Venue {
       }
       this.hold = undefined;
     }
+    const breaker = this.o.breaker;
+    if (breaker) {
+      try {
+        breaker.acquire();
+      } catch (e) {
+        if (!(e instanceof CircuitOpenError)) throw e;
+        // Not sent, so a write needs no lookup: RETRYABLE says exactly that.
+        throw new VenueError('RETRYABLE', `${what}: not sent: ${e.message}`, { retryAfterMs: Math.max(0, e.retryAt - this.clock.now()) });
+      }
+    }
     try {
-      return await fn();
+      const out = await fn();
+      breaker?.success();
+      return out;
     } catch (e) {
       const ve = this.classify(e, op, what);
+      if (breaker) {
+        if (ve.kind === 'RETRYABLE' || ve.kind === 'AMBIGUOUS') breaker.failure(ve);
+        else breaker.success();
+      }
       this.log.debug({ kind: ve.kind, code: ve.details.code, what }, ve.message);
       if ((ve.kind === 'RATE_LIMITED' || ve.kind === 'BANNED') && ve.details.retryAfterMs !== undefined) {
         const until = this.clock.now() + ve.details.retryAfterMs;
