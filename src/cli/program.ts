@@ -18,6 +18,7 @@ import { orderCommand, type OrderOptions } from './order-command.ts';
 import { runDemo, type DemoOptions } from './demo-command.ts';
 import { reconcileCommand } from './reconcile-command.ts';
 import { registerOptimize } from './optimize-command.ts';
+import { registerConfig } from './config-command.ts';
 import { dbBackup, portfolioHistory, portfolioShow } from './portfolio-command.ts';
 import { backtestCompare, backtestList, backtestReport, backtestRun, type BacktestRunOptions } from './backtest-command.ts';
 
@@ -291,6 +292,7 @@ export function buildProgram(): Command {
     });
 
   registerOptimize(program);
+  registerConfig(program);
 
   for (const [name, description] of PLANNED_GROUPS) {
     program

@@ -17,10 +17,10 @@ import { Kernel } from '../../src/kernel/kernel.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import { loadSettings } from '../../src/settings/load-settings.ts';
 import { createIndicatorFactory } from '../../src/strategy/indicators/index.ts';
-import { runCli } from '../support/bot-process.ts';
+import { runCli, startCli, waitForHeartbeat } from '../support/bot-process.ts';
 import { parsePrometheusText, sampleValue } from '../support/prom-text.ts';
 import { candle, tradingWorkspace } from '../support/trading.ts';
-import { makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { addStrategy, makeWorkspace, type Workspace } from '../support/workspace.ts';
 import { FakeTelegram } from '../support/fake-telegram.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
 import { until } from '../support/fake-http.ts';
@@ -280,6 +280,41 @@ describe('notifications from the running bot', () => {
       kernel = undefined;
       await tg.close();
       await slack.close();
+    }
+  });
+});
+
+describe('the bot as a process', () => {
+  it('`trader run` serves /health and /metrics, and `trader config reload` applies or refuses a change', async () => {
+    ws = makeWorkspace();
+    addStrategy(ws, 'quiet', { 'BTCUSDT.yaml': 'timeframe: 1m\n' });
+    const bot = startCli(['run'], { env: ws.env, cwd: ws.dir });
+    try {
+      await waitForHeartbeat(ws.heartbeatFile, (hb) => hb.state === 'running', bot);
+      const info = JSON.parse(readFileSync(join(ws.dir, 'data', 'control.json'), 'utf8')) as { host: string; port: number };
+      const base = `http://${info.host}:${info.port}`;
+      const health = await fetch(`${base}/health`);
+      expect(health.status).toBe(200);
+      expect(((await health.json()) as { ready: boolean }).ready).toBe(true);
+      expect((await fetch(`${base}/metrics`)).status, '/metrics needs the token').toBe(401);
+      const metrics = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${tokenOf(ws)}` } });
+      expect(sampleValue(parsePrometheusText(await metrics.text()), 'service_up')).toBe(1);
+
+      // bot.yaml is not watched (strategy files are): `config reload` is how a risk limit changes in place.
+      ws.write('config/bot.yaml', 'market: spot\nrisk:\n  maxOpenPositions: many\n');
+      const bad = await runCli(['config', 'reload'], { env: ws.env, cwd: ws.dir });
+      expect(bad.code, 'a rejected reload is a configuration error').toBe(78);
+      expect(bad.stderr).toMatch(/rejected, the bot keeps its last good configuration:\n\s+config\/bot\.yaml.*risk\.maxOpenPositions/);
+
+      ws.write('config/bot.yaml', 'market: spot\nrisk:\n  maxDrawdownPct: 12\n');
+      const ok = await runCli(['config', 'reload'], { env: ws.env, cwd: ws.dir });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/^reloaded: /);
+      const risk = await fetch(`${base}/v1/trade/status`, { headers: { authorization: `Bearer ${tokenOf(ws)}` } });
+      expect(JSON.stringify(await risk.json()), 'the new limit is in force').toMatch(/"maxDrawdownPct":12/);
+    } finally {
+      bot.child.kill('SIGTERM');
+      expect(await bot.exited).toBe(0);
     }
   });
 });
