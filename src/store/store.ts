@@ -79,6 +79,11 @@ export class Store {
     const migrator = new Migrator({ db: this.db, provider: { getMigrations: async () => MIGRATIONS } });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
+      const newer = /previously executed migration (\S+) is missing/.exec((error as Error).message ?? '');
+      if (newer) {
+        // A database a newer version migrated: running old code on it could misread what it holds.
+        throw new TraderError('DB_MIGRATION_FAILED', `${this.file} was migrated by a newer version of trader (migration ${newer[1]}, unknown to this one): run that version, or restore a backup taken before the upgrade`, { cause: error });
+      }
       const failed = results?.find((r: MigrationResult) => r.status === 'Error')?.migrationName;
       throw new TraderError('DB_MIGRATION_FAILED', `migration ${failed ?? '(unknown)'} failed on ${this.file}: ${(error as Error).message ?? String(error)}`, { cause: error });
     }

@@ -72,6 +72,17 @@ describe('store: migrations', () => {
     after.close();
   });
 
+  it('refuses a database a newer version migrated, naming the unknown migration, and changes nothing', async () => {
+    ws = makeWorkspace();
+    const first = open();
+    await first.migrate();
+    first.sqlite.prepare("INSERT INTO kysely_migration (name, timestamp) VALUES ('0099_from_the_future', '2030-01-01T00:00:00.000Z')").run();
+    first.close();
+    const before = tables(ws.dbFile);
+    await expect(open().migrate()).rejects.toThrow(`${ws.dbFile} was migrated by a newer version of trader (migration 0099_from_the_future, unknown to this one)`);
+    expect(tables(ws.dbFile), 'nothing dropped or added').toEqual(before);
+  });
+
   it('names the path when the database folder cannot be created', () => {
     ws = makeWorkspace();
     ws.write('blocker', 'a file where a folder should be');
