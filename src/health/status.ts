@@ -72,6 +72,13 @@ export function formatStatus(v: StatusVerdict): string {
     for (const i of hb.instances) lines.push(`${i.strategy.padEnd(16)}${i.symbol.padEnd(14)}${i.timeframe.padEnd(5)}${i.state.padEnd(10)}${i.warm.padEnd(10)}${String(i.signals).padEnd(9)}${i.detail ?? ''}`);
   }
   for (const e of hb.configErrors) lines.push(`config error (last good config still running): ${e}`);
+  for (const b of hb.breakers) {
+    lines.push(`${(`circuit ${b.name}`).padEnd(22)}${b.state}${b.state !== 'CLOSED' ? ` (${b.consecutiveFailures} failures in a row${b.retryAt ? `, next try ${b.retryAt}` : ''}${b.lastError ? `; last: ${b.lastError}` : ''})` : ''}`);
+  }
+  for (const n of hb.notifiers) {
+    const c = n as Record<string, unknown>;
+    lines.push(`${(`notify ${n.channel}`).padEnd(22)}${String(c.delivered ?? 0)} delivered, ${String(c.failed ?? 0)} failed, ${String(c.dropped ?? 0)} dropped, ${String(c.queued ?? 0)} queued`);
+  }
   lines.push('');
   row('loop lag', `p50 ${hb.eventLoopLagMs.p50} ms, p99 ${hb.eventLoopLagMs.p99} ms, max ${hb.eventLoopLagMs.max} ms`);
   row('memory', `rss ${hb.rssMb} MB, heap ${hb.heapUsedMb} MB`);
