@@ -6,18 +6,10 @@
  * Money arrives as Dec and is printed with toFixed(): never through Number.
  */
 import type { OrderUpdate, RiskStateChanged, Signal } from '../model/events.ts';
+import type { DaySummary as DailySummary } from '../portfolio/history.ts';
 
-/** Figures for the 00:00 UTC summary of the UTC day that just ended (money as decimal strings). */
-export interface DailySummary {
-  /** YYYY-MM-DD, the UTC day that ended. */
-  day: string;
-  quoteAsset: string;
-  equity: string;
-  dayPnl: string;
-  totalPnl: string;
-  trades: number;
-  openPositions: Array<{ symbol: string; quantity: string; entryPrice: string; unrealizedPnl: string }>;
-}
+/** Figures for the 00:00 UTC summary of the UTC day that just ended: the portfolio history's day summary. */
+export type { DailySummary };
 
 export function signalMessage(s: Signal): string {
   return `SIGNAL ${s.strategy} ${s.symbol} ${s.action}: ${s.reason}`;

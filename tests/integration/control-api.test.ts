@@ -13,13 +13,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TestClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { ControlServer } from '../../src/control/control-server.ts';
-import { Kernel } from '../../src/kernel/kernel.ts';
+import type { Kernel } from '../../src/kernel/kernel.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
-import { loadSettings } from '../../src/settings/load-settings.ts';
-import { createIndicatorFactory } from '../../src/strategy/indicators/index.ts';
 import { runCli, startCli, waitForHeartbeat } from '../support/bot-process.ts';
 import { parsePrometheusText, sampleValue } from '../support/prom-text.ts';
-import { candle, tradingWorkspace } from '../support/trading.ts';
+import { candle, startKernel, tradingWorkspace } from '../support/trading.ts';
 import { addStrategy, makeWorkspace, type Workspace } from '../support/workspace.ts';
 import { FakeTelegram } from '../support/fake-telegram.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
@@ -40,19 +38,8 @@ afterEach(async () => {
 
 const BOT_YAML = 'market: spot\ncircuitBreaker:\n  failures: 3\n  openSec: 30\n';
 
-async function startBot(w: Workspace, clock: TestClock, extraEnv: Record<string, string> = {}): Promise<Kernel> {
-  const settings = loadSettings({ cwd: w.dir, env: { ...w.env, ...extraEnv }, envFile: false });
-  return Kernel.start({
-    settings,
-    clock,
-    logger: silentLogger(),
-    version: 'test',
-    runId: 'run-test',
-    specs: [],
-    indicators: createIndicatorFactory,
-    reloadSettings: () => loadSettings({ cwd: w.dir, env: { ...w.env, ...extraEnv }, envFile: false }),
-    execution: { retryDelayMs: 20, tries: 1 },
-  });
+function startBot(w: Workspace, clock: TestClock): Promise<Kernel> {
+  return startKernel(w, clock, { hotReload: true, tries: 1, retryDelayMs: 20 });
 }
 
 interface Http {

@@ -23,17 +23,18 @@ export function tradingWorkspace(ex: LocalExchange, botYaml: string, extraEnv: R
 }
 
 /** The kernel in this process, on the given clock (the exchange keeps real time). */
-export async function startKernel(ws: Workspace, clock: Clock, opts: { pollMs?: number } = {}): Promise<Kernel> {
-  const settings = loadSettings({ cwd: ws.dir, env: ws.env, envFile: false });
+export async function startKernel(ws: Workspace, clock: Clock, opts: { pollMs?: number; tries?: number; retryDelayMs?: number; hotReload?: boolean } = {}): Promise<Kernel> {
+  const load = () => loadSettings({ cwd: ws.dir, env: ws.env, envFile: false });
   return Kernel.start({
-    settings,
+    settings: load(),
     clock,
     logger: silentLogger(),
     version: 'test',
     runId: 'run-test',
     specs: [],
     indicators: createIndicatorFactory,
-    execution: { retryDelayMs: 50, ...(opts.pollMs ? { pollMs: opts.pollMs } : {}) },
+    ...(opts.hotReload ? { reloadSettings: load } : {}),
+    execution: { retryDelayMs: opts.retryDelayMs ?? 50, ...(opts.tries ? { tries: opts.tries } : {}), ...(opts.pollMs ? { pollMs: opts.pollMs } : {}) },
   });
 }
 
