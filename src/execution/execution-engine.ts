@@ -262,10 +262,20 @@ export class ExecutionEngine {
   private async send(order: PlaceOrder): Promise<void> {
     const { venue, logger } = this.deps;
     let resynced = false;
+    // Set while an earlier try may have reached the venue (no answer, or "duplicate") and no lookup
+    // has yet said it did not: every further try is a lookup first, never a blind second placement.
+    // (Binance accepts a filled order's client id again, so a second placement could fill twice.)
+    let unsure = false;
     try {
       const result = await pRetry(
         async () => {
           if (this.abort.signal.aborted) throw new AbortError('shutting down');
+          if (unsure) {
+            // A failed lookup throws AMBIGUOUS: still unsure, and the next try looks up again.
+            const found = await this.lookup(order.symbol, order.clientOrderId);
+            if (found) return found;
+            unsure = false;
+          }
           try {
             this.stats.sent++;
             return await venue.place(order);
@@ -275,8 +285,10 @@ export class ExecutionEngine {
               case 'AMBIGUOUS':
               case 'RETRYABLE':
               case 'DUPLICATE': {
+                if (err.kind !== 'RETRYABLE') unsure = true;
                 const found = await this.lookup(order.symbol, order.clientOrderId);
                 if (found) return found;
+                unsure = false;
                 if (err.kind === 'DUPLICATE') throw new AbortError(err);
                 throw err;
               }

@@ -552,6 +552,25 @@ describe('an order whose answer never came is one order', () => {
     expect(r.engine.stats).toMatchObject({ sent: 2, lookups: 2, retries: 0 });
   });
 
+  it('black-holed, and the lookup fails too: the next try looks up again instead of placing a second order', async () => {
+    const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, venue: { timeoutMs: 1000 } });
+    r.ex.faults.blackholeHoldMs = 3000;
+    r.ex.faults.blackholeOrders = 1;
+    const m = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    // Once the placement is in (and held), the lookup that follows its timeout (GET /fapi/v1/order)
+    // answers 503. Binance lets a filled order's client id be used again, so a second placement would
+    // be a second fill.
+    for (const deadline = Date.now() + 5000; r.ex.faults.blackholeOrders > 0 && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 5));
+    r.ex.faults.fails.push({ count: 1, status: 503, code: -1001, msg: INTERNAL_ERROR, pathPrefix: '/fapi/v1/order' });
+    await r.engine.idle();
+    expect([r.ex.faults.blackholeOrders, r.ex.faults.fails.length], 'both faults were used').toEqual([0, 0]);
+    expect(r.exchangeOrders('BTCUSDT', m.cid), 'one order under the client id, not two').toHaveLength(1);
+    expectRowMatchesExchange(r, 'BTCUSDT', m.cid, 'FILLED');
+    await r.fillOf(m.cid);
+    expect(r.fillRows(m.cid), 'one fill').toHaveLength(1);
+    expect(r.engine.stats, 'one placement; the retry was a second lookup').toMatchObject({ sent: 1, lookups: 2, retries: 1 });
+  });
+
   it('a 503 before the exchange processed it: lookup finds nothing, the retry places it, exactly one order', async () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' } });
     r.ex.faults.fails.push({ count: 1, status: 503, code: -1001, msg: INTERNAL_ERROR, pathPrefix: '/fapi/v1/order' });
