@@ -17,7 +17,7 @@ import type { Kernel } from '../../src/kernel/kernel.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import { runCli, startCli, waitForHeartbeat } from '../support/bot-process.ts';
 import { parsePrometheusText, sampleValue } from '../support/prom-text.ts';
-import { candle, startKernel, tradingWorkspace } from '../support/trading.ts';
+import { candle, nextEvent, startKernel, tradingWorkspace } from '../support/trading.ts';
 import { addStrategy, makeWorkspace, type Workspace } from '../support/workspace.ts';
 import { FakeTelegram } from '../support/fake-telegram.ts';
 import { FakeSlack } from '../support/fake-slack.ts';
@@ -36,7 +36,8 @@ afterEach(async () => {
   ws = undefined;
 });
 
-const BOT_YAML = 'market: spot\ncircuitBreaker:\n  failures: 3\n  openSec: 30\n';
+// No periodic reconciliation: the tests move the clock by minutes, and the passes they would start are not what is tested here.
+const BOT_YAML = 'market: spot\ncircuitBreaker:\n  failures: 3\n  openSec: 30\nreconcile:\n  intervalSec: 86400\n';
 
 function startBot(w: Workspace, clock: TestClock): Promise<Kernel> {
   return startKernel(w, clock, { hotReload: true, tries: 1, retryDelayMs: 20 });
@@ -64,9 +65,10 @@ function tokenOf(w: Workspace): string {
 
 describe('control API', () => {
   it('needs the bearer token for everything but /health, which says up and ready and nothing about money', async () => {
-    ex = await LocalExchange.start();
-    ws = tradingWorkspace(ex, BOT_YAML);
+    // The exchange runs on the bot's test clock: requests are signed with it, so the two must agree.
     const clock = new TestClock(Date.now());
+    ex = await LocalExchange.start({ clock });
+    ws = tradingWorkspace(ex, BOT_YAML);
     kernel = await startBot(ws, clock);
     const token = tokenOf(ws);
     expect(token.length, 'a generated token, 32 random bytes').toBeGreaterThanOrEqual(40);
@@ -96,9 +98,9 @@ describe('control API', () => {
   });
 
   it('/metrics is Prometheus text format, with figures that match what happened', async () => {
-    ex = await LocalExchange.start();
-    ws = tradingWorkspace(ex, BOT_YAML);
     const clock = new TestClock(Date.now());
+    ex = await LocalExchange.start({ clock });
+    ws = tradingWorkspace(ex, BOT_YAML);
     kernel = await startBot(ws, clock);
     const token = tokenOf(ws);
     for (const price of ['2000', '2010', '2020']) {
@@ -106,8 +108,11 @@ describe('control API', () => {
       clock.advanceBy(60_000);
     }
     candle(kernel, ex, clock, 'spot', 'BTCUSDT', '30000');
+    // The order's FILLED status and its fill arrive separately: the position exists once the fill is booked.
+    const booked = nextEvent(kernel.bus, 'position.changed', (e) => e.symbol === 'ETHUSDT');
     const filled = JSON.parse((await get(kernel, '/v1/orders', token, 'POST', { symbol: 'ETHUSDT', side: 'BUY', quantity: '0.01' })).text);
     expect(filled.status, JSON.stringify(filled)).toBe('FILLED');
+    await booked;
     const denied = JSON.parse((await get(kernel, '/v1/orders', token, 'POST', { symbol: 'ETHUSDT', side: 'BUY', quantity: '0.001' })).text);
     expect(denied.status).toBe('DENIED');
     candle(kernel, ex, clock, 'spot', 'ETHUSDT', '2030');
@@ -142,6 +147,7 @@ describe('control API', () => {
     expect(sampleValue(m, 'risk_rejections_total', { reason: denied.reason.split(':')[0] }), `the denial (${denied.reason})`).toBe(1);
     const p = kernel.trading!.portfolio;
     expect(sampleValue(m, 'portfolio_value'), 'equity, as a float').toBeCloseTo(p.equity().toNumber(), 6);
+    expect(p.position('ETHUSDT').unrealizedPnl.toNumber(), 'bought at 2020, marked at 2030').toBeGreaterThan(0);
     expect(sampleValue(m, 'unrealized_pnl', { symbol: 'ETHUSDT' }), 'the position at the last close').toBeCloseTo(p.position('ETHUSDT').unrealizedPnl.toNumber(), 6);
     expect(sampleValue(m, 'unrealized_pnl', { symbol: 'BTCUSDT' }), 'no position, no series').toBeUndefined();
     expect(sampleValue(m, 'rate_limit_weight_used'), "the exchange's weight header").toBeGreaterThan(0);
@@ -151,9 +157,9 @@ describe('control API', () => {
   });
 
   it('the exchange circuit breaker opens after failures in a row, fails fast, and closes through HALF_OPEN', async () => {
-    ex = await LocalExchange.start();
-    ws = tradingWorkspace(ex, BOT_YAML);
     const clock = new TestClock(Date.now());
+    ex = await LocalExchange.start({ clock });
+    ws = tradingWorkspace(ex, BOT_YAML);
     kernel = await startBot(ws, clock);
     const token = tokenOf(ws);
     candle(kernel, ex, clock, 'spot', 'ETHUSDT', '2000');
@@ -188,9 +194,9 @@ describe('control API', () => {
   });
 
   it('config reload applies a valid change and refuses a broken one whole, naming the file and field', async () => {
-    ex = await LocalExchange.start();
-    ws = tradingWorkspace(ex, BOT_YAML);
     const clock = new TestClock(Date.now());
+    ex = await LocalExchange.start({ clock });
+    ws = tradingWorkspace(ex, BOT_YAML);
     kernel = await startBot(ws, clock);
     const token = tokenOf(ws);
     ws.write('config/bot.yaml', BOT_YAML + 'risk:\n  maxOpenPositions: nope\n');
@@ -214,14 +220,14 @@ describe('notifications from the running bot', () => {
     const slack = await FakeSlack.start();
     slack.hang();
     try {
-      ex = await LocalExchange.start();
+        const clock = new TestClock(Date.now());
+      ex = await LocalExchange.start({ clock });
       ws = tradingWorkspace(ex, BOT_YAML + 'notifications:\n  events: [orderFilled, orderFailed, risk, killSwitch, error]\n', {
         TELEGRAM_BOT_TOKEN: tg.token,
         TELEGRAM_CHAT_ID: '4242',
         TELEGRAM_API_URL: tg.url,
         SLACK_WEBHOOK_URL: slack.webhookUrl,
       });
-      const clock = new TestClock(Date.now());
       kernel = await startBot(ws, clock);
       const token = tokenOf(ws);
       candle(kernel, ex, clock, 'spot', 'ETHUSDT', '2000');
