@@ -39,7 +39,8 @@ export interface SymbolDiff {
   /** Fills of our orders we had missed, now recorded. */
   readonly fillsAdded: number;
   readonly externalOrders: ReadonlyArray<{ readonly clientOrderId: string; readonly side: string; readonly type: string; readonly quantity: string; readonly action: ExternalPolicy }>;
-  readonly position: { readonly ours: string; readonly venue: string; readonly status: 'match' | 'external' | 'unexplained'; readonly action?: string };
+  /** moving: the symbol traded during the check, so no verdict this pass (the next one looks again). */
+  readonly position: { readonly ours: string; readonly venue: string; readonly status: 'match' | 'external' | 'unexplained' | 'moving'; readonly action?: string };
 }
 
 export interface ReconcileReport {
@@ -97,7 +98,7 @@ export class Reconciler {
     let discrepancies = 0;
     for (const symbol of [...symbols].sort()) {
       const diff = await this.symbol(symbol, venueOpen.filter((o) => o.symbol === symbol), heldByVenue.find((p) => p.symbol === symbol)?.quantity ?? ZERO, dryRun);
-      if (diff.fillsAdded > 0 || diff.externalOrders.length > 0 || diff.position.status !== 'match') {
+      if (diff.fillsAdded > 0 || diff.externalOrders.length > 0 || (diff.position.status !== 'match' && diff.position.status !== 'moving')) {
         discrepancies++;
         out.push(diff);
       }
@@ -112,27 +113,55 @@ export class Reconciler {
     return report;
   }
 
-  private async symbol(symbol: string, venueOpen: VenueOrder[], venueQty: Dec, dryRun: boolean): Promise<SymbolDiff> {
-    const { store, execution, portfolio, risk, logger, market } = this.deps;
-    const policy = this.deps.external();
-
-    // Fills since the last one we hold (a minute of overlap: the unique key makes repeats harmless).
+  /**
+   * Our fills of the symbol the venue has and we do not (a minute of overlap:
+   * the unique key makes repeats harmless), applied; a dry run only counts
+   * what they would do to the position.
+   */
+  private async catchUpFills(symbol: string, dryRun: boolean): Promise<{ added: number; pendingQty: Dec }> {
+    const { store, execution, market } = this.deps;
     const lastFill = store.all(store.db.selectFrom('fills').select('ts').where('market', '=', market).where('symbol', '=', symbol).orderBy('ts', 'desc').limit(1))[0]?.ts;
     const firstOrder = store.all(store.db.selectFrom('orders').select('created_at').where('market', '=', market).where('symbol', '=', symbol).orderBy('created_at').limit(1))[0]?.created_at;
-    let fillsAdded = 0;
-    // What the missed fills do to our position (a dry run does not apply them, but must count them).
+    let added = 0;
     let pendingQty = ZERO;
-    if (firstOrder !== undefined) {
-      const since = (lastFill ?? firstOrder) - 60_000;
-      const fills = await this.venueCall(() => this.deps.venue.fills(symbol, since));
-      for (const f of fills) {
-        if (!this.known(f)) continue; // Not ours: external fills show up in the position check.
-        if (this.recorded(symbol, f.tradeId)) continue;
-        fillsAdded++;
-        if (dryRun) pendingQty = pendingQty.plus(f.side === 'BUY' ? f.quantity : f.quantity.neg());
-        else execution.applyFill(f);
-      }
+    if (firstOrder === undefined) return { added, pendingQty };
+    const since = (lastFill ?? firstOrder) - 60_000;
+    const fills = await this.venueCall(() => this.deps.venue.fills(symbol, since));
+    for (const f of fills) {
+      if (!this.known(f)) continue; // Not ours: external fills show up in the position check.
+      if (this.recorded(symbol, f.tradeId)) continue;
+      added++;
+      if (dryRun) pendingQty = pendingQty.plus(f.side === 'BUY' ? f.quantity : f.quantity.neg());
+      else execution.applyFill(f);
     }
+    return { added, pendingQty };
+  }
+
+  /**
+   * The venue's position and ours at one moment: the venue's position, then
+   * any fills we lack, then the position again. Two equal reads mean nothing
+   * traded in between, so our books (fills up to the second read) and the
+   * venue's figure describe the same trades. Undefined when the symbol
+   * traded meanwhile (the reads differ, or a fill reached us during the
+   * second read).
+   */
+  private async settledPosition(symbol: string, dryRun: boolean): Promise<{ venueQty: Dec; added: number; pendingQty: Dec } | undefined> {
+    const { venue, store, market } = this.deps;
+    const read = async (): Promise<Dec> => (await this.venueCall(() => venue.positions([symbol]))).find((p) => p.symbol === symbol)?.quantity ?? ZERO;
+    const fillCount = (): number => Number(store.sqlite.prepare('SELECT COUNT(*) AS n FROM fills WHERE market = ? AND symbol = ?').pluck().get(market, symbol));
+    const first = await read();
+    const caught = await this.catchUpFills(symbol, dryRun);
+    const booked = fillCount();
+    const second = await read();
+    if (!first.eq(second) || fillCount() !== booked) return undefined;
+    return { venueQty: second, ...caught };
+  }
+
+  private async symbol(symbol: string, venueOpen: VenueOrder[], venueQty: Dec, dryRun: boolean): Promise<SymbolDiff> {
+    const { store, portfolio, risk, logger } = this.deps;
+    const policy = this.deps.external();
+
+    let { added: fillsAdded, pendingQty } = await this.catchUpFills(symbol, dryRun);
 
     // Open orders we did not place.
     const externalOrders: Array<SymbolDiff['externalOrders'][number]> = [];
@@ -147,12 +176,27 @@ export class Reconciler {
     }
 
     // Positions: the venue is the truth for quantity.
-    const ours = portfolio.position(symbol).quantity.plus(pendingQty);
     const inst = this.deps.instruments.get(symbol);
     const dust = inst ? inst.filters.lot.minQty : ZERO;
+    const differs = (venue: Dec, ours: Dec): boolean => {
+      const d = venue.minus(ours);
+      return d.abs().gt(dust) || (dust.isZero() && !d.isZero());
+    };
+    let ours = portfolio.position(symbol).quantity.plus(pendingQty);
+    if (differs(venueQty, ours)) {
+      // The venue's positions were read at the start of the pass, and fills keep arriving while it
+      // runs: a trade in between makes the two sides differ for a moment. Before any verdict, look
+      // again consistently; a symbol still trading gets no verdict until the next pass.
+      const again = await this.settledPosition(symbol, dryRun);
+      if (!again) return { symbol, fillsAdded, externalOrders, position: { ours: ours.toFixed(), venue: venueQty.toFixed(), status: 'moving' } };
+      venueQty = again.venueQty;
+      fillsAdded += again.added;
+      pendingQty = pendingQty.plus(again.pendingQty);
+      ours = portfolio.position(symbol).quantity.plus(pendingQty);
+    }
     const diff = venueQty.minus(ours);
     let position: SymbolDiff['position'] = { ours: ours.toFixed(), venue: venueQty.toFixed(), status: 'match' };
-    if (diff.abs().gt(dust) || (dust.isZero() && !diff.isZero())) {
+    if (differs(venueQty, ours)) {
       if (ours.abs().lte(dust)) {
         position = { ...position, status: 'external', action: policy === 'halt' ? 'HALTED' : policy === 'adopt' ? 'adopted' : 'ignored' };
         if (!dryRun && policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()}`, 'reconcile');
