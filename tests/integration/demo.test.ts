@@ -22,12 +22,14 @@ describe('npm run demo', () => {
     it(`--mode ${mode}: signals, orders, fills and PnL within seconds, offline`, async () => {
       const ws = makeWorkspace();
       try {
-        const r = await runCli(['demo', '--mode', mode, '--seconds', '10', '--speed', '1500'], { env: ws.env, cwd: ws.dir });
+        const r = await runCli(['demo', '--mode', mode, '--seconds', '15', '--speed', '600'], { env: ws.env, cwd: ws.dir });
         expect(r.code, r.stderr).toBe(0);
         const f = figures(r.stdout);
-        expect(f.signals, 'strategies signalled').toBeGreaterThan(0);
-        expect(f.orders, 'signals became orders').toBeGreaterThan(0);
-        expect(f.fills, 'orders filled').toBeGreaterThan(0);
+        // On failure, say why from what the demo printed (denials name their reason).
+        const why = `\n${r.stdout.split('\n').filter((l) => /denied|ERROR|WARN|\[demo\]/.test(l)).slice(-15).join('\n')}`;
+        expect(f.signals, `strategies signalled${why}`).toBeGreaterThan(0);
+        expect(f.orders, `signals became orders${why}`).toBeGreaterThan(0);
+        expect(f.fills, `orders filled${why}`).toBeGreaterThan(0);
         expect(r.stdout).toMatch(/fill ALGOUSDT (BUY|SELL) [\d.]+ @ [\d.]+ fee [\d.]+ USDT/);
         expect(r.stdout).toMatch(/position ALGOUSDT/);
         const hb = JSON.parse(readFileSync(join(f.folder, 'status/heartbeat.json'), 'utf8')) as { state: string; mode: string; symbols: string[]; risk: { realizedToday: string } };
