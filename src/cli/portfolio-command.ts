@@ -1,28 +1,21 @@
 /**
  * `trader portfolio show [--json]`, `trader portfolio history [--days 30] [--json]`
- * and `trader db backup --to <file> [--force]`.
+.
  *
  * show: through the running bot's control API when it runs (its live
  * portfolio), else from the database (positions table, last stored close as
  * the mark, cash from the last equity snapshot); the same builder either way.
  * history: always from the database, read-only (WAL: the running bot's writes
  * are not blocked), so it needs no running bot.
- * backup: SQLite's online backup from a read-only connection (no instance
- * lock: it works while the bot runs), into a temporary file that is checked
- * (opens, integrity_check ok) and then renamed into place.
  */
-import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { LiveClock } from '../core/clock.ts';
 import { Dec } from '../core/decimal.ts';
-import { EXIT, exitCodeFor } from '../core/errors.ts';
+import { EXIT } from '../core/errors.ts';
 import { storedPortfolioShow, type PortfolioShow } from '../control/portfolio-controls.ts';
 import { dailyHistory, type DailyHistory } from '../portfolio/history.ts';
-import type { Settings } from '../settings/settings.ts';
-import { Store } from '../store/store.ts';
 import { call, findRunningBot } from './bot-access.ts';
 import { loadSettingsOrReport } from './run.ts';
+import { withReadOnlyStore } from './with-store.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -172,90 +165,7 @@ export function equityChart(points: ReadonlyArray<{ label: string; value: number
 
 // ------------------------------------------------------------------ db backup
 
-/**
- * Online backup: works while the bot runs (read-only connection, no lock).
- * The copy is written next to the target under a temporary name, switched to
- * rollback journaling (one self-contained file), checked with
- * PRAGMA integrity_check, and only then renamed onto the target.
- */
-export async function dbBackup(o: { to?: string; force?: boolean }): Promise<number> {
-  if (!o.to) {
-    err('trader db backup: --to <file> is required');
-    return EXIT.USAGE;
-  }
-  const settings = loadSettingsOrReport();
-  if (!settings) return EXIT.CONFIG;
-  const target = resolve(o.to);
-  const source = settings.paths.dbFile;
-  if (target === resolve(source)) {
-    err(`trader db backup: --to ${o.to} is the database itself`);
-    return EXIT.USAGE;
-  }
-  if (existsSync(target) && !o.force) {
-    err(`trader db backup: ${target} already exists; pass --force to overwrite it`);
-    return EXIT.CANT_CREATE;
-  }
-  if (!existsSync(dirname(target))) {
-    err(`trader db backup: folder ${dirname(target)} does not exist`);
-    return EXIT.CANT_CREATE;
-  }
-  if (!existsSync(source)) {
-    err(`trader db backup: database ${source} does not exist (nothing to back up)`);
-    return EXIT.NO_INPUT;
-  }
-  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
-  let store: Store | undefined;
-  try {
-    store = Store.open(source, { readonly: true });
-    const schema = (await store.currentMigration()) ?? 'none';
-    await store.sqlite.backup(tmp);
-    store.close();
-    store = undefined;
-    const copy = new Database(tmp);
-    let check: string;
-    try {
-      copy.pragma('journal_mode = DELETE');
-      check = (copy.pragma('integrity_check', { simple: true }) as string) ?? 'no answer';
-    } finally {
-      copy.close();
-    }
-    if (check !== 'ok') {
-      rmSync(tmp, { force: true });
-      err(`trader db backup: the copy failed PRAGMA integrity_check: ${check}; nothing written to ${target}`);
-      return EXIT.SOFTWARE;
-    }
-    renameSync(tmp, target);
-    const size = statSync(target).size;
-    out(`backed up ${source} to ${target}: ${formatSize(size)} (${size} bytes), schema ${schema}, integrity_check ok`);
-    return EXIT.OK;
-  } catch (e) {
-    store?.close();
-    rmSync(tmp, { force: true });
-    for (const suffix of ['-wal', '-shm', '-journal']) rmSync(tmp + suffix, { force: true });
-    err(`trader db backup: ${(e as Error).message}`);
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EACCES' ? EXIT.CANT_CREATE : exitCodeFor(e);
-  }
-}
-
 // ------------------------------------------------------------------ helpers
-
-/** The database opened read-only (no lock, no migration): 66 when there is none yet. */
-function withReadOnlyStore(settings: Settings, command: string, fn: (store: Store) => number): number {
-  if (!existsSync(settings.paths.dbFile)) {
-    err(`trader ${command}: no database at ${settings.paths.dbFile} yet (start the bot, or run trader db migrate)`);
-    return EXIT.NO_INPUT;
-  }
-  let store: Store | undefined;
-  try {
-    store = Store.open(settings.paths.dbFile, { readonly: true });
-    return fn(store);
-  } catch (e) {
-    err(`trader ${command}: ${(e as Error).message}`);
-    return exitCodeFor(e);
-  } finally {
-    store?.close();
-  }
-}
 
 function table(headers: string[], rows: string[][], right: boolean[]): string[] {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -273,8 +183,4 @@ export function money(s: string | null): string {
 function signed(s: string): string {
   const t = money(s);
   return t.startsWith('-') || t === '0.00' ? t : '+' + t;
-}
-
-function formatSize(bytes: number): string {
-  return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
 }

@@ -19,7 +19,8 @@ import { runDemo, type DemoOptions } from './demo-command.ts';
 import { reconcileCommand } from './reconcile-command.ts';
 import { registerOptimize } from './optimize-command.ts';
 import { registerConfig } from './config-command.ts';
-import { dbBackup, portfolioHistory, portfolioShow } from './portfolio-command.ts';
+import { portfolioHistory, portfolioShow } from './portfolio-command.ts';
+import { dbBackup } from './db-backup.ts';
 import { backtestCompare, backtestList, backtestReport, backtestRun, type BacktestRunOptions } from './backtest-command.ts';
 
 /** Command groups that exist in the CLI but are filled in by later work. */

@@ -225,5 +225,10 @@ function latestSnapshot(store: Store): { resolution: string; ts: number; balance
 export function portfolioRoutes(core: TradingCore): Record<string, RouteHandler> {
   return {
     'GET /v1/portfolio': () => ({ status: 200, body: livePortfolioShow(core) }),
+    // The same view's positions: one builder for every answer about positions.
+    'GET /v1/positions': () => {
+      const v = livePortfolioShow(core);
+      return { status: 200, body: { quoteAsset: v.quoteAsset, positions: v.positions } };
+    },
   };
 }

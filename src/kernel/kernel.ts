@@ -245,7 +245,6 @@ export class Kernel {
       const status = statusRoutes({
         heartbeat,
         metrics,
-        portfolio: () => trading.portfolio,
         ...(deps.reloadSettings && existsSync(settings.paths.strategiesDir) ? { reload: () => kernel.reloader!.reload() } : {}),
       });
       const control = new ControlServer({
