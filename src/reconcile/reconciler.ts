@@ -190,8 +190,10 @@ export class Reconciler {
       const again = await this.settledPosition(symbol, dryRun);
       if (!again) return { symbol, fillsAdded, externalOrders, position: { ours: ours.toFixed(), venue: venueQty.toFixed(), status: 'moving' } };
       venueQty = again.venueQty;
-      fillsAdded += again.added;
-      pendingQty = pendingQty.plus(again.pendingQty);
+      // A dry run applied nothing, so the second look counted the first one's missed fills again:
+      // its figures replace the first. A real run applied them, so the second look found only new ones.
+      fillsAdded = dryRun ? again.added : fillsAdded + again.added;
+      pendingQty = again.pendingQty;
       ours = portfolio.position(symbol).quantity.plus(pendingQty);
     }
     const diff = venueQty.minus(ours);
