@@ -263,7 +263,7 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
   const common = (p: Params): Pick<PlaceOrderRequest, 'positionSide' | 'reduceOnly' | 'workingType'> & { symbol: string; side: 'BUY' | 'SELL' } => {
     const symbol = symbolOf(engine, market, p);
     const side = (p.enumOf('side', SIDES, ERR.invalidSide()) ?? p.req('side')) as 'BUY' | 'SELL';
-    const positionSide = p.enumOf('positionSide', ['BOTH', 'LONG', 'SHORT'] as const, err(400, -4006, 'Invalid position side.'));
+    const positionSide = p.enumOf('positionSide', ['BOTH', 'LONG', 'SHORT'] as const, err(400, -4060, 'Invalid position side.'));
     const reduceOnly = p.bool('reduceOnly');
     const workingType = p.enumOf('workingType', ['CONTRACT_PRICE', 'MARK_PRICE'] as const, err(400, -4038, 'Invalid working type.'));
     return { symbol, side, ...(positionSide ? { positionSide: positionSide as PositionSide } : {}), ...(reduceOnly !== undefined ? { reduceOnly } : {}), ...(workingType ? { workingType: workingType as WorkingType } : {}) };

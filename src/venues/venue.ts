@@ -30,6 +30,13 @@ export interface PlaceOrder {
   readonly clientOrderId: string;
   readonly reduceOnly?: boolean;
   readonly timeInForce?: 'GTC' | 'IOC' | 'FOK' | 'GTX';
+  /**
+   * USD-M: the position side the order acts on. Hedge mode needs LONG or
+   * SHORT on every order (BUY LONG opens, SELL LONG closes; SELL SHORT opens,
+   * BUY SHORT closes) and refuses reduceOnly (-1106): venues drop reduceOnly
+   * when this is LONG or SHORT. One-way mode: BOTH or absent.
+   */
+  readonly positionSide?: 'BOTH' | 'LONG' | 'SHORT';
 }
 
 /** An order as the venue knows it. */
@@ -48,6 +55,8 @@ export interface VenueOrder {
   readonly reduceOnly: boolean;
   /** Venue time of the last change, ms. */
   readonly updateTime: number;
+  /** USD-M: the position side the order acts on (BOTH in one-way mode); absent on spot. */
+  readonly positionSide?: 'BOTH' | 'LONG' | 'SHORT';
 }
 
 /** One execution. `tradeId` is unique per (market, symbol) on the venue. */
@@ -167,8 +176,8 @@ export interface Venue {
   /** Subscribes to pushed events; returns the unsubscribe function. */
   onEvent(fn: (e: VenueEvent) => void): () => void;
   /**
-   * Futures: one-way position mode for the account, and leverage and margin
-   * type per symbol. "No need to change" counts as success. Spot: a no-op.
+   * Futures: the account's position mode (one-way or hedge), and leverage
+   * and margin type per symbol. "No need to change" counts as success. Spot: a no-op.
    */
   configureFutures?(settings: FuturesSetup): Promise<FuturesSetupReport>;
   /** A reference price now (spot: last trade; futures: mark), for one-shot commands that have no feed. */
@@ -176,7 +185,8 @@ export interface Venue {
 }
 
 export interface FuturesSetup {
-  readonly positionMode: 'ONEWAY';
+  /** ONEWAY: dualSidePosition off (one BOTH position per symbol); HEDGE: on (LONG and SHORT legs). */
+  readonly positionMode: 'ONEWAY' | 'HEDGE';
   readonly symbols: ReadonlyArray<{ readonly symbol: string; readonly leverage: number; readonly marginType?: 'isolated' | 'cross' }>;
 }
 

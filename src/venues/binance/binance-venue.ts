@@ -138,6 +138,7 @@ type Op = 'place' | 'cancel' | 'read';
 const decimal = z.string().refine(isDecimalString, { message: 'expected a decimal string' });
 const id = z.union([z.number().int(), z.string().regex(/^-?\d+$/)]).transform(String);
 const side = z.enum(['BUY', 'SELL']);
+const positionSide = z.enum(['BOTH', 'LONG', 'SHORT']);
 const ms = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
 
 const ORDER_STATUS: Readonly<Record<string, OrderStatus>> = {
@@ -192,6 +193,7 @@ const futuresOrderRaw = z.object({
   side,
   stopPrice: decimal.optional(),
   reduceOnly: z.boolean(),
+  positionSide: positionSide.optional(),
   updateTime: ms,
 });
 
@@ -208,6 +210,7 @@ const algoOrderRaw = z.object({
   algoStatus: z.enum(ALGO_STATUSES),
   triggerPrice: decimal,
   reduceOnly: z.boolean(),
+  positionSide: positionSide.optional(),
   updateTime: ms,
   actualOrderId: z.union([z.string(), z.number()]).nullish().transform((v) => (v === null || v === undefined || v === '' ? undefined : String(v))),
   actualPrice: decimal.nullish(),
@@ -292,6 +295,7 @@ const futuresOrderUpdate = z.object({
     t: id,
     m: z.boolean(),
     R: z.boolean(),
+    ps: positionSide.optional(),
     rp: decimal.optional(),
   }),
 });
@@ -307,7 +311,7 @@ const algoUpdate = z.object({
   e: z.literal('ALGO_UPDATE'),
   E: ms,
   T: ms.optional(),
-  o: z.object({ caid: z.string(), aid: id, o: z.string(), s: z.string(), S: side, q: decimal, X: z.enum(ALGO_STATUSES), tp: decimal, R: z.boolean() }),
+  o: z.object({ caid: z.string(), aid: id, o: z.string(), s: z.string(), S: side, ps: positionSide.optional(), q: decimal, X: z.enum(ALGO_STATUSES), tp: decimal, R: z.boolean() }),
 });
 
 const executionReport = z.object({
@@ -394,6 +398,7 @@ function futuresOrder(raw: z.infer<typeof futuresOrderRaw>): VenueOrder {
     averagePrice: nonZero(raw.avgPrice),
     reduceOnly: raw.reduceOnly,
     updateTime: raw.updateTime,
+    ...(raw.positionSide !== undefined ? { positionSide: raw.positionSide } : {}),
   };
 }
 
@@ -419,6 +424,7 @@ function algoOrder(raw: z.infer<typeof algoOrderRaw>): VenueOrder {
     averagePrice: finished ? nonZero(raw.actualPrice) : undefined,
     reduceOnly: raw.reduceOnly,
     updateTime: raw.updateTime,
+    ...(raw.positionSide !== undefined ? { positionSide: raw.positionSide } : {}),
   };
 }
 
@@ -670,17 +676,18 @@ export class BinanceVenue implements Venue {
   // --------------------------------------------------------- account setup
 
   /**
-   * One-way mode, then leverage and margin type per symbol. Binance answers
-   * "no need to change" (-4059 position side, -4046 margin type) when the
-   * setting is already right: success, not an error. The calls are
-   * idempotent, so they are classified (and retried) like reads.
+   * The position mode (POST /fapi/v1/positionSide/dual: dualSidePosition
+   * true for HEDGE, false for ONEWAY), then leverage and margin type per
+   * symbol. Binance answers "no need to change" (-4059 position side, -4046
+   * margin type) when the setting is already right: success, not an error.
+   * The calls are idempotent, so they are classified (and retried) like reads.
    */
   async configureFutures(setup: FuturesSetup): Promise<FuturesSetupReport> {
     if (this.market !== 'futures') return { positionMode: 'unchanged', symbols: [] };
     const unchanged = (e: unknown, code: number): boolean => e instanceof VenueError && e.details.code === code;
     let positionMode: 'set' | 'unchanged' = 'set';
     try {
-      await this.call('read', 'positionSide/dual', () => this.ex.setPositionMode(false));
+      await this.call('read', 'positionSide/dual', () => this.ex.setPositionMode(setup.positionMode === 'HEDGE'));
     } catch (e) {
       if (!unchanged(e, -4059)) throw e;
       positionMode = 'unchanged';
@@ -777,7 +784,11 @@ export class BinanceVenue implements Venue {
           break;
       }
     } else {
-      if (order.reduceOnly) base.reduceOnly = true;
+      const hedged = order.positionSide === 'LONG' || order.positionSide === 'SHORT';
+      if (order.positionSide !== undefined) base.positionSide = order.positionSide;
+      // Hedge mode: the position side says open or close, and Binance refuses reduceOnly there
+      // ("Parameter 'reduceonly' sent when not required.", -1106), so it is not sent.
+      if (order.reduceOnly && !hedged) base.reduceOnly = true;
       switch (order.type) {
         case 'MARKET':
           type = 'market';
@@ -1390,6 +1401,7 @@ function fromOrderTradeUpdate(ev: z.infer<typeof futuresOrderUpdate>): VenueEven
     averagePrice: nonZero(o.ap),
     reduceOnly: o.R,
     updateTime: o.T,
+    ...(o.ps !== undefined ? { positionSide: o.ps } : {}),
   };
   if (o.x !== 'TRADE') return { type: 'order', order };
   const fill: VenueFill = {
@@ -1416,7 +1428,7 @@ function fromAlgoUpdate(ev: z.infer<typeof algoUpdate>): VenueEvent | undefined 
   if (st === undefined) return undefined;
   return {
     type: 'order',
-    order: { symbol: o.s, clientOrderId: o.caid, exchangeOrderId: o.aid, side: o.S, type: o.o, status: st, quantity: dec(o.q), filledQuantity: ZERO, stopPrice: nonZero(o.tp), reduceOnly: o.R, updateTime: ev.T ?? ev.E },
+    order: { symbol: o.s, clientOrderId: o.caid, exchangeOrderId: o.aid, side: o.S, type: o.o, status: st, quantity: dec(o.q), filledQuantity: ZERO, stopPrice: nonZero(o.tp), reduceOnly: o.R, updateTime: ev.T ?? ev.E, ...(o.ps !== undefined ? { positionSide: o.ps } : {}) },
   };
 }
 

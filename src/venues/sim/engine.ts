@@ -317,7 +317,9 @@ export class MatchingEngine {
       if (acct.dual ? requested === 'BOTH' : requested !== 'BOTH') {
         return reject('POSITION_SIDE_MISMATCH', "Order's position side does not match user's setting.");
       }
-      if (acct.dual && req.reduceOnly) return reject('INVALID_PARAMETER', "Parameter 'reduceOnly' sent when not required.");
+      // "reduceOnly: Cannot be sent in Hedge Mode" (New Order (TRADE)); Binance answers -1106 with this
+      // exact text even for reduceOnly=false.
+      if (acct.dual && req.reduceOnly !== undefined) return reject('INVALID_PARAMETER', "Parameter 'reduceonly' sent when not required.");
       positionSide = requested;
       // In hedge mode, selling LONG or buying SHORT is a close.
       if (acct.dual) reduceOnly = (positionSide === 'LONG' && req.side === 'SELL') || (positionSide === 'SHORT' && req.side === 'BUY');
@@ -378,9 +380,9 @@ export class MatchingEngine {
       return reject('POST_ONLY_WOULD_TAKE', market === 'spot' ? 'Order would immediately match and take.' : 'Due to the order could not be executed as maker, the Post Only order will be rejected.');
     }
 
-    // -- reduce-only needs a position to reduce
-    if (market === 'futures' && reduceOnly && !acct.dual && !req.closePosition) {
-      const pos = acct.positions.get(posKey(req.symbol, 'BOTH'));
+    // -- reduce-only needs a position to reduce (hedge mode: a close, SELL LONG or BUY SHORT, needs that leg)
+    if (market === 'futures' && reduceOnly && !req.closePosition) {
+      const pos = acct.positions.get(posKey(req.symbol, positionSide));
       const amt = pos?.amt ?? ZERO;
       if (amt.isZero() || (amt.gt(0) && req.side === 'BUY') || (amt.lt(0) && req.side === 'SELL')) {
         return reject('REDUCE_ONLY_REJECTED', 'ReduceOnly Order is rejected.');

@@ -104,7 +104,9 @@ export class SimVenue implements Venue {
       clientOrderId: p.clientOrderId,
       ...(p.price ? { price: p.price } : {}),
       ...(p.stopPrice ? { stopPrice: p.stopPrice } : {}),
-      ...(p.reduceOnly && this.market === 'futures' ? { reduceOnly: true } : {}),
+      // Hedge mode (LONG / SHORT) refuses reduceOnly (-1106): the side of the position says it.
+      ...(p.reduceOnly && this.market === 'futures' && p.positionSide !== 'LONG' && p.positionSide !== 'SHORT' ? { reduceOnly: true } : {}),
+      ...(p.positionSide && this.market === 'futures' ? { positionSide: p.positionSide } : {}),
       ...(p.timeInForce ? { timeInForce: p.timeInForce } : {}),
     });
     if (!r.ok) throw rejected(r);
@@ -168,6 +170,9 @@ export class SimVenue implements Venue {
 
   async configureFutures(setup: FuturesSetup): Promise<FuturesSetupReport> {
     if (this.market !== 'futures') return { positionMode: 'unchanged', symbols: [] };
+    // Binance's rules apply: "no need to change" is unchanged; open orders or positions refuse the switch.
+    const mode = this.engine.setPositionMode(ACCOUNT, setup.positionMode === 'HEDGE');
+    if (!mode.ok && mode.kind !== 'NO_NEED_TO_CHANGE_POSITION_SIDE') throw rejected(mode);
     const out: Array<{ symbol: string; leverage: number; marginType: string }> = [];
     for (const s of setup.symbols) {
       if (!this.engine.instrument('futures', s.symbol)) continue;
@@ -175,7 +180,7 @@ export class SimVenue implements Venue {
       this.engine.setLeverage(ACCOUNT, s.symbol, s.leverage);
       out.push({ symbol: s.symbol, leverage: s.leverage, marginType: s.marginType ?? 'unchanged' });
     }
-    return { positionMode: 'unchanged', symbols: out };
+    return { positionMode: mode.ok ? 'set' : 'unchanged', symbols: out };
   }
 
   onEvent(fn: (e: VenueEvent) => void): () => void {
@@ -209,6 +214,7 @@ function toOrder(o: SimOrder): VenueOrder {
     ...(o.executedQty.isZero() ? {} : { averagePrice: o.avgPrice }),
     reduceOnly: o.reduceOnly,
     updateTime: o.updateTime,
+    ...(o.market === 'futures' ? { positionSide: o.positionSide } : {}),
   };
 }
 
