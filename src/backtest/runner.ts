@@ -227,7 +227,7 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     execution: { retryDelayMs: 0, pollMs: 30 * 86_400_000 },
     instrumentRefreshMs: 0,
   });
-  const host = new StrategyHost({ bus, clock, logger, indicators: deps.indicators, history: deps.candles, initialPositions: () => core.portfolio.positions() });
+  const host = new StrategyHost({ bus, clock, logger, indicators: deps.indicators, history: deps.candles, initialPositions: () => core.portfolio.ledger.lots() });
   host.start(cfg.specs);
 
   // Merge the symbols' candles by open time (each series is ascending).

@@ -86,13 +86,10 @@ async function offline(settings: Settings, action: TradeAction, o: TradeOptions,
       logger,
       market: settings.market,
       quoteAsset: settings.bot.quoteAsset,
-      instrument: (sym) => {
-        const i = instruments.get(sym);
-        return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty } : undefined;
-      },
+      instrument: (sym) => instruments.get(sym),
     });
     portfolio.start();
-    const risk = new RiskEngine({ bus, store, clock, logger, market: settings.market, portfolio, instrument: (sym) => instruments.get(sym), config: { risk: () => settings.bot.risk, strategy: () => undefined, leverage: () => 1 } });
+    const risk = new RiskEngine({ bus, store, clock, logger, market: settings.market, portfolio, ledger: portfolio.ledger, instrument: (sym) => instruments.get(sym), config: { risk: () => settings.bot.risk, strategy: () => undefined, leverage: () => 1 } });
     risk.start();
     try {
       const dayStart = clock.now() - (clock.now() % 86_400_000);

@@ -23,7 +23,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import { clientOrderId as makeClientOrderId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
-import type { OrderCancel, OrderIntent, OrderStatus, OrderSubmit } from '../model/events.ts';
+import type { OrderCancel, OrderIntent, OrderSide, OrderSource, OrderStatus, OrderSubmit, PositionSide } from '../model/events.ts';
 import { checkOrder, roundPrice, roundQuantity } from '../model/filters.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
@@ -31,6 +31,7 @@ import type { OrdersTable } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import { VenueError, type PlaceOrder, type Venue, type VenueEvent, type VenueFill, type VenueOrder } from '../venues/venue.ts';
 import type { InstrumentBook } from './instrument-book.ts';
+import type { LedgerView } from '../ledger/ledger.ts';
 
 const FINAL: ReadonlySet<OrderStatus> = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
 const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
@@ -70,6 +71,8 @@ export interface ExecutionDeps {
   instruments: InstrumentBook;
   /** Reference price for market-order notional and percent-price bands (the portfolio's mark). */
   referencePrice: (symbol: string) => Dec | undefined;
+  /** Positions per owner: whether the venue may be told reduce-only, and what a spot exit may still sell after its stop is released. */
+  ledger: LedgerView;
   options?: Partial<ExecutionOptions>;
 }
 
@@ -207,6 +210,8 @@ export class ExecutionEngine {
           error: null,
           created_at: now,
           updated_at: now,
+          source: i.source,
+          position_side: i.positionSide ?? 'BOTH',
         })
         .onConflict((oc) => oc.doNothing()),
     );
@@ -225,11 +230,21 @@ export class ExecutionEngine {
       clientOrderId: cid,
       ...(prepared.price ? { price: prepared.price } : {}),
       ...(prepared.stopPrice ? { stopPrice: prepared.stopPrice } : {}),
-      ...(i.reduceOnly && i.market === 'futures' ? { reduceOnly: true } : {}),
+      ...(this.venueReduceOnly(i) ? { reduceOnly: true } : {}),
+      ...(i.positionSide && i.positionSide !== 'BOTH' ? { positionSide: i.positionSide } : {}),
+      ...(i.callbackRate ? { callbackRate: i.callbackRate } : {}),
       ...(i.type === 'LIMIT' || i.type === 'STOP_LOSS_LIMIT' ? { timeInForce: 'GTC' as const } : {}),
     };
     this.inFlight.add(cid);
-    this.enqueue(i.symbol, () => this.send(order).finally(() => this.inFlight.delete(cid)));
+    const release = i.releaseFirst ?? [];
+    this.enqueue(i.symbol, async () => {
+      try {
+        const sized = release.length ? await this.releaseThenSize(order, i, release) : order;
+        if (sized) await this.send(sized);
+      } finally {
+        this.inFlight.delete(cid);
+      }
+    });
     if (i.ttlMs !== undefined && i.type === 'LIMIT') {
       this.ttlTimers.set(cid, this.deps.clock.after(i.ttlMs, () => this.expire(cid, i.symbol)));
     }
@@ -246,6 +261,60 @@ export class ExecutionEngine {
     if (!row || isFinal(row.status)) return;
     this.expiring.add(cid);
     this.onCancel({ kind: 'order.cancel', ts: this.deps.clock.now(), symbol, clientOrderId: cid, reason: 'TTL_EXPIRED' });
+  }
+
+  /**
+   * Whether the venue may be told reduce-only. The intent's reduceOnly is the
+   * owner's (close my own position); the venue only sees the net of all
+   * owners. In one-way mode with another owner on the symbol (strategy A long
+   * 1, B short 1: the venue is flat), A's reduce-only sell would be refused or
+   * expire, so it goes as a plain order: the net it leaves is what the owners
+   * hold. Hedge mode closes by positionSide, and Binance refuses reduceOnly there.
+   */
+  private venueReduceOnly(i: OrderIntent): boolean {
+    if (!i.reduceOnly || i.market !== 'futures') return false;
+    if (i.positionSide && i.positionSide !== 'BOTH') return false;
+    const { ledger } = this.deps;
+    const others = ledger.lots(i.symbol).some((l) => l.strategy !== i.strategy && !l.quantity.isZero());
+    const otherWorking = ledger.working({ symbol: i.symbol }).some((w) => w.strategy !== i.strategy && w.source !== 'protective');
+    return !others && !otherWorking;
+  }
+
+  /**
+   * A spot exit whose coins a protective order locks: cancel that order first
+   * and settle it (a stop that filled meanwhile has its fills booked), then
+   * sell only what the owner still holds. No window where a filled stop and
+   * the exit both sell: the same per-symbol queue runs both, in that order.
+   * Returns the order to send, or undefined when nothing is left to sell.
+   */
+  private async releaseThenSize(order: PlaceOrder, i: OrderIntent, release: readonly string[]): Promise<PlaceOrder | undefined> {
+    for (const cid of release) {
+      const row = this.row(cid);
+      if (!row || isFinal(row.status)) continue;
+      await this.cancelNow(order.symbol, cid);
+    }
+    // A stop that (partly) filled before the cancel: its fills reach the ledger before the exit is sized.
+    if (this.fillGaps.size > 0) await this.pollFillGaps();
+    const { ledger } = this.deps;
+    const held = ledger.lot(i.strategy, i.symbol, i.positionSide ?? 'BOTH').quantity;
+    // Other exits of this owner still working (not this one) will take their share.
+    let others = ZERO;
+    for (const w of ledger.working({ strategy: i.strategy, symbol: i.symbol })) {
+      if (w.source === 'protective' || w.key === order.clientOrderId || w.key === `intent:${i.intentId}` || w.side !== i.side) continue;
+      others = others.plus(Dec.max(ZERO, w.quantity.minus(w.filled)));
+    }
+    const avail = (i.side === 'SELL' ? held : held.neg()).minus(others);
+    const inst = this.deps.instruments.get(order.symbol);
+    const cap = inst && !ledger.isDust(order.symbol, avail) ? roundQuantity(roundQuantity(avail, inst.filters.lot), inst.filters.marketLot) : ZERO;
+    if (cap.gte(order.quantity)) return order;
+    const { store, clock } = this.deps;
+    if (cap.lte(0)) {
+      store.run(store.db.updateTable('orders').set({ status: 'CANCELED', error: 'NOTHING_TO_EXIT: the protective order filled first', updated_at: clock.now() }).where('client_order_id', '=', order.clientOrderId));
+      this.publishRowUpdate(order.clientOrderId, 'CANCELED', 'NOTHING_TO_EXIT');
+      return undefined;
+    }
+    store.run(store.db.updateTable('orders').set({ quantity: cap.toFixed(), updated_at: clock.now() }).where('client_order_id', '=', order.clientOrderId));
+    return { ...order, quantity: cap };
   }
 
   private deny(intent: OrderIntent, reason: string): void {
@@ -372,37 +441,42 @@ export class ExecutionEngine {
 
   private onCancel(cmd: OrderCancel): void {
     this.enqueue(cmd.symbol, async () => {
-      const { venue, logger } = this.deps;
-      // A cancel is idempotent: retry what may not have arrived, resync the clock once on -1021.
-      let resynced = false;
-      for (let attempt = 1; attempt <= this.opts.tries; attempt++) {
-        if (this.abort.signal.aborted) return;
-        try {
-          this.applyOrder(await venue.cancel(cmd.symbol, cmd.clientOrderId));
-          return;
-        } catch (err) {
-          if (err instanceof VenueError && err.kind === 'UNKNOWN_ORDER') {
-            const found = await venue.fetchOrder(cmd.symbol, cmd.clientOrderId).catch(() => undefined);
-            if (found) this.applyOrder(found);
-            else this.finishRejected(cmd.clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
-            return;
-          }
-          const v = venue as Venue & { resyncClock?: () => Promise<void> };
-          if (err instanceof VenueError && err.kind === 'CLOCK_SKEW' && !resynced && v.resyncClock) {
-            resynced = true;
-            await v.resyncClock().catch(() => undefined);
-            continue;
-          }
-          const retry = err instanceof VenueError && ['AMBIGUOUS', 'RETRYABLE', 'RATE_LIMITED'].includes(err.kind);
-          if (!retry || attempt === this.opts.tries) {
-            logger.error({ err, clientOrderId: cmd.clientOrderId, attempt }, `cancel of ${cmd.clientOrderId} failed: ${(err as Error).message}`);
-            return;
-          }
-          const wait = err instanceof VenueError && err.details.retryAfterMs !== undefined ? err.details.retryAfterMs : this.opts.retryDelayMs;
-          await new Promise((r) => setTimeout(r, wait));
-        }
-      }
+      await this.cancelNow(cmd.symbol, cmd.clientOrderId);
     });
+  }
+
+  /** Cancels one order and applies the venue's final word on it (in the caller's queue slot). */
+  private async cancelNow(symbol: string, clientOrderId: string): Promise<void> {
+    const { venue, logger } = this.deps;
+    // A cancel is idempotent: retry what may not have arrived, resync the clock once on -1021.
+    let resynced = false;
+    for (let attempt = 1; attempt <= this.opts.tries; attempt++) {
+      if (this.abort.signal.aborted) return;
+      try {
+        this.applyOrder(await venue.cancel(symbol, clientOrderId));
+        return;
+      } catch (err) {
+        if (err instanceof VenueError && err.kind === 'UNKNOWN_ORDER') {
+          const found = await venue.fetchOrder(symbol, clientOrderId).catch(() => undefined);
+          if (found) this.applyOrder(found);
+          else this.finishRejected(clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
+          return;
+        }
+        const v = venue as Venue & { resyncClock?: () => Promise<void> };
+        if (err instanceof VenueError && err.kind === 'CLOCK_SKEW' && !resynced && v.resyncClock) {
+          resynced = true;
+          await v.resyncClock().catch(() => undefined);
+          continue;
+        }
+        const retry = err instanceof VenueError && ['AMBIGUOUS', 'RETRYABLE', 'RATE_LIMITED'].includes(err.kind);
+        if (!retry || attempt === this.opts.tries) {
+          logger.error({ err, clientOrderId, attempt }, `cancel of ${clientOrderId} failed: ${(err as Error).message}`);
+          return;
+        }
+        const wait = err instanceof VenueError && err.details.retryAfterMs !== undefined ? err.details.retryAfterMs : this.opts.retryDelayMs;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   // ------------------------------------------------------- venue events
@@ -462,6 +536,8 @@ export class ExecutionEngine {
           error: null,
           created_at: now,
           updated_at: now,
+          source: 'strategy',
+          position_side: v.positionSide ?? 'BOTH',
         })
         .onConflict((oc) => oc.doNothing()),
     );
@@ -498,17 +574,9 @@ export class ExecutionEngine {
         .where('client_order_id', '=', v.clientOrderId),
     );
     this.deps.bus.publish('order.update', {
-      kind: 'order.update',
-      ts: clock.now(),
+      ...rowUpdate(row, clock.now()),
       eventTs: v.updateTime,
-      clientOrderId: v.clientOrderId,
       exchangeOrderId: v.exchangeOrderId,
-      intentId: row.intent_id,
-      strategy: row.strategy,
-      market: row.market as Market,
-      side: row.side as 'BUY' | 'SELL',
-      reduceOnly: row.reduce_only === 1,
-      symbol: row.symbol,
       status,
       filledQuantity: newFilled,
       ...(v.averagePrice ? { averagePrice: v.averagePrice } : {}),
@@ -556,6 +624,7 @@ export class ExecutionEngine {
       tradeId: f.tradeId,
       clientOrderId: row.client_order_id,
       strategy: row.strategy,
+      ...(row.position_side !== 'BOTH' ? { positionSide: row.position_side as PositionSide } : {}),
       market,
       symbol: f.symbol,
       side: f.side,
@@ -573,20 +642,7 @@ export class ExecutionEngine {
     if (!row || isFinal(row.status)) return;
     const { store, clock } = this.deps;
     store.run(store.db.updateTable('orders').set({ status: 'REJECTED', error: reason, updated_at: clock.now() }).where('client_order_id', '=', cid));
-    this.deps.bus.publish('order.update', {
-      kind: 'order.update',
-      ts: clock.now(),
-      clientOrderId: cid,
-      intentId: row.intent_id,
-      strategy: row.strategy,
-      market: row.market as Market,
-      side: row.side as 'BUY' | 'SELL',
-      reduceOnly: row.reduce_only === 1,
-      symbol: row.symbol,
-      status: 'REJECTED',
-      filledQuantity: new Dec(row.filled_quantity),
-      reason,
-    });
+    this.deps.bus.publish('order.update', { ...rowUpdate(row, clock.now()), status: 'REJECTED', filledQuantity: new Dec(row.filled_quantity), reason });
   }
 
   private setError(cid: string, error: string): void {
@@ -595,7 +651,14 @@ export class ExecutionEngine {
   }
 
   private publishUpdate(cid: string, i: OrderIntent, status: OrderStatus, filled: Dec): void {
-    this.deps.bus.publish('order.update', { kind: 'order.update', ts: this.deps.clock.now(), clientOrderId: cid, intentId: i.intentId, strategy: i.strategy, market: i.market, side: i.side, reduceOnly: i.reduceOnly ?? false, symbol: i.symbol, status, filledQuantity: filled });
+    const row = this.row(cid);
+    if (row) this.deps.bus.publish('order.update', { ...rowUpdate(row, this.deps.clock.now()), status, filledQuantity: filled });
+  }
+
+  /** The row's current state on the bus (a local status change, e.g. an exit with nothing left to sell). */
+  private publishRowUpdate(cid: string, status: OrderStatus, reason?: string): void {
+    const row = this.row(cid);
+    if (row) this.deps.bus.publish('order.update', { ...rowUpdate(row, this.deps.clock.now()), status, filledQuantity: new Dec(row.filled_quantity), ...(reason ? { reason } : {}) });
   }
 
   // ------------------------------------------------------------- poll
@@ -702,6 +765,24 @@ export class ExecutionEngine {
     const rows = store.all(store.db.selectFrom('fills').select('quantity').where('client_order_id', '=', cid));
     return rows.reduce((s, r) => s.plus(r.quantity), ZERO);
   }
+}
+
+/** The fields every order.update of a row carries: who owns it, who asked, what it is. */
+function rowUpdate(row: OrdersTable, ts: number) {
+  return {
+    kind: 'order.update' as const,
+    ts,
+    clientOrderId: row.client_order_id,
+    intentId: row.intent_id,
+    strategy: row.strategy,
+    source: row.source as OrderSource,
+    market: row.market as Market,
+    side: row.side as OrderSide,
+    reduceOnly: row.reduce_only === 1,
+    positionSide: row.position_side as PositionSide,
+    quantity: new Dec(row.quantity),
+    symbol: row.symbol,
+  };
 }
 
 export interface PreparedOrder {

@@ -1,30 +1,40 @@
 /**
- * Protective exits: a position's stop-loss and take-profit, kept on the
- * exchange so they survive a crash of the bot.
+ * Protective exits: each owner's stop-loss, take-profit and trailing stop,
+ * attached to that owner's position (strategy, symbol, leg), kept on the
+ * exchange where the exchange can hold them so they survive a crash.
  *
- *   futures: STOP_MARKET and TAKE_PROFIT_MARKET, reduce-only, on the venue;
- *   spot:    the stop as a STOP_LOSS_LIMIT on the venue; the take-profit is
- *            emulated from the mark price (a resting sell would need the same
- *            coins the stop already locks, and OCO is not available), and the
- *            heartbeat says so.
+ *   futures: STOP_MARKET, TAKE_PROFIT_MARKET and TRAILING_STOP_MARKET
+ *            (callbackRate), on the venue;
+ *   spot:    the stop as a STOP_LOSS_LIMIT on the venue; take-profit and the
+ *            trailing stop are emulated from the mark (a resting sell would
+ *            need the coins the stop already locks), and the heartbeat says so.
  *
- * Levels come from the entry intent (the signal's stopLoss / takeProfit, or
- * the strategy YAML's stopLossPct / takeProfitPct, applied by the planner) and
- * are kept in kv, so a restart keeps protecting. When the position's size
- * changes the protective orders are replaced (cancel first: on spot the old
- * stop still locks the coins); when it closes they are cancelled, so no stop
- * is left behind to open a position later.
+ * Levels travel with the entry intent and attach to the owner's position when
+ * that entry fills, not when it is submitted: on a reversal (exit and
+ * opposite entry on one candle) the exit's fill closes the old position and
+ * cancels its legs, and the entry's fill then protects the new one. (Attaching
+ * at submit let the exit's "position closed" delete the new entry's levels:
+ * 730 of 730 reversal entries had no stop.)
  *
- * Protective orders go through the normal order path (source 'protective':
- * the risk engine admits them in any state, they only ever reduce).
+ * When the owner's position changes size the legs are replaced (cancel first:
+ * on spot the old stop still locks the coins); when it closes they are
+ * cancelled, so no stop is left behind to open a position later. A rejected
+ * or failed leg is retried; while a position with levels has no working stop,
+ * it is listed as unprotected (the heartbeat turns unhealthy, an ERROR log
+ * notifies).
+ *
+ * Protective orders go through the normal order path (source 'protective',
+ * owned by the strategy they protect: risk admits them in any state, their
+ * fills close that strategy's position and no other).
  */
 import { z } from 'zod';
 import type { Bus } from '../bus/bus.ts';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
+import type { LedgerView } from '../ledger/ledger.ts';
 import { roundQuantity } from '../model/filters.ts';
-import type { OrderIntent, PositionChanged } from '../model/events.ts';
+import type { Fill, OrderIntent, OrderUpdate, PositionChanged, PositionSide } from '../model/events.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import type { PortfolioView } from '../portfolio/portfolio.ts';
@@ -32,23 +42,49 @@ import type { OrderPlanner } from '../risk/order-planner.ts';
 import { readKv, writeKv } from '../store/kv.ts';
 import type { Store } from '../store/store.ts';
 
-const KV = 'protection.levels';
-const levelsSchema = z.record(z.string(), z.object({ stop: z.string().optional(), target: z.string().optional() }));
+const KV = 'protection.owners';
+const levelSchema = z.object({ stop: z.string().optional(), target: z.string().optional(), trail: z.string().optional(), peak: z.string().optional() });
+const savedSchema = z.object({ active: z.record(z.string(), levelSchema), pending: z.record(z.string(), levelSchema) });
 /** How far below (above, for a short) its trigger a spot stop-limit may fill. */
 const STOP_LIMIT_SLIPPAGE = new Dec('0.005');
+/** A rejected or failed leg is tried again after this long, this many times, then left unprotected (and reported). */
+const RETRY_MS = 5_000;
+const MAX_RETRIES = 5;
+/** Binance USD-M TRAILING_STOP_MARKET callbackRate bounds, percent (New Order (TRADE): "min 0.1, max 10"). */
+const CALLBACK_MIN = new Dec('0.1');
+const CALLBACK_MAX = new Dec(10);
 
 interface Levels {
   stop?: Dec;
   target?: Dec;
+  /** Trailing distance, percent. */
+  trail?: Dec;
+  /** Spot emulated trailing: the best mark since the position opened. */
+  peak?: Dec;
+}
+
+type Leg = 'stop' | 'target' | 'trail';
+
+interface Owner {
+  readonly strategy: string;
+  readonly symbol: string;
+  readonly side: PositionSide;
 }
 
 interface Working {
-  /** Signed quantity the protective orders cover. */
+  /** Signed quantity the legs cover. */
   covered: Dec;
-  stopCid?: string;
-  targetCid?: string;
-  /** The emulated take-profit fired (one close per position). */
-  emulatedFired: boolean;
+  cids: Partial<Record<Leg, string>>;
+  /** An emulated exit fired (one close per position). */
+  fired: boolean;
+  failures: number;
+  retry?: TimerHandle;
+}
+
+export interface ProtectionView {
+  owners: Array<{ strategy: string; symbol: string; side: PositionSide; stop?: string; target?: string; trail?: string; onExchange: Leg[]; emulated: Leg[] }>;
+  /** Positions with protective levels and no working stop on the exchange (after retries): the heartbeat is unhealthy while this is not empty. */
+  unprotected: Array<{ strategy: string; symbol: string; side: PositionSide; reason: string }>;
 }
 
 export interface ProtectionDeps {
@@ -58,172 +94,265 @@ export interface ProtectionDeps {
   logger: Logger;
   market: Market;
   portfolio: PortfolioView;
+  ledger: LedgerView;
   instrument: (symbol: string) => Instrument | undefined;
   planner: OrderPlanner;
 }
 
+const ownerKey = (o: Owner): string => `${o.strategy}\u0000${o.symbol}\u0000${o.side}`;
+const ownerOf = (key: string): Owner => {
+  const [strategy, symbol, side] = key.split('\u0000') as [string, string, PositionSide];
+  return { strategy, symbol, side };
+};
+
 export class ProtectionManager {
-  private readonly levels = new Map<string, Levels>();
+  /** Levels of open positions, per owner. */
+  private readonly active = new Map<string, Levels>();
+  /** Levels of entries not filled yet, per intent id. */
+  private readonly pending = new Map<string, Levels>();
+  private readonly cidToIntent = new Map<string, string>();
   private readonly working = new Map<string, Working>();
-  /** Intent id -> which leg, until its first order.update names the client order id. */
-  private readonly legs = new Map<string, { symbol: string; leg: 'stop' | 'target' }>();
+  /** Intent id -> which leg of which owner, until its first order.update names the client order id. */
+  private readonly legs = new Map<string, { owner: string; leg: Leg }>();
+  private readonly unprotectedWhy = new Map<string, string>();
   private readonly unsubs: Array<() => void> = [];
 
   constructor(private readonly deps: ProtectionDeps) {}
 
   start(): void {
     const { bus, store } = this.deps;
-    const saved = readKv(store, KV, levelsSchema);
+    const saved = readKv(store, KV, savedSchema);
     if (saved.ok && saved.value) {
-      for (const [s, l] of Object.entries(saved.value)) this.levels.set(s, { ...(l.stop ? { stop: new Dec(l.stop) } : {}), ...(l.target ? { target: new Dec(l.target) } : {}) });
+      for (const [k, l] of Object.entries(saved.value.active)) this.active.set(k, parse(l));
+      for (const [k, l] of Object.entries(saved.value.pending)) this.pending.set(k, parse(l));
     }
-    // Protective orders a previous run left working: ours to replace or cancel.
-    const rows = store.all(store.db.selectFrom('orders').select(['client_order_id', 'symbol', 'type', 'quantity', 'side']).where('strategy', '=', 'protective').where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']).where('market', '=', this.deps.market));
+    // Protective orders a previous run left working: ours to keep, replace or cancel.
+    const rows = store.all(store.db.selectFrom('orders').select(['client_order_id', 'strategy', 'symbol', 'type', 'quantity', 'side', 'position_side']).where('source', '=', 'protective').where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']).where('market', '=', this.deps.market));
     for (const r of rows) {
-      const w = this.work(r.symbol);
+      const w = this.work(ownerKey({ strategy: r.strategy, symbol: r.symbol, side: r.position_side as PositionSide }));
       const q = new Dec(r.quantity);
       w.covered = r.side === 'SELL' ? q : q.neg();
-      if (r.type === 'TAKE_PROFIT_MARKET') w.targetCid = r.client_order_id;
-      else w.stopCid = r.client_order_id;
+      w.cids[r.type === 'TAKE_PROFIT_MARKET' ? 'target' : r.type === 'TRAILING_STOP_MARKET' ? 'trail' : 'stop'] = r.client_order_id;
     }
     this.unsubs.push(
       bus.observe('order.submit', (c) => this.onSubmit(c.intent), 'protection'),
+      bus.on('order.denied', (d) => this.pending.delete(d.intent.intentId) && this.persist(), 'protection'),
+      bus.on('fill', (f) => this.onFill(f), 'protection'),
       bus.on('position.changed', (p) => this.onPosition(p), 'protection'),
-      bus.on('order.update', (u) => {
-        if (u.strategy !== 'protective' || !u.intentId) return;
-        const leg = this.legs.get(u.intentId);
-        if (leg) {
-          this.legs.delete(u.intentId);
-          const w = this.work(leg.symbol);
-          if (leg.leg === 'stop') w.stopCid = u.clientOrderId;
-          else w.targetCid = u.clientOrderId;
-        }
-        if (['CANCELED', 'REJECTED', 'EXPIRED', 'FILLED'].includes(u.status)) {
-          const w = this.working.get(u.symbol);
-          if (w?.stopCid === u.clientOrderId) delete w.stopCid;
-          if (w?.targetCid === u.clientOrderId) delete w.targetCid;
-          if (u.status === 'REJECTED') this.deps.logger.error({ symbol: u.symbol, reason: u.reason }, `protective order on ${u.symbol} was rejected (${u.reason ?? 'no reason'}); the position is not protected on the exchange`);
-        }
-      }, 'protection'),
+      bus.on('order.update', (u) => this.onUpdate(u), 'protection'),
       bus.on('candle.closed', (c) => c.timeframe === '1m' && this.checkEmulated(c.symbol), 'protection'),
       bus.on('mark.price', (m) => this.checkEmulated(m.symbol), 'protection'),
     );
     // Positions held at start get their protection checked against what is working.
-    for (const p of this.deps.portfolio.positions()) this.sync(p.symbol, p.quantity);
+    for (const l of this.deps.ledger.lots()) if (l.strategy !== 'external') this.sync(l);
   }
 
   stop(): void {
     for (const u of this.unsubs.splice(0)) u();
+    for (const w of this.working.values()) w.retry?.cancel();
   }
 
-  /** For the heartbeat: what is protected and how. */
-  view(): { symbols: Array<{ symbol: string; stop?: string; target?: string; onExchange: string[]; emulated: string[] }> } {
-    const out = [];
-    for (const [symbol, l] of this.levels) {
-      const w = this.working.get(symbol);
-      out.push({
-        symbol,
+  /** For the heartbeat: what is protected, how, and what is not. */
+  view(): ProtectionView {
+    const owners: ProtectionView['owners'] = [];
+    for (const [key, l] of this.active) {
+      const w = this.working.get(key);
+      const o = ownerOf(key);
+      const emulated = this.emulatedLegs(l);
+      owners.push({
+        ...o,
         ...(l.stop ? { stop: l.stop.toFixed() } : {}),
         ...(l.target ? { target: l.target.toFixed() } : {}),
-        onExchange: [...(w?.stopCid ? ['stop'] : []), ...(w?.targetCid ? ['target'] : [])],
-        emulated: l.target && this.deps.market === 'spot' ? ['target'] : [],
+        ...(l.trail ? { trail: l.trail.toFixed() } : {}),
+        onExchange: (Object.keys(w?.cids ?? {}) as Leg[]).filter((k) => w?.cids[k] !== undefined),
+        emulated,
       });
     }
-    return { symbols: out };
+    const unprotected = [...this.unprotectedWhy].map(([key, reason]) => ({ ...ownerOf(key), reason }));
+    return { owners, unprotected };
   }
 
-  /** An entry with protective levels: remember them for the position it opens. */
+  private emulatedLegs(l: Levels): Leg[] {
+    if (this.deps.market !== 'spot') return [];
+    return [...(l.target ? (['target'] as const) : []), ...(l.trail ? (['trail'] as const) : [])];
+  }
+
+  /** An entry with protective levels: remembered until its fill opens the position. */
   private onSubmit(i: OrderIntent): void {
-    if (i.source !== 'strategy' || i.reduceOnly || (!i.stopLoss && !i.takeProfit)) return;
-    this.levels.set(i.symbol, { ...(i.stopLoss ? { stop: i.stopLoss } : {}), ...(i.takeProfit ? { target: i.takeProfit } : {}) });
+    if (i.source === 'protective' || i.reduceOnly || (!i.stopLoss && !i.takeProfit && !i.callbackRate)) return;
+    this.pending.set(i.intentId, { ...(i.stopLoss ? { stop: i.stopLoss } : {}), ...(i.takeProfit ? { target: i.takeProfit } : {}), ...(i.callbackRate ? { trail: i.callbackRate } : {}) });
+    this.persist();
+  }
+
+  private onUpdate(u: OrderUpdate): void {
+    if (u.intentId && this.pending.has(u.intentId)) {
+      this.cidToIntent.set(u.clientOrderId, u.intentId);
+      // An entry that ended without any fill never opens a position.
+      if (['CANCELED', 'REJECTED', 'EXPIRED'].includes(u.status) && u.filledQuantity.isZero()) {
+        this.pending.delete(u.intentId);
+        this.persist();
+      }
+    }
+    if (u.source !== 'protective' || !u.intentId) return;
+    const leg = this.legs.get(u.intentId);
+    if (leg) {
+      this.legs.delete(u.intentId);
+      this.work(leg.owner).cids[leg.leg] = u.clientOrderId;
+    }
+    if (!['CANCELED', 'REJECTED', 'EXPIRED', 'FILLED'].includes(u.status)) return;
+    for (const [key, w] of this.working) {
+      for (const l of Object.keys(w.cids) as Leg[]) {
+        if (w.cids[l] !== u.clientOrderId) continue;
+        delete w.cids[l];
+        if (u.status === 'REJECTED' || (u.status === 'EXPIRED' && u.filledQuantity.isZero() && w.covered.abs().gt(0) && !w.fired)) this.legFailed(key, w, `${l} ${u.status.toLowerCase()}${u.reason ? `: ${u.reason}` : ''}`);
+      }
+    }
+  }
+
+  /** A leg was refused or expired while the position is open: try again later, and say it is unprotected. */
+  private legFailed(key: string, w: Working, why: string): void {
+    const o = ownerOf(key);
+    w.failures++;
+    w.covered = new Dec(0); // forces a re-place at the next sync
+    this.unprotectedWhy.set(key, why);
+    this.deps.logger.error({ strategy: o.strategy, symbol: o.symbol, reason: why, attempt: w.failures }, `protective order of ${o.strategy} on ${o.symbol} failed (${why}); the position is NOT protected on the exchange${w.failures <= MAX_RETRIES ? `; retrying in ${RETRY_MS / 1000} s` : '; giving up until the position changes'}`);
+    if (w.failures > MAX_RETRIES || w.retry) return;
+    w.retry = this.deps.clock.after(RETRY_MS, () => {
+      delete w.retry;
+      this.sync(this.deps.ledger.lot(o.strategy, o.symbol, o.side));
+    });
+  }
+
+  /** The fill of an entry that carried levels: they now belong to the owner's position. */
+  private onFill(f: Fill): void {
+    if (!f.clientOrderId) return;
+    const intent = this.cidToIntent.get(f.clientOrderId);
+    const l = intent ? this.pending.get(intent) : undefined;
+    if (!intent || !l) return;
+    const key = ownerKey({ strategy: f.strategy, symbol: f.symbol, side: f.positionSide ?? 'BOTH' });
+    this.active.set(key, { ...l, ...(l.trail ? { peak: f.price } : {}) });
+    const w = this.work(key);
+    w.fired = false;
+    w.failures = 0;
     this.persist();
   }
 
   private onPosition(p: PositionChanged): void {
-    if (p.market !== this.deps.market) return;
-    this.sync(p.symbol, p.quantity);
+    if (p.market !== this.deps.market || p.strategy === 'external') return;
+    this.sync(this.deps.ledger.lot(p.strategy, p.symbol, p.positionSide));
   }
 
-  private work(symbol: string): Working {
-    let w = this.working.get(symbol);
+  private work(key: string): Working {
+    let w = this.working.get(key);
     if (!w) {
-      w = { covered: new Dec(0), emulatedFired: false };
-      this.working.set(symbol, w);
+      w = { covered: new Dec(0), cids: {}, fired: false, failures: 0 };
+      this.working.set(key, w);
     }
     return w;
   }
 
-  private isFlat(symbol: string, qty: Dec): boolean {
-    const inst = this.deps.instrument(symbol);
-    return qty.isZero() || (inst !== undefined && qty.abs().lt(inst.filters.lot.minQty));
-  }
-
-  /** Makes the working protective orders match the position. */
-  private sync(symbol: string, qty: Dec): void {
-    const w = this.work(symbol);
-    if (this.isFlat(symbol, qty)) {
-      this.cancelLegs(symbol, w, 'position closed');
+  /** Makes the owner's working protective orders match its position. */
+  private sync(lot: { strategy: string; symbol: string; side: PositionSide; quantity: Dec; flat: boolean }): void {
+    const key = ownerKey(lot);
+    const w = this.work(key);
+    if (lot.flat) {
+      this.cancelLegs(lot.symbol, w, 'position closed');
       w.covered = new Dec(0);
-      w.emulatedFired = false;
-      if (this.levels.delete(symbol)) this.persist();
+      w.fired = false;
+      w.failures = 0;
+      w.retry?.cancel();
+      delete w.retry;
+      this.unprotectedWhy.delete(key);
+      if (this.active.delete(key)) this.persist();
       return;
     }
-    const l = this.levels.get(symbol);
+    const l = this.active.get(key);
     if (!l) return;
-    const inst = this.deps.instrument(symbol);
+    const inst = this.deps.instrument(lot.symbol);
     if (!inst) return;
-    const size = roundQuantity(qty.abs(), inst.filters.lot);
-    const signed = qty.isPos() ? size : size.neg();
-    const hasLegs = (l.stop ? w.stopCid !== undefined : true) && (l.target && this.deps.market === 'futures' ? w.targetCid !== undefined : true);
-    if (w.covered.eq(signed) && hasLegs) return;
-    this.cancelLegs(symbol, w, 'position size changed');
+    const size = roundQuantity(lot.quantity.abs(), inst.filters.lot);
+    const signed = lot.quantity.isPos() ? size : size.neg();
+    const futures = this.deps.market === 'futures';
+    const wanted: Leg[] = [...(l.stop ? (['stop'] as const) : []), ...(l.target && futures ? (['target'] as const) : []), ...(l.trail && futures ? (['trail'] as const) : [])];
+    const hasLegs = wanted.every((leg) => w.cids[leg] !== undefined);
+    if (w.covered.eq(signed) && hasLegs) {
+      this.unprotectedWhy.delete(key);
+      return;
+    }
+    this.cancelLegs(lot.symbol, w, 'position size changed');
     w.covered = signed;
     if (size.lt(inst.filters.lot.minQty)) return;
-    const side = qty.isPos() ? 'SELL' : 'BUY';
+    const side = lot.quantity.isPos() ? 'SELL' : 'BUY';
+    const base = { strategy: lot.strategy, symbol: lot.symbol, side, quantity: size, ...(lot.side !== 'BOTH' ? { positionSide: lot.side } : {}) } as const;
     if (l.stop) {
-      const stopIntent =
-        this.deps.market === 'futures'
-          ? this.deps.planner.protect({ symbol, side, type: 'STOP_MARKET', quantity: size, stopPrice: l.stop, reason: `stop-loss at ${l.stop.toFixed()}` })
-          : this.deps.planner.protect({ symbol, side, type: 'STOP_LOSS_LIMIT', quantity: size, stopPrice: l.stop, price: side === 'SELL' ? l.stop.times(Dec.sub(1, STOP_LIMIT_SLIPPAGE)) : l.stop.times(Dec.add(1, STOP_LIMIT_SLIPPAGE)), reason: `stop-loss at ${l.stop.toFixed()}` });
-      this.legs.set(stopIntent.intentId, { symbol, leg: 'stop' });
+      const i = futures
+        ? this.deps.planner.protect({ ...base, type: 'STOP_MARKET', stopPrice: l.stop, reason: `stop-loss at ${l.stop.toFixed()}` })
+        : this.deps.planner.protect({ ...base, type: 'STOP_LOSS_LIMIT', stopPrice: l.stop, price: side === 'SELL' ? l.stop.times(Dec.sub(1, STOP_LIMIT_SLIPPAGE)) : l.stop.times(Dec.add(1, STOP_LIMIT_SLIPPAGE)), reason: `stop-loss at ${l.stop.toFixed()}` });
+      this.legs.set(i.intentId, { owner: key, leg: 'stop' });
     }
-    if (l.target && this.deps.market === 'futures') {
-      const t = this.deps.planner.protect({ symbol, side, type: 'TAKE_PROFIT_MARKET', quantity: size, stopPrice: l.target, reason: `take-profit at ${l.target.toFixed()}` });
-      this.legs.set(t.intentId, { symbol, leg: 'target' });
+    if (l.target && futures) {
+      const i = this.deps.planner.protect({ ...base, type: 'TAKE_PROFIT_MARKET', stopPrice: l.target, reason: `take-profit at ${l.target.toFixed()}` });
+      this.legs.set(i.intentId, { owner: key, leg: 'target' });
+    }
+    if (l.trail && futures) {
+      const rate = Dec.min(CALLBACK_MAX, Dec.max(CALLBACK_MIN, l.trail));
+      if (!rate.eq(l.trail)) this.deps.logger.warn({ symbol: lot.symbol, trailingPct: l.trail.toFixed(), callbackRate: rate.toFixed() }, `trailing ${l.trail.toFixed()} % is outside Binance's callbackRate range ${CALLBACK_MIN.toFixed()}..${CALLBACK_MAX.toFixed()} %: using ${rate.toFixed()} %`);
+      const i = this.deps.planner.protect({ ...base, type: 'TRAILING_STOP_MARKET', callbackRate: rate, reason: `trailing stop ${rate.toFixed()} %` });
+      this.legs.set(i.intentId, { owner: key, leg: 'trail' });
     }
   }
 
   private cancelLegs(symbol: string, w: Working, why: string): void {
-    for (const cid of [w.stopCid, w.targetCid]) {
+    for (const cid of Object.values(w.cids)) {
       if (cid) this.deps.bus.publish('order.cancel', { kind: 'order.cancel', ts: this.deps.clock.now(), symbol, clientOrderId: cid, reason: `protective order: ${why}` });
     }
-    delete w.stopCid;
-    delete w.targetCid;
+    w.cids = {};
   }
 
-  /** Spot take-profits live here: close at market once the mark reaches the target. */
+  /**
+   * Spot take-profits and trailing stops live here: the owner's position is
+   * closed at market once the mark reaches the target or falls back by the
+   * trailing distance from its best (its stop is released first).
+   */
   private checkEmulated(symbol: string): void {
     if (this.deps.market !== 'spot') return;
-    const l = this.levels.get(symbol);
-    if (!l?.target) return;
-    const w = this.work(symbol);
-    const pos = this.deps.portfolio.position(symbol).quantity;
     const mark = this.deps.portfolio.mark(symbol);
-    if (w.emulatedFired || !mark || this.isFlat(symbol, pos)) return;
-    const hit = pos.isPos() ? mark.gte(l.target) : mark.lte(l.target);
-    if (!hit) return;
-    w.emulatedFired = true;
-    // The stop locks the coins: cancel it first (same per-symbol queue, so it goes first).
-    this.cancelLegs(symbol, w, 'take-profit reached');
-    const inst = this.deps.instrument(symbol);
-    const qty = inst ? roundQuantity(pos.abs(), inst.filters.lot) : pos.abs();
-    this.deps.logger.info({ symbol, mark: mark.toFixed(), target: l.target.toFixed() }, `take-profit on ${symbol} reached (emulated): closing at market`);
-    this.deps.planner.protect({ symbol, side: pos.isPos() ? 'SELL' : 'BUY', type: 'MARKET', quantity: qty, reason: `take-profit at ${l.target.toFixed()} (emulated)` });
+    if (!mark) return;
+    for (const [key, l] of this.active) {
+      if (!l.target && !l.trail) continue;
+      const o = ownerOf(key);
+      if (o.symbol !== symbol) continue;
+      const w = this.work(key);
+      const lot = this.deps.ledger.lot(o.strategy, o.symbol, o.side);
+      if (w.fired || lot.flat) continue;
+      const long = lot.quantity.isPos();
+      let why: string | undefined;
+      if (l.target && (long ? mark.gte(l.target) : mark.lte(l.target))) why = `take-profit at ${l.target.toFixed()} (emulated)`;
+      if (l.trail) {
+        const peak = l.peak === undefined ? mark : long ? Dec.max(l.peak, mark) : Dec.min(l.peak, mark);
+        if (!l.peak || !peak.eq(l.peak)) l.peak = peak;
+        const trigger = long ? peak.times(Dec.sub(1, l.trail.div(100))) : peak.times(Dec.add(1, l.trail.div(100)));
+        if (!why && (long ? mark.lte(trigger) : mark.gte(trigger))) why = `trailing stop ${l.trail.toFixed()} % from ${peak.toFixed()} (emulated)`;
+      }
+      if (!why) continue;
+      w.fired = true;
+      this.deps.logger.info({ strategy: o.strategy, symbol, mark: mark.toFixed() }, `${why} on ${symbol} for ${o.strategy}: closing at market`);
+      this.deps.planner.closeOwner({ strategy: o.strategy, symbol, side: o.side, source: 'protective', reason: why });
+    }
   }
 
   private persist(): void {
-    const out: Record<string, { stop?: string; target?: string }> = {};
-    for (const [s, l] of this.levels) out[s] = { ...(l.stop ? { stop: l.stop.toFixed() } : {}), ...(l.target ? { target: l.target.toFixed() } : {}) };
+    const out = { active: {} as Record<string, z.infer<typeof levelSchema>>, pending: {} as Record<string, z.infer<typeof levelSchema>> };
+    for (const [k, l] of this.active) out.active[k] = serialize(l);
+    for (const [k, l] of this.pending) out.pending[k] = serialize(l);
     writeKv(this.deps.store, KV, out, this.deps.clock.now());
   }
+}
+
+function parse(l: z.infer<typeof levelSchema>): Levels {
+  return { ...(l.stop ? { stop: new Dec(l.stop) } : {}), ...(l.target ? { target: new Dec(l.target) } : {}), ...(l.trail ? { trail: new Dec(l.trail) } : {}), ...(l.peak ? { peak: new Dec(l.peak) } : {}) };
+}
+
+function serialize(l: Levels): z.infer<typeof levelSchema> {
+  return { ...(l.stop ? { stop: l.stop.toFixed() } : {}), ...(l.target ? { target: l.target.toFixed() } : {}), ...(l.trail ? { trail: l.trail.toFixed() } : {}), ...(l.peak ? { peak: l.peak.toFixed() } : {}) };
 }

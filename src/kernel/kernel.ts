@@ -301,7 +301,7 @@ export class Kernel {
         indicators: deps.indicators,
         history: candleRepo,
         recordRiskEvent: (e) => recordRiskEvent(store, clock.now(), e),
-        initialPositions: () => trading.portfolio.positions(),
+        initialPositions: () => trading.portfolio.ledger.lots(),
         onTiming: metrics.observeStrategy,
       });
       kernel.cleanups.push(recordSignals(bus, store, journal));
@@ -465,7 +465,9 @@ function prepareMarketData(deps: KernelDeps, bus: Bus, heartbeat: HeartbeatWrite
     const replay = new KlineReplay(sources, env.REPLAY_SPEED, {
       onKline: (market, symbol, k, closed) => {
         if (!closed) return;
-        bus.publish('candle.closed', { kind: 'candle.closed', ts: clock.now(), eventTs: k.closeTime, market, symbol, timeframe: '1m', openTime: k.openTime, open: Number(k.open), high: Number(k.high), low: Number(k.low), close: Number(k.close), volume: Number(k.volume) });
+        // The replay is the venue here, and it sends each candle now (the local exchange's replay stamps
+        // E with its clock too): the strategy host trades only candles final after it went live.
+        bus.publish('candle.closed', { kind: 'candle.closed', ts: clock.now(), eventTs: clock.now(), market, symbol, timeframe: '1m', openTime: k.openTime, open: Number(k.open), high: Number(k.high), low: Number(k.low), close: Number(k.close), volume: Number(k.volume) });
       },
     });
     heartbeat.setBlockProvider('feed', () => ({ status: 'ok', detail: `replaying ${sources.map((s) => s.symbol).join(', ')} at ${env.REPLAY_SPEED === 'max' ? 'full speed' : `${env.REPLAY_SPEED}x`}: ${replay.candles} candles so far` }));

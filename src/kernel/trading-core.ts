@@ -34,6 +34,7 @@ import { instrumentFromBinance } from '../venues/binance/exchange-info.ts';
 import type { Instrument } from '../model/instrument.ts';
 import { catalog } from '../venues/sim/catalog.ts';
 import { SimVenue } from '../venues/sim/sim-venue.ts';
+import { SqliteSimAccountStore } from '../venues/sim/sqlite-account-store.ts';
 import { VenueError, type Venue } from '../venues/venue.ts';
 
 export interface TradingCoreDeps {
@@ -62,8 +63,11 @@ export interface TradingCoreDeps {
   instrumentRefreshMs?: number;
 }
 
-/** The venue the settings ask for: the sim engine in MODE=sim, Binance (or any URL override) otherwise. */
-export function createVenue(settings: Settings, clock: Clock, logger: Logger): Venue {
+/**
+ * The venue the settings ask for: the sim engine in MODE=sim, Binance (or any URL override) otherwise.
+ * With a store, MODE=sim keeps its paper account in it across restarts (issue 17).
+ */
+export function createVenue(settings: Settings, clock: Clock, logger: Logger, store?: Store): Venue {
   const market = settings.market;
   if (settings.mode === 'sim') {
     const live = settings.env.FEED === 'live';
@@ -76,6 +80,9 @@ export function createVenue(settings: Settings, clock: Clock, logger: Logger): V
       ...(live ? { loadInstruments: () => publicInstruments(settings), onLoadError: (err: unknown) => logger.warn({ err }, `cannot load exchangeInfo for the sim venue (${(err as Error).message}); paper trading the shipped catalog only`) } : {}),
       quoteAsset: settings.bot.quoteAsset,
       balance: settings.bot.sim.balance,
+      // -- sim account persistence (issue 17): begin
+      ...(store ? { persistence: new SqliteSimAccountStore(store), logger: logger.child({ component: 'sim-venue' }) } : {}),
+      // -- sim account persistence: end
     });
   }
   const { binanceApiKey, binanceApiSecret } = settings.secrets;
@@ -156,15 +163,15 @@ export class TradingCore {
     const { store, bus, clock, logger } = deps;
     const s0 = deps.settings();
     const market = s0.market;
-    const venue = deps.venue ?? createVenue(s0, clock, logger);
+    const venue = deps.venue ?? createVenue(s0, clock, logger, store);
     await startVenue(venue, clock, logger);
     try {
       if (market === 'futures' && venue.configureFutures && !deps.readOnly) {
         // Leverage and margin type per traded symbol, before anything is sent.
         const bot = s0.bot;
         const symbols = [...new Set([...s0.symbols, ...Object.keys(bot.symbols)])].sort();
-        const report = await venue.configureFutures({ positionMode: 'ONEWAY', symbols: symbols.map((symbol) => ({ symbol, leverage: bot.symbols[symbol]?.leverage ?? bot.risk.maxLeverage, ...(bot.symbols[symbol]?.marginType ? { marginType: bot.symbols[symbol]!.marginType! } : {}) })) });
-        logger.info({ positionMode: report.positionMode, symbols: report.symbols }, `futures account: one-way mode (${report.positionMode}); leverage set on ${report.symbols.length} symbols`);
+        const report = await venue.configureFutures({ positionMode: s0.env.POSITION_MODE, symbols: symbols.map((symbol) => ({ symbol, leverage: bot.symbols[symbol]?.leverage ?? bot.risk.maxLeverage, ...(bot.symbols[symbol]?.marginType ? { marginType: bot.symbols[symbol]!.marginType! } : {}) })) });
+        logger.info({ positionMode: report.positionMode, symbols: report.symbols }, `futures account: ${s0.env.POSITION_MODE === 'HEDGE' ? 'hedge' : 'one-way'} mode (${report.positionMode}); leverage set on ${report.symbols.length} symbols`);
       }
       const instruments = new InstrumentBook({ venue, store, clock, logger: logger.child({ component: 'instruments' }), market, ...(deps.instrumentRefreshMs !== undefined ? { refreshMs: deps.instrumentRefreshMs } : {}) });
       await instruments.load();
@@ -177,12 +184,11 @@ export class TradingCore {
         logger: logger.child({ component: 'portfolio' }),
         market,
         quoteAsset: s0.bot.quoteAsset,
-        instrument: (symbol) => {
-          const i = inst(symbol);
-          return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty.isZero() ? i.filters.lot.stepSize : i.filters.lot.minQty } : undefined;
-        },
+        instrument: inst,
+        hedge: market === 'futures' && s0.env.POSITION_MODE === 'HEDGE',
       });
       portfolio.start();
+      Reconciler.restore(store, portfolio.ledger, market);
       const account = await venue.account();
       bus.publish('account.updated', { kind: 'account.updated', ts: clock.now(), balances: account.balances, ...(account.walletBalance ? { walletBalance: account.walletBalance } : {}), reason: 'SNAPSHOT' });
 
@@ -195,6 +201,7 @@ export class TradingCore {
         market,
         instruments,
         referencePrice: (symbol) => portfolio.mark(symbol),
+        ledger: portfolio.ledger,
         options: { pollMs: deps.readOnly ? 86_400_000 : s0.env.ORDER_POLL_SEC * 1000, ...deps.execution },
       });
       execution.start();
@@ -209,6 +216,7 @@ export class TradingCore {
         logger: logger.child({ component: 'risk' }),
         market,
         portfolio,
+        ledger: portfolio.ledger,
         instrument: inst,
         config: {
           risk: () => deps.settings().bot.risk,
@@ -224,6 +232,7 @@ export class TradingCore {
         logger: logger.child({ component: 'planner' }),
         market,
         portfolio,
+        ledger: portfolio.ledger,
         instrument: inst,
         strategy: (strategy, symbol) => {
           const config = strategyOf(strategy, symbol);
@@ -233,7 +242,7 @@ export class TradingCore {
       });
       planner.start();
 
-      const protection = new ProtectionManager({ bus, store, clock, logger: logger.child({ component: 'protection' }), market, portfolio, instrument: inst, planner });
+      const protection = new ProtectionManager({ bus, store, clock, logger: logger.child({ component: 'protection' }), market, portfolio, ledger: portfolio.ledger, instrument: inst, planner });
       if (!deps.readOnly) protection.start();
 
       const symbolsTraded = (): string[] => {
@@ -253,6 +262,8 @@ export class TradingCore {
         instruments,
         symbols: symbolsTraded,
         external: () => deps.settings().bot.reconcile.external,
+        adoptOwner: () => deps.settings().bot.reconcile.adoptOwner,
+        ledger: portfolio.ledger,
       });
       const timers: TimerHandle[] = [];
       const unsubs: Array<() => void> = [];
@@ -273,8 +284,7 @@ export class TradingCore {
         instruments,
         logger: logger.child({ component: 'kill-switch' }),
         symbols: () => (market === 'futures' ? undefined : symbolsTraded()),
-        adopt: (symbol, qty, price) => reconciler.adoptPosition(symbol, qty, price),
-        held: (symbol) => portfolio.position(symbol).quantity,
+        ledger: portfolio.ledger,
       });
       const core = new TradingCore(venue, instruments, portfolio, execution, risk, planner, killSwitch, protection, reconciler, deps);
       core.stopTimers = () => {

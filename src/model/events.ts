@@ -55,6 +55,7 @@ export interface Signal extends Base<'signal'> {
   readonly strength?: number;
   readonly stopLoss?: Dec;
   readonly takeProfit?: Dec;
+  /** Trailing stop distance in percent of price (overrides the YAML's risk.trailingPct). */
   readonly trailing?: Dec;
   /** One sizing unit (grid level): entries add a unit, exits close one (see SignalOptions.unit). */
   readonly unit?: boolean;
@@ -64,10 +65,13 @@ export interface Signal extends Base<'signal'> {
 }
 
 export type OrderSide = 'BUY' | 'SELL';
-export type OrderType = 'MARKET' | 'LIMIT' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'STOP_LOSS_LIMIT';
+export type OrderType = 'MARKET' | 'LIMIT' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'STOP_LOSS_LIMIT' | 'TRAILING_STOP_MARKET';
 
 /** Who asked for an order: a strategy's signal, a person, the kill switch, or a protective exit. */
 export type OrderSource = 'strategy' | 'manual' | 'kill-switch' | 'protective';
+
+/** USD-M hedge mode holds a LONG and a SHORT leg per symbol; one-way mode (and spot) one BOTH position. */
+export type PositionSide = 'BOTH' | 'LONG' | 'SHORT';
 
 export interface OrderIntent {
   /** `<strategy>/<symbol>/<seq>`: unique, and the order row's key (one order per intent, ever). */
@@ -75,6 +79,7 @@ export interface OrderIntent {
   /** Account-wide intent sequence, persisted before the intent is published; the client order id derives from it. */
   readonly seq: number;
   readonly source: OrderSource;
+  /** The owner: the strategy whose position this order opens or reduces (protective and kill-switch orders carry the owner they act for). */
   readonly strategy: string;
   readonly market: Market;
   readonly symbol: string;
@@ -83,7 +88,14 @@ export interface OrderIntent {
   readonly quantity: Dec;
   readonly price?: Dec;
   readonly stopPrice?: Dec;
+  /** The owner's intent: reduces its own position only. Whether the venue gets reduceOnly is the execution engine's call (one-way netting). */
   readonly reduceOnly?: boolean;
+  /** Hedge mode: the leg this order acts on (absent: BOTH). */
+  readonly positionSide?: PositionSide;
+  /** Trailing stop: callback rate in percent (USD-M TRAILING_STOP_MARKET), or the trail a spot stop follows from the mark. */
+  readonly callbackRate?: Dec;
+  /** Spot exits: protective orders of the owner that lock the coins, cancelled (and settled) before this order is sent. */
+  readonly releaseFirst?: readonly string[];
   /** Why (the signal's reason, or the operator's words). */
   readonly reason?: string;
   /** Protective exits the execution engine keeps on the venue for the resulting position. */
@@ -124,6 +136,10 @@ export interface OrderUpdate extends Base<'order.update'> {
   readonly market?: Market;
   readonly side?: OrderSide;
   readonly reduceOnly?: boolean;
+  readonly source?: OrderSource;
+  readonly positionSide?: PositionSide;
+  /** The order's quantity (as rounded and sent). */
+  readonly quantity?: Dec;
   /** Venue or local reason for REJECTED / EXPIRED. */
   readonly reason?: string;
   readonly exchangeOrderId?: string;
@@ -136,8 +152,10 @@ export interface OrderUpdate extends Base<'order.update'> {
 export interface Fill extends Base<'fill'> {
   readonly tradeId: string;
   readonly clientOrderId?: string;
-  /** The strategy of the order that filled ('external' when we did not place it). */
+  /** The owner of the order that filled ('external' when we did not place it). */
   readonly strategy: string;
+  /** Hedge mode leg (absent: BOTH). */
+  readonly positionSide?: PositionSide;
   readonly market: Market;
   readonly symbol: string;
   readonly side: OrderSide;
@@ -149,15 +167,22 @@ export interface Fill extends Base<'fill'> {
   readonly realizedPnl?: Dec;
 }
 
+/** One owner's line changed (the ledger's view after a fill). */
 export interface PositionChanged extends Base<'position.changed'> {
   readonly market: Market;
   readonly symbol: string;
-  readonly positionSide: 'BOTH' | 'LONG' | 'SHORT';
-  /** Signed: positive long, negative short. */
+  /** The owner: a strategy, 'manual', or 'external'. */
+  readonly strategy: string;
+  readonly positionSide: PositionSide;
+  /** The owner's quantity, signed: positive long, negative short (dust included). */
   readonly quantity: Dec;
+  /** True when the owner holds nothing tradable (nothing, or dust below the filters). */
+  readonly flat: boolean;
   readonly entryPrice: Dec;
-  /** Realized PnL of the position's life so far, fees included. */
+  /** The owner's realized PnL on the symbol so far, fees included. */
   readonly realizedPnl: Dec;
+  /** The bot's net position on the symbol after the change (every owner but external). */
+  readonly netQuantity: Dec;
   /** Set when this change closed a round trip: its PnL (fees included), for the loss streak guard. */
   readonly closedTrade?: { readonly strategy: string; readonly pnl: Dec; readonly openedAt: number };
 }

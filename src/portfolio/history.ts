@@ -14,16 +14,19 @@
  *                        moves of held positions, and deposits or withdrawals
  *                        (and a sim restart's fresh paper balance) are all in it.
  *   realized             PnL realized by the day's fills, net of their fees:
- *                        the portfolio's average-entry arithmetic (one-way net
- *                        positions, spot buy fees paid in the base asset, fees
- *                        in a third asset left out, as the portfolio does),
- *                        replayed over every stored fill of the market.
+ *                        the portfolio's own Ledger (per-owner average entry,
+ *                        spot buy fees paid in the base asset, fees in a third
+ *                        asset left out), replayed over every stored fill.
  *
  * Every money figure is an exact decimal string.
  */
 import { utcDay, utcDayStart } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import type { Market } from '../model/market.ts';
+import type { Fill, PositionSide } from '../model/events.ts';
+import type { Instrument } from '../model/instrument.ts';
+import { cachedInstruments } from '../execution/instrument-book.ts';
+import { EXTERNAL, Ledger } from '../ledger/ledger.ts';
 import type { Store } from '../store/store.ts';
 import type { PortfolioView } from './portfolio.ts';
 
@@ -225,47 +228,63 @@ export interface BookedFill {
 
 /**
  * Replays every stored fill of the market in the portfolio's order (ts, then
- * id) with its arithmetic (see Portfolio.applyFill): average entry, one-way
- * net positions, a spot buy's base-asset fee taken off the quantity, fees in
- * a third asset not valued.
+ * id) through the same Ledger the portfolio books with: per-owner average
+ * entry, a spot buy's base-asset fee taken off the quantity, fees in a third
+ * asset not valued. One arithmetic, so history and the live books agree.
  */
 export function replayFills(store: Store, market: Market, quoteAsset: string, onFill: (f: BookedFill) => void): void {
   const fills = store.all(
-    store.db.selectFrom('fills').select(['symbol', 'side', 'price', 'quantity', 'fee', 'fee_asset', 'ts']).where('market', '=', market).orderBy('ts').orderBy('id'),
+    store.db
+      .selectFrom('fills')
+      .leftJoin('orders', 'orders.client_order_id', 'fills.client_order_id')
+      .select(['fills.trade_id', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.ts', 'fills.owner', 'orders.strategy', 'orders.position_side'])
+      .where('fills.market', '=', market)
+      .orderBy('fills.ts')
+      .orderBy('fills.id'),
   );
-  const baseOf = new Map(store.all(store.db.selectFrom('instruments').select(['symbol', 'base_asset']).where('market', '=', market)).map((r) => [r.symbol, r.base_asset]));
-  const books = new Map<string, { qty: Dec; entry: Dec }>();
+  const instruments = new Map(cachedInstruments(store, market).map((i) => [i.symbol, i]));
+  // Instruments cached without filters (older rows) still name their base asset, which is all the fee arithmetic needs.
+  for (const r of store.all(store.db.selectFrom('instruments').select(['symbol', 'base_asset', 'quote_asset']).where('market', '=', market))) {
+    if (!instruments.has(r.symbol)) instruments.set(r.symbol, bareInstrument(market, r.symbol, r.base_asset, r.quote_asset));
+  }
+  const ledger = new Ledger({ market, quoteAsset, instrument: (s) => instruments.get(s), price: () => undefined });
   for (const r of fills) {
     const price = new Dec(r.price);
     const quantity = new Dec(r.quantity);
-    const fee = new Dec(r.fee);
-    const base = baseOf.get(r.symbol);
-    const inBase = !fee.isZero() && r.fee_asset !== quoteAsset && base !== undefined && r.fee_asset === base;
-    const feeQuote = fee.isZero() ? ZERO : r.fee_asset === quoteAsset ? fee : inBase ? fee.times(price) : ZERO;
-    const feeBase = inBase ? fee : ZERO;
-    const b = books.get(r.symbol) ?? { qty: ZERO, entry: ZERO };
-    books.set(r.symbol, b);
-    const signed = r.side === 'BUY' ? quantity.minus(feeBase) : quantity.neg();
+    const f: Fill = {
+      kind: 'fill',
+      ts: r.ts,
+      tradeId: r.trade_id,
+      strategy: r.strategy ?? r.owner ?? EXTERNAL,
+      ...(r.position_side && r.position_side !== 'BOTH' ? { positionSide: r.position_side as PositionSide } : {}),
+      market,
+      symbol: r.symbol,
+      side: r.side as 'BUY' | 'SELL',
+      price,
+      quantity,
+      fee: new Dec(r.fee),
+      feeAsset: r.fee_asset,
+      isMaker: false,
+    };
     let realized = ZERO;
-    if (b.qty.isZero() || b.qty.isPos() === signed.isPos()) {
-      const total = b.qty.abs().plus(signed.abs());
-      b.entry = total.isZero() ? ZERO : b.entry.times(b.qty.abs()).plus(price.times(signed.abs())).div(total);
-      b.qty = b.qty.plus(signed);
-    } else {
-      const closeQty = Dec.min(signed.abs(), b.qty.abs());
-      realized = price.minus(b.entry).times(closeQty).times(b.qty.isPos() ? 1 : -1);
-      const flipped = signed.abs().gt(b.qty.abs());
-      b.qty = b.qty.plus(signed);
-      if (flipped) b.entry = price;
+    let feeQuote = ZERO;
+    for (const c of ledger.applyFill(f)) {
+      realized = realized.plus(c.realized);
+      feeQuote = feeQuote.plus(c.feeQuote);
     }
     let cash: Dec;
     if (market === 'spot') {
       const notional = price.times(quantity);
-      cash = r.side === 'BUY' ? notional.neg() : notional;
-      if (feeBase.isZero()) cash = cash.minus(feeQuote);
+      cash = f.side === 'BUY' ? notional.neg() : notional;
+      if (f.feeAsset === quoteAsset) cash = cash.minus(f.fee);
     } else cash = realized.minus(feeQuote);
     onFill({ ts: r.ts, symbol: r.symbol, realized, feeQuote, cash });
   }
+}
+
+function bareInstrument(market: Market, symbol: string, baseAsset: string, quoteAsset: string): Instrument {
+  const lot = { minQty: ZERO, maxQty: ZERO, stepSize: ZERO };
+  return { market, symbol, baseAsset, quoteAsset, status: 'TRADING', filters: { price: { minPrice: ZERO, maxPrice: ZERO, tickSize: ZERO }, lot, marketLot: lot, notional: { minNotional: ZERO, applyMinToMarket: false, applyMaxToMarket: false }, maxNumOrders: 200, maxNumAlgoOrders: 10 } } as unknown as Instrument;
 }
 
 /** Realized PnL net of fees per UTC day (keyed by day start), from replayFills. */

@@ -27,8 +27,10 @@ import type { Bus } from '../bus/bus.ts';
 import { utcDayStart, type Clock } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
-import type { AccountUpdated, CandleClosed, Fill, MarkPrice } from '../model/events.ts';
+import type { AccountUpdated, CandleClosed, Fill, MarkPrice, OrderSource, PositionSide } from '../model/events.ts';
+import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
+import { EXTERNAL, Ledger, type LedgerView } from '../ledger/ledger.ts';
 import { readKv, writeKv } from '../store/kv.ts';
 import type { Store } from '../store/store.ts';
 
@@ -61,6 +63,8 @@ export interface TripStats {
 export interface PortfolioView {
   readonly market: Market;
   readonly quoteAsset: string;
+  /** Positions per owner and working orders. */
+  readonly ledger: LedgerView;
   position(symbol: string): PositionView;
   positions(): PositionView[];
   /** Mark price (futures mark, else the last close). */
@@ -86,15 +90,6 @@ export interface PortfolioView {
   dailyReturns(): number[];
 }
 
-interface Book {
-  qty: Dec;
-  entry: Dec;
-  realized: Dec;
-  owner: string | undefined;
-  openedAt: number | undefined;
-  tripPnl: Dec;
-}
-
 interface MutTrips {
   trades: number;
   wins: number;
@@ -115,14 +110,17 @@ export interface PortfolioDeps {
   logger: Logger;
   market: Market;
   quoteAsset: string;
-  /** symbol -> base asset and the smallest quantity the venue trades (below it a position is dust, i.e. flat). */
-  instrument: (symbol: string) => { baseAsset: string; minQty: Dec } | undefined;
+  /** The instrument and its filters (what is dust, the base asset a fee may be charged in). */
+  instrument: (symbol: string) => Instrument | undefined;
+  /** USD-M hedge mode: owners hold LONG and SHORT legs. */
+  hedge?: boolean;
 }
 
 export class Portfolio implements PortfolioView {
   readonly market: Market;
   readonly quoteAsset: string;
-  private readonly books = new Map<string, Book>();
+  /** Positions and working orders: the ledger owns them; the portfolio applies fills to it. */
+  readonly ledger: Ledger;
   /** Symbols whose quantity is not zero (dust included: it is worth something). */
   private readonly held = new Set<string>();
   private readonly contrib = new Map<string, { unreal: Dec; holding: Dec }>();
@@ -149,6 +147,7 @@ export class Portfolio implements PortfolioView {
   constructor(private readonly deps: PortfolioDeps) {
     this.market = deps.market;
     this.quoteAsset = deps.quoteAsset;
+    this.ledger = new Ledger({ market: deps.market, quoteAsset: deps.quoteAsset, ...(deps.hedge ? { hedge: true } : {}), instrument: deps.instrument, price: (symbol) => this.mark(symbol) });
   }
 
   /**
@@ -165,7 +164,7 @@ export class Portfolio implements PortfolioView {
       store.db
         .selectFrom('fills')
         .leftJoin('orders', 'orders.client_order_id', 'fills.client_order_id')
-        .select(['fills.trade_id', 'fills.client_order_id', 'fills.market', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.is_maker', 'fills.realized_pnl', 'fills.ts', 'orders.strategy'])
+        .select(['fills.trade_id', 'fills.client_order_id', 'fills.market', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.is_maker', 'fills.realized_pnl', 'fills.ts', 'orders.strategy', 'orders.position_side', 'fills.owner'])
         .where('fills.market', '=', this.market)
         .orderBy('fills.ts')
         .orderBy('fills.id'),
@@ -176,7 +175,8 @@ export class Portfolio implements PortfolioView {
         ts: r.ts,
         tradeId: r.trade_id,
         ...(r.client_order_id ? { clientOrderId: r.client_order_id } : {}),
-        strategy: r.strategy ?? 'external',
+        strategy: r.strategy ?? r.owner ?? EXTERNAL,
+        ...(r.position_side && r.position_side !== 'BOTH' ? { positionSide: r.position_side as PositionSide } : {}),
         market: this.market,
         symbol: r.symbol,
         side: r.side as 'BUY' | 'SELL',
@@ -188,6 +188,12 @@ export class Portfolio implements PortfolioView {
       }, false);
     }
     this.rollDay(clock.now());
+    // Orders the last run left working count as in flight until their updates arrive.
+    const working = store.all(store.db.selectFrom('orders').select(['client_order_id', 'strategy', 'symbol', 'side', 'position_side', 'quantity', 'filled_quantity', 'source', 'reduce_only']).where('market', '=', this.market).where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']));
+    this.ledger.restoreWorking(
+      working.map((r) => ({ clientOrderId: r.client_order_id, strategy: r.strategy, symbol: r.symbol, side: r.side as 'BUY' | 'SELL', positionSide: r.position_side as PositionSide, quantity: new Dec(r.quantity), filled: new Dec(r.filled_quantity), source: r.source as OrderSource, reduceOnly: r.reduce_only === 1 })),
+    );
+    this.ledger.start(bus);
     const saved = readKv(store, KV_MARKS, marksSchema);
     if (!saved.ok) this.deps.logger.warn({ error: saved.error }, 'stored peak equity unreadable; starting from current equity');
     else if (saved.value) {
@@ -204,26 +210,46 @@ export class Portfolio implements PortfolioView {
 
   stop(): void {
     for (const u of this.unsubs.splice(0)) u();
+    this.ledger.stop();
     // A peak still inside its 10 s write throttle lands now.
     if ((this.peak.gt(0) || this.dayStart.gt(0)) && this.deps.store.isOpen) this.writeMarks();
   }
 
   // ------------------------------------------------------------- reading
 
+  /**
+   * The bot's net position on the symbol (every owner but external): quantity
+   * summed, entry the cost-weighted average (so its unrealized PnL is the sum of
+   * the owners'). One owner's line: ledger.lot().
+   */
   position(symbol: string): PositionView {
-    const b = this.books.get(symbol);
     const mark = this.mark(symbol);
-    if (!b) return { symbol, quantity: ZERO, entryPrice: ZERO, realizedPnl: ZERO, unrealizedPnl: ZERO, ...(mark ? { markPrice: mark } : {}) };
-    const flat = this.isFlat(symbol, b.qty);
+    let qty = ZERO;
+    let cost = ZERO;
+    let realized = ZERO;
+    const owners: string[] = [];
+    let openedAt: number | undefined;
+    for (const l of this.ledger.lots(symbol)) {
+      if (l.strategy === EXTERNAL) continue;
+      qty = qty.plus(l.quantity);
+      cost = cost.plus(l.quantity.times(l.entryPrice));
+      if (!l.flat) {
+        owners.push(l.strategy);
+        if (l.openedAt !== undefined) openedAt = Math.min(openedAt ?? l.openedAt, l.openedAt);
+      }
+    }
+    realized = this.ledger.realized(symbol);
+    const entry = qty.isZero() ? ZERO : cost.div(qty);
+    const flat = this.isFlat(symbol, qty) && owners.length === 0;
     return {
       symbol,
-      quantity: b.qty,
-      entryPrice: b.entry,
-      realizedPnl: b.realized,
-      unrealizedPnl: flat || !mark ? ZERO : mark.minus(b.entry).times(b.qty),
+      quantity: qty,
+      entryPrice: entry,
+      realizedPnl: realized,
+      unrealizedPnl: flat || !mark ? ZERO : mark.times(qty).minus(cost),
       ...(mark ? { markPrice: mark } : {}),
-      ...(b.owner && !flat ? { owner: b.owner } : {}),
-      ...(b.openedAt !== undefined && !flat ? { openedAt: b.openedAt } : {}),
+      ...(owners.length ? { owner: owners.join(',') } : {}),
+      ...(openedAt !== undefined ? { openedAt } : {}),
     };
   }
 
@@ -270,14 +296,14 @@ export class Portfolio implements PortfolioView {
 
   /** Recomputes one symbol's share of the running sums (its position or its price changed). */
   private revalue(symbol: string): void {
-    const b = this.books.get(symbol);
     const prev = this.contrib.get(symbol);
     let unreal = ZERO;
     let holding = ZERO;
-    if (b && !b.qty.isZero()) {
-      const mark = this.mark(symbol);
-      holding = b.qty.times(mark ?? b.entry);
-      if (mark && !this.isFlat(symbol, b.qty)) unreal = mark.minus(b.entry).times(b.qty);
+    const mark = this.mark(symbol);
+    for (const l of this.ledger.lots(symbol)) {
+      if (l.strategy === EXTERNAL) continue;
+      holding = holding.plus(l.quantity.times(mark ?? l.entryPrice));
+      if (mark) unreal = unreal.plus(mark.minus(l.entryPrice).times(l.quantity));
     }
     this.sumUnrealized = this.sumUnrealized.plus(unreal).minus(prev?.unreal ?? ZERO);
     this.sumHoldings = this.sumHoldings.plus(holding).minus(prev?.holding ?? ZERO);
@@ -336,118 +362,63 @@ export class Portfolio implements PortfolioView {
 
   // ------------------------------------------------------------- updates
 
-  /** A dust position (below the venue's minimum quantity) counts as flat. */
   private isFlat(symbol: string, qty: Dec): boolean {
-    if (qty.isZero()) return true;
-    const inst = this.deps.instrument(symbol);
-    return inst !== undefined && qty.abs().lt(inst.minQty);
-  }
-
-  private book(symbol: string): Book {
-    let b = this.books.get(symbol);
-    if (!b) {
-      b = { qty: ZERO, entry: ZERO, realized: ZERO, owner: undefined, openedAt: undefined, tripPnl: ZERO };
-      this.books.set(symbol, b);
-    }
-    return b;
-  }
-
-  /** The fee in the quote asset, and how much of the base asset it took (spot buys pay in base). */
-  private feeOf(f: Fill, baseAsset: string | undefined): { quote: Dec; base: Dec } {
-    if (f.fee.isZero()) return { quote: ZERO, base: ZERO };
-    if (f.feeAsset === this.quoteAsset) return { quote: f.fee, base: ZERO };
-    if (baseAsset && f.feeAsset === baseAsset) return { quote: f.fee.times(f.price), base: f.fee };
-    if (!this.warnedFeeAssets.has(f.feeAsset)) {
-      this.warnedFeeAssets.add(f.feeAsset);
-      this.deps.logger.warn({ feeAsset: f.feeAsset }, `fees paid in ${f.feeAsset} are not valued (no ${f.feeAsset}${this.quoteAsset} price); PnL leaves them out`);
-    }
-    return { quote: ZERO, base: ZERO };
+    return this.ledger.isDust(symbol, qty);
   }
 
   private applyFill(f: Fill, live: boolean): void {
     if (f.market !== this.market) return;
     this.rollDay(f.ts);
-    const inst = this.deps.instrument(f.symbol);
-    const fee = this.feeOf(f, inst?.baseAsset);
-    const b = this.book(f.symbol);
-    const wasFlat = this.isFlat(f.symbol, b.qty);
-    // What the position actually changes by: a spot buy's base fee never arrives.
-    const signed = f.side === 'BUY' ? f.quantity.minus(fee.base) : f.quantity.neg();
-    // PnL realized by the part of the fill that reduces the position (before fees).
+    const changes = this.ledger.applyFill(f);
     let realized = ZERO;
-    let closedTrade: { strategy: string; pnl: Dec; openedAt: number } | undefined;
-
-    if (wasFlat) {
-      b.owner = f.strategy;
-      b.openedAt = f.ts;
-      b.tripPnl = ZERO;
+    let feeQuote = ZERO;
+    for (const c of changes) {
+      realized = realized.plus(c.realized);
+      feeQuote = feeQuote.plus(c.feeQuote);
+      // The day's PnL goes to the owner whose position moved (a stop's loss is its strategy's).
+      this.addToDay(c.key.strategy, c.realized.minus(c.feeQuote));
+      if (c.closedTrip) this.recordTrip(f.symbol, c.key.strategy, c.closedTrip.pnl, f.ts);
     }
-    if (b.qty.isZero() || b.qty.isPos() === signed.isPos()) {
-      const total = b.qty.abs().plus(signed.abs());
-      b.entry = total.isZero() ? ZERO : b.entry.times(b.qty.abs()).plus(f.price.times(signed.abs())).div(total);
-      b.qty = b.qty.plus(signed);
-    } else {
-      const closeQty = Dec.min(signed.abs(), b.qty.abs());
-      realized = f.price.minus(b.entry).times(closeQty).times(b.qty.isPos() ? 1 : -1);
-      const flipped = signed.abs().gt(b.qty.abs());
-      b.qty = b.qty.plus(signed);
-      if (flipped) {
-        // The old trip closes on its own PnL; the rest of the fill opens a new
-        // trip (owned by this fill's strategy), which pays the fee.
-        const owner = b.owner ?? f.strategy;
-        b.realized = b.realized.plus(realized);
-        closedTrade = { strategy: owner, pnl: b.tripPnl.plus(realized), openedAt: b.openedAt ?? f.ts };
-        this.addToDay(owner, realized);
-        b.entry = f.price;
-        b.owner = f.strategy;
-        b.openedAt = f.ts;
-        b.tripPnl = ZERO;
-      } else {
-        b.realized = b.realized.plus(realized);
-        b.tripPnl = b.tripPnl.plus(realized);
-        this.addToDay(b.owner ?? f.strategy, realized);
-      }
+    for (const asset of this.ledger.unvaluedFeeAssets()) {
+      if (this.warnedFeeAssets.has(asset)) continue;
+      this.warnedFeeAssets.add(asset);
+      this.deps.logger.warn({ feeAsset: asset }, `fees paid in ${asset} are not valued (no ${asset}${this.quoteAsset} price); PnL leaves them out`);
     }
-    const owner = b.owner ?? f.strategy;
-    b.realized = b.realized.minus(fee.quote);
-    b.tripPnl = b.tripPnl.minus(fee.quote);
-    this.addToDay(owner, fee.quote.neg());
     this.tradedDay.set(f.symbol, (this.tradedDay.get(f.symbol) ?? ZERO).plus(f.quantity));
 
-    // Cash: spot moves the notional; futures only the realized PnL and fees.
+    // Cash: spot moves the notional (a base-asset fee was taken from the coins, not the cash); futures only the realized PnL and fees.
     if (this.market === 'spot') {
       const notional = f.price.times(f.quantity);
       this.cashLedger = f.side === 'BUY' ? this.cashLedger.minus(notional) : this.cashLedger.plus(notional);
-      if (fee.base.isZero()) this.cashLedger = this.cashLedger.minus(fee.quote);
+      if (f.feeAsset === this.quoteAsset) this.cashLedger = this.cashLedger.minus(f.fee);
     } else {
-      this.cashLedger = this.cashLedger.plus(realized).minus(fee.quote);
+      this.cashLedger = this.cashLedger.plus(realized).minus(feeQuote);
     }
 
-    if (!closedTrade && !wasFlat && this.isFlat(f.symbol, b.qty)) {
-      closedTrade = { strategy: owner, pnl: b.tripPnl, openedAt: b.openedAt ?? f.ts };
-      b.owner = undefined;
-      b.openedAt = undefined;
-      b.tripPnl = ZERO;
-    }
-    if (b.qty.isZero()) this.held.delete(f.symbol);
-    else this.held.add(f.symbol);
+    if (this.ledger.lots(f.symbol).some((l) => l.strategy !== EXTERNAL)) this.held.add(f.symbol);
+    else this.held.delete(f.symbol);
     if (!this.lasts.has(f.symbol)) this.lasts.set(f.symbol, f.price);
     this.revalue(f.symbol);
-    if (closedTrade) this.recordTrip(f.symbol, closedTrade.strategy, closedTrade.pnl, f.ts);
 
     if (live) {
-      this.persistPosition(f.symbol, b);
-      this.deps.bus.publish('position.changed', {
-        kind: 'position.changed',
-        ts: this.deps.clock.now(),
-        market: this.market,
-        symbol: f.symbol,
-        positionSide: 'BOTH',
-        quantity: b.qty,
-        entryPrice: b.entry,
-        realizedPnl: b.realized,
-        ...(closedTrade ? { closedTrade } : {}),
-      });
+      const net = this.ledger.net(f.symbol);
+      this.persistPositions(f.symbol);
+      for (const c of changes) {
+        this.deps.bus.publish('position.changed', {
+          kind: 'position.changed',
+          ts: this.deps.clock.now(),
+          market: this.market,
+          symbol: f.symbol,
+          strategy: c.key.strategy,
+          positionSide: c.key.side,
+          quantity: c.lot.quantity,
+          flat: c.lot.flat,
+          entryPrice: c.lot.entryPrice,
+          realizedPnl: c.lot.realizedPnl,
+          netQuantity: net,
+          ...(c.closedTrip ? { closedTrade: { strategy: c.key.strategy, pnl: c.closedTrip.pnl, openedAt: c.closedTrip.openedAt } } : {}),
+        });
+      }
       this.updateMarks();
     }
   }
@@ -474,15 +445,25 @@ export class Portfolio implements PortfolioView {
     this.tripStats.set(k, t);
   }
 
-  private persistPosition(symbol: string, b: Book): void {
+  /** The symbol's per-side totals (the venue's view of our books), for `trader portfolio show` with the bot stopped. */
+  private persistPositions(symbol: string): void {
     const { store, clock } = this.deps;
-    const row = { market: this.market, symbol, position_side: 'BOTH', quantity: b.qty.toFixed(), entry_price: b.entry.toFixed(), realized_pnl: b.realized.toFixed(), updated_at: clock.now() };
-    store.run(
-      store.db
-        .insertInto('positions')
-        .values(row)
-        .onConflict((oc) => oc.columns(['market', 'symbol', 'position_side']).doUpdateSet({ quantity: row.quantity, entry_price: row.entry_price, realized_pnl: row.realized_pnl, updated_at: row.updated_at })),
-    );
+    const sides = new Map<string, { qty: Dec; cost: Dec; realized: Dec }>();
+    for (const l of this.ledger.lots(symbol)) {
+      if (l.strategy === EXTERNAL) continue;
+      const t = sides.get(l.side) ?? { qty: ZERO, cost: ZERO, realized: ZERO };
+      sides.set(l.side, { qty: t.qty.plus(l.quantity), cost: t.cost.plus(l.quantity.times(l.entryPrice)), realized: t.realized.plus(l.realizedPnl) });
+    }
+    if (sides.size === 0) sides.set('BOTH', { qty: ZERO, cost: ZERO, realized: ZERO });
+    for (const [side, t] of sides) {
+      const row = { market: this.market, symbol, position_side: side, quantity: t.qty.toFixed(), entry_price: t.qty.isZero() ? '0' : t.cost.div(t.qty).toFixed(), realized_pnl: t.realized.toFixed(), updated_at: clock.now() };
+      store.run(
+        store.db
+          .insertInto('positions')
+          .values(row)
+          .onConflict((oc) => oc.columns(['market', 'symbol', 'position_side']).doUpdateSet({ quantity: row.quantity, entry_price: row.entry_price, realized_pnl: row.realized_pnl, updated_at: row.updated_at })),
+      );
+    }
   }
 
   /** A new UTC day resets the day's counters (fills replayed at start roll by their own time). */

@@ -28,6 +28,9 @@ import type { ExecutionEngine } from '../execution/execution-engine.ts';
 import type { InstrumentBook } from '../execution/instrument-book.ts';
 import type { Market } from '../model/market.ts';
 import type { PortfolioView } from '../portfolio/portfolio.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import { readKv, writeKv } from '../store/kv.ts';
+import { z } from 'zod';
 import type { RiskEngine } from '../risk/risk-engine.ts';
 import type { Store } from '../store/store.ts';
 import { VenueError, type Venue, type VenueFill, type VenueOrder } from '../venues/venue.ts';
@@ -40,7 +43,7 @@ export interface SymbolDiff {
   readonly fillsAdded: number;
   readonly externalOrders: ReadonlyArray<{ readonly clientOrderId: string; readonly side: string; readonly type: string; readonly quantity: string; readonly action: ExternalPolicy }>;
   /** moving: the symbol traded during the check, so no verdict this pass (the next one looks again). */
-  readonly position: { readonly ours: string; readonly venue: string; readonly status: 'match' | 'external' | 'unexplained' | 'moving'; readonly action?: string };
+  readonly position: { readonly ours: string; readonly venue: string; readonly external?: string; readonly status: 'match' | 'external' | 'unexplained' | 'moving'; readonly action?: string };
 }
 
 export interface ReconcileReport {
@@ -69,6 +72,10 @@ export interface ReconcilerDeps {
   /** The symbols the bot trades (configured, with rows, or held). */
   symbols: () => string[];
   external: () => ExternalPolicy;
+  /** The owner `reconcile.external: adopt` hands external holdings to (reconcile.adoptOwner). */
+  adoptOwner: () => string;
+  /** Positions per owner, and the external line this reconciler keeps. */
+  ledger: Ledger;
 }
 
 export class Reconciler {
@@ -175,40 +182,51 @@ export class Reconciler {
       else logger.warn({ symbol, clientOrderId: o.clientOrderId }, `open order ${o.clientOrderId} on ${symbol} was not placed by this bot: left alone (reconcile.external: ignore)`);
     }
 
-    // Positions: the venue is the truth for quantity.
+    // Positions: the venue holds the bot's owners plus the external line. The bot's own lines come from
+    // its fills only; what the venue holds beyond them is external (holdings the user had, or traded
+    // by hand), never a strategy's. A venue holding less of the bot's direction than the bot's owners
+    // hold cannot be explained by anything we know: the symbol is HALTED, and nothing is booked.
+    const { ledger } = this.deps;
     const inst = this.deps.instruments.get(symbol);
     const dust = inst ? inst.filters.lot.minQty : ZERO;
-    const differs = (venue: Dec, ours: Dec): boolean => {
-      const d = venue.minus(ours);
+    const differs = (a: Dec, b: Dec): boolean => {
+      const d = a.minus(b);
       return d.abs().gt(dust) || (dust.isZero() && !d.isZero());
     };
-    let ours = portfolio.position(symbol).quantity.plus(pendingQty);
-    if (differs(venueQty, ours)) {
+    const external = ledger.external(symbol);
+    let ours = ledger.net(symbol).plus(pendingQty);
+    if (differs(venueQty, ours.plus(external))) {
       // The venue's positions were read at the start of the pass, and fills keep arriving while it
       // runs: a trade in between makes the two sides differ for a moment. Before any verdict, look
       // again consistently; a symbol still trading gets no verdict until the next pass.
       const again = await this.settledPosition(symbol, dryRun);
-      if (!again) return { symbol, fillsAdded, externalOrders, position: { ours: ours.toFixed(), venue: venueQty.toFixed(), status: 'moving' } };
+      if (!again) return { symbol, fillsAdded, externalOrders, position: { ours: ours.toFixed(), venue: venueQty.toFixed(), external: external.toFixed(), status: 'moving' } };
       venueQty = again.venueQty;
       // A dry run applied nothing, so the second look counted the first one's missed fills again:
       // its figures replace the first. A real run applied them, so the second look found only new ones.
       fillsAdded = dryRun ? again.added : fillsAdded + again.added;
       pendingQty = again.pendingQty;
-      ours = portfolio.position(symbol).quantity.plus(pendingQty);
+      ours = ledger.net(symbol).plus(pendingQty);
     }
-    const diff = venueQty.minus(ours);
-    let position: SymbolDiff['position'] = { ours: ours.toFixed(), venue: venueQty.toFixed(), status: 'match' };
-    if (differs(venueQty, ours)) {
-      if (ours.abs().lte(dust)) {
-        position = { ...position, status: 'external', action: policy === 'halt' ? 'HALTED' : policy === 'adopt' ? 'adopted' : 'ignored' };
-        if (!dryRun && policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()}`, 'reconcile');
-        if (!dryRun && policy === 'adopt') this.adoptPosition(symbol, diff);
+    let position: SymbolDiff['position'] = { ours: ours.toFixed(), venue: venueQty.toFixed(), external: external.toFixed(), status: 'match' };
+    if (differs(venueQty, ours.plus(external))) {
+      const covered = ours.abs().lte(dust) || (venueQty.isPos() === ours.isPos() && venueQty.abs().gte(ours.abs()));
+      if (covered) {
+        // Everything beyond the bot's own lines is external.
+        const ext = venueQty.minus(ours);
+        position = { ...position, external: ext.toFixed(), status: 'external', action: policy === 'halt' ? 'HALTED' : policy === 'adopt' ? `adopted by ${this.deps.adoptOwner()}` : 'ignored' };
+        if (!dryRun) {
+          this.setExternal(symbol, ext);
+          if (policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()} external=${ext.toFixed()}`, 'reconcile');
+          else if (policy === 'adopt') this.adoptPosition(symbol, ext);
+          else logger.warn({ symbol, venue: venueQty.toFixed(), ours: ours.toFixed(), external: ext.toFixed() }, `${symbol}: ${ext.toFixed()} held on the exchange beyond the bot's own positions is external: no strategy trades it (reconcile.external: ignore)`);
+        }
       } else {
-        // The exchange is the truth for quantity: the books follow it, and a person looks at why.
+        // The bot's own holdings are not all there (sold by hand, liquidated unseen): a person decides.
         position = { ...position, status: 'unexplained', action: 'HALTED' };
         if (!dryRun) {
-          risk.setState('symbol', symbol, 'HALTED', `RECONCILE_POSITION_MISMATCH: venue=${venueQty.toFixed()} ours=${ours.toFixed()} diff=${diff.toFixed()}`, 'reconcile');
-          this.adoptPosition(symbol, diff);
+          this.setExternal(symbol, ZERO);
+          risk.setState('symbol', symbol, 'HALTED', `RECONCILE_POSITION_MISMATCH: venue=${venueQty.toFixed()} ours=${ours.toFixed()} diff=${venueQty.minus(ours).toFixed()}`, 'reconcile');
         }
       }
     }
@@ -266,15 +284,18 @@ export class Reconciler {
           error: null,
           created_at: now,
           updated_at: now,
+          source: 'strategy',
+          position_side: o.positionSide ?? 'BOTH',
         })
         .onConflict((oc) => oc.doNothing()),
     );
   }
 
   /**
-   * An external position becomes ours: one adjustment fill at the mark
-   * (trade id `reconcile-<time>`, strategy 'external'), so positions, PnL
-   * and the kill switch see it from now on.
+   * External holdings handed to a named owner (reconcile.external: adopt):
+   * one adjustment fill at the mark (trade id `reconcile-...`), booked to that
+   * owner explicitly, so positions, PnL, protection and the kill switch see it
+   * from now on. The external line shrinks by what was adopted.
    */
   adoptPosition(symbol: string, qty: Dec, at?: Dec): void {
     const { store, clock, portfolio, market, bus } = this.deps;
@@ -283,16 +304,40 @@ export class Reconciler {
       this.deps.logger.warn({ symbol }, `cannot adopt the external position on ${symbol}: no price yet; it is adopted at the next pass`);
       return;
     }
+    const owner = this.deps.adoptOwner();
     const now = clock.now();
     const tradeId = `reconcile-${symbol}-${now}`;
     const side = qty.isPos() ? 'BUY' : 'SELL';
     const res = store.run(
       store.db
         .insertInto('fills')
-        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: qty.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now })
+        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: qty.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now, owner })
         .onConflict((oc) => oc.doNothing()),
     );
     if (res.changes === 0) return;
-    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: 'external', market, symbol, side, price, quantity: qty.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
+    this.setExternal(symbol, this.deps.ledger.external(symbol).minus(qty));
+    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: owner, market, symbol, side, price, quantity: qty.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
   }
+
+  /** Loads the external lines an earlier run found (after the portfolio replayed the fills: these are the truth for external). */
+  static restore(store: Store, ledger: Ledger, market: Market): void {
+    const saved = readKv(store, `${KV_EXTERNAL}.${market}`, externalSchema);
+    if (saved.ok && saved.value) for (const [symbol, qty] of Object.entries(saved.value.lines)) ledger.setExternal(symbol, new Dec(qty), undefined);
+  }
+
+  private setExternal(symbol: string, qty: Dec): void {
+    const { ledger, store, clock, market } = this.deps;
+    ledger.setExternal(symbol, qty, this.deps.portfolio.mark(symbol));
+    const saved = readKv(store, `${KV_EXTERNAL}.${market}`, externalSchema);
+    const value = saved.ok && saved.value ? saved.value : { lines: {} };
+    const lines: Record<string, string> = { ...value.lines };
+    if (qty.isZero()) delete lines[symbol];
+    else lines[symbol] = qty.toFixed();
+    writeKv(store, `${KV_EXTERNAL}.${market}`, { ...value, lines }, clock.now());
+  }
+
 }
+
+/** External lines per symbol (what the venue held beyond the bot's owners at the last pass). */
+const KV_EXTERNAL = 'ledger.external';
+const externalSchema = z.object({ lines: z.record(z.string(), z.string()) });

@@ -5,9 +5,11 @@
  *      leaves it halted, and a restart keeps it until someone resumes);
  *   2. sends already under way finish (so none lands after the sweep);
  *   3. every open order on every symbol is cancelled, ours or not;
- *   4. with --flatten, every position the venue reports is closed at market
- *      (reduce-only on futures), through the normal order path, so each
- *      close has an order row, a client order id and recorded fills.
+ *   4. with --flatten, every owner's position in the ledger is closed at
+ *      market as that owner's order, through the normal order path, so each
+ *      close has an order row, a client order id and recorded fills on the
+ *      line it closes. Holdings the bot did not create (external) are left
+ *      alone and reported as remaining.
  *
  * The same code runs inside the bot (through the control API) and from the
  * CLI when the bot is stopped (a short-lived trading core on the same
@@ -19,8 +21,7 @@ import { clientOrderId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ExecutionEngine } from '../execution/execution-engine.ts';
 import type { InstrumentBook } from '../execution/instrument-book.ts';
-import type { Dec } from '../core/decimal.ts';
-import { roundQuantity } from '../model/filters.ts';
+import { EXTERNAL, type LedgerView } from '../ledger/ledger.ts';
 import { VenueError, type Venue } from '../venues/venue.ts';
 import type { OrderPlanner } from './order-planner.ts';
 import type { RiskEngine } from './risk-engine.ts';
@@ -41,10 +42,8 @@ export interface KillSwitchDeps {
   planner: OrderPlanner;
   execution: ExecutionEngine;
   instruments: InstrumentBook;
-  /** Puts a position the books do not know into them first, so its close nets to zero (reconciler.adoptPosition). */
-  adopt: (symbol: string, qty: Dec, price: Dec) => void;
-  /** What the books hold (signed). */
-  held: (symbol: string) => Dec;
+  /** Every owner's position (the kill switch closes the bot's own, never external holdings). */
+  ledger: LedgerView;
   /**
    * Symbols whose positions flatten looks at: spot holdings are per base
    * asset, so spot names its symbols; undefined (futures) means every position.
@@ -78,29 +77,19 @@ export class KillSwitch {
       const denied = new Map<string, string>();
       const unsub = this.deps.bus.on('order.denied', (d) => denied.set(d.intent.intentId, d.reason), 'kill-switch');
       try {
-        const positions = await venue.positions(this.deps.symbols());
-        for (const p of positions) {
-          const inst = this.deps.instruments.get(p.symbol);
-          if (!inst) {
-            report.failures.push(`${p.symbol}: not listed by the venue, cannot close ${p.quantity.toFixed()}`);
-            continue;
-          }
-          const lot = inst.filters.marketLot.stepSize.gt(inst.filters.lot.stepSize) ? inst.filters.marketLot : inst.filters.lot;
-          const qty = roundQuantity(p.quantity.abs(), lot);
-          if (qty.lt(inst.filters.lot.minQty) || qty.isZero()) continue; // Dust: below what the venue trades.
-          // A position placed by hand (never adopted) is taken into the books before it is
-          // closed, or the close would leave the books holding the opposite.
-          const gap = p.quantity.minus(this.deps.held(p.symbol));
-          if (!gap.isZero()) {
-            const price = p.entryPrice && !p.entryPrice.isZero() ? p.entryPrice : (p.markPrice ?? (await venue.price?.(p.symbol).catch(() => undefined)));
-            if (price) this.deps.adopt(p.symbol, gap, price);
-          }
-          const side = p.quantity.isPos() ? 'BUY' : 'SELL';
-          const closeSide = side === 'BUY' ? 'SELL' : 'BUY';
-          const intent = this.deps.planner.submit({ symbol: p.symbol, side: closeSide, quantity: qty, reduceOnly: true, source: 'kill-switch', strategy: 'kill-switch', reason });
+        // Each owner's position is closed as that owner's order, so every fill lands on the line it
+        // closes. Holdings the bot did not create (external) are not the bot's to sell: they are
+        // reported as remaining, never traded.
+        for (const lot of this.deps.ledger.lots()) {
+          if (lot.strategy === EXTERNAL || lot.flat) continue;
+          const qty = this.deps.ledger.exitable(lot.strategy, lot.symbol, lot.side);
+          if (qty.lte(0)) continue;
+          const closeSide = lot.quantity.isPos() ? 'SELL' : 'BUY';
+          const release = this.deps.planner.protectiveOf(lot.strategy, lot.symbol);
+          const intent = this.deps.planner.submit({ symbol: lot.symbol, side: closeSide, quantity: qty, reduceOnly: true, source: 'kill-switch', strategy: lot.strategy, reason, ...(lot.side !== 'BOTH' ? { positionSide: lot.side } : {}), ...(release.length ? { releaseFirst: release } : {}) });
           const d = denied.get(intent.intentId);
-          if (d) report.closed.push({ symbol: p.symbol, side: closeSide, quantity: qty.toFixed(), status: 'DENIED', detail: d });
-          else report.closed.push({ symbol: p.symbol, side: closeSide, quantity: qty.toFixed(), clientOrderId: clientOrderId('kill-switch', p.symbol, intent.seq), status: 'SENT' });
+          if (d) report.closed.push({ symbol: lot.symbol, side: closeSide, quantity: qty.toFixed(), status: 'DENIED', detail: d });
+          else report.closed.push({ symbol: lot.symbol, side: closeSide, quantity: qty.toFixed(), clientOrderId: clientOrderId(lot.strategy, lot.symbol, intent.seq), status: 'SENT' });
         }
         await execution.idle();
         // Fills the stream has not delivered yet: fetch them now so the books are right.
@@ -121,10 +110,8 @@ export class KillSwitch {
     try {
       const open = await venue.openOrders();
       const held = flatten ? await venue.positions(this.deps.symbols()) : [];
-      const remaining = held.filter((p) => {
-        const inst = this.deps.instruments.get(p.symbol);
-        return !inst || p.quantity.abs().gte(inst.filters.lot.minQty);
-      });
+      // What the venue holds beyond the external lines is the bot's, and should be gone.
+      const remaining = held.map((p) => ({ symbol: p.symbol, quantity: p.quantity.minus(this.deps.ledger.external(p.symbol, p.positionSide)) })).filter((p) => !this.deps.ledger.isDust(p.symbol, p.quantity));
       Object.assign(report.remaining, { openOrders: open.length, positions: remaining.map((p) => ({ symbol: p.symbol, quantity: p.quantity.toFixed() })) });
     } catch (err) {
       report.failures.push(`final check: ${(err as Error).message}`);

@@ -14,17 +14,26 @@
  * adds one even while in a position, an exit closes one unit at today's
  * price (all of it when less than a unit, or only dust, would be left).
  *
- * "The position" includes what our working orders will do once they fill,
- * so a signal that repeats before the first order fills is not doubled.
+ * "The position" is the strategy's own line in the ledger (never another
+ * strategy's, never the account's external holdings), including what its
+ * working orders will do once they fill, so a signal that repeats before the
+ * first order fills is not doubled. Below the filters (spot dust) it is flat.
+ *
+ * Hedge mode: long signals act on the LONG leg, short signals on the SHORT
+ * leg; an entry never closes the other leg (no flips).
+ *
+ * Spot exits release first: the owner's protective orders lock its coins, so
+ * the exit names them (releaseFirst) and the execution engine cancels and
+ * settles them before it sells what is still held.
  */
 import type { Bus } from '../bus/bus.ts';
 import type { Clock } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
 import type { IntentSequence } from '../execution/intent-sequence.ts';
-import { OrderTracker } from '../execution/order-tracker.ts';
 import { roundQuantity } from '../model/filters.ts';
-import type { OrderIntent, OrderSide, OrderSource, OrderType, Signal } from '../model/events.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { OrderIntent, OrderSide, OrderSource, OrderType, PositionSide, Signal } from '../model/events.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market, Timeframe } from '../model/market.ts';
 import type { PortfolioView } from '../portfolio/portfolio.ts';
@@ -44,6 +53,8 @@ export interface PlannerDeps {
   logger: Logger;
   market: Market;
   portfolio: PortfolioView;
+  /** Read, and told of every intent the moment it is asked for (reserve). */
+  ledger: Ledger;
   instrument: (symbol: string) => Instrument | undefined;
   strategy: (strategy: string, symbol: string) => { config: StrategyConfig; timeframe: Timeframe } | undefined;
   sequence: IntentSequence;
@@ -58,6 +69,8 @@ export interface ManualOrder {
   readonly source: OrderSource;
   readonly strategy: string;
   readonly reason: string;
+  readonly positionSide?: PositionSide;
+  readonly releaseFirst?: readonly string[];
 }
 
 /** Wilder ATR on the strategy's own timeframe, for volatility sizing. */
@@ -86,15 +99,12 @@ class Atr {
 }
 
 export class OrderPlanner {
-  private readonly tracker: OrderTracker;
   private readonly atrs = new Map<string, Atr>();
   private readonly unsubs: Array<() => void> = [];
   /** Limit intents with a TTL, until final: what to do with the rest when the TTL cancels them. */
   private readonly timed = new Map<string, { intent: OrderIntent; reprices: number }>();
 
-  constructor(private readonly deps: PlannerDeps) {
-    this.tracker = new OrderTracker(deps.bus, 'planner-tracker');
-  }
+  constructor(private readonly deps: PlannerDeps) {}
 
   start(): void {
     const { bus } = this.deps;
@@ -116,12 +126,30 @@ export class OrderPlanner {
 
   stop(): void {
     for (const u of this.unsubs.splice(0)) u();
-    this.tracker.stop();
   }
 
-  /** The position once working orders fill (signed). */
-  projected(symbol: string): Dec {
-    return this.deps.portfolio.position(symbol).quantity.plus(this.tracker.pendingQty(symbol));
+  /** The leg a signal acts on: BOTH in one-way mode, LONG or SHORT in hedge mode. */
+  private legOf(action: Signal['action']): PositionSide {
+    if (!this.deps.ledger.hedge) return 'BOTH';
+    return action === 'enterLong' || action === 'exitLong' ? 'LONG' : 'SHORT';
+  }
+
+  /** The owner's protective orders on the venue (they lock spot coins an exit needs). */
+  protectiveOf(strategy: string, symbol: string): string[] {
+    return this.deps.ledger.working({ strategy, symbol, source: 'protective' }).map((w) => w.key).filter((key) => !key.startsWith('intent:'));
+  }
+
+  /**
+   * Closes what an owner holds on a symbol (a spot take-profit or trailing stop fired, a strategy
+   * switched off): reduce-only, its protective orders released first on spot.
+   */
+  closeOwner(o: { strategy: string; symbol: string; side?: PositionSide; source: OrderSource; reason: string }): OrderIntent | undefined {
+    const leg = o.side ?? 'BOTH';
+    const held = this.deps.ledger.projected(o.strategy, o.symbol, leg);
+    const qty = this.deps.ledger.exitable(o.strategy, o.symbol, leg);
+    if (qty.lte(0)) return undefined;
+    const release = this.deps.market === 'spot' ? this.protectiveOf(o.strategy, o.symbol) : [];
+    return this.request({ strategy: o.strategy, symbol: o.symbol, side: held.isPos() ? 'SELL' : 'BUY', type: 'MARKET', quantity: qty, reduceOnly: true, source: o.source, reason: o.reason, ...(leg !== 'BOTH' ? { positionSide: leg } : {}), ...(release.length ? { releaseFirst: release } : {}) });
   }
 
   private onSignal(s: Signal): void {
@@ -134,24 +162,26 @@ export class OrderPlanner {
     }
     const cfg = found.config;
     if (cfg.sizing?.type === 'volatility') this.ensureAtr(s.symbol, found.timeframe, cfg.sizing.atrPeriod);
-    const pos = this.projected(s.symbol);
-    const dust = inst.filters.lot.minQty;
-    const long = pos.gte(dust);
-    const short = pos.neg().gte(dust);
+    const { ledger } = this.deps;
+    const leg = this.legOf(s.action);
+    const pos = ledger.projected(s.strategy, s.symbol, leg);
+    const inPosition = !ledger.isDust(s.symbol, pos);
+    const long = inPosition && pos.isPos();
+    const short = inPosition && pos.isNeg();
     const entry = s.action === 'enterLong' || s.action === 'enterShort';
     const side: OrderSide = s.action === 'enterLong' || s.action === 'exitShort' ? 'BUY' : 'SELL';
+    const legField = leg !== 'BOTH' ? { positionSide: leg } : {};
 
     if (!entry) {
-      const held = s.action === 'exitLong' ? (long ? pos : ZERO) : short ? pos.neg() : ZERO;
-      if (held.isZero()) return; // Nothing to exit: the strategy's view and ours agree it is flat.
-      const lot = inst.filters.marketLot.stepSize.gt(inst.filters.lot.stepSize) ? inst.filters.marketLot : inst.filters.lot;
-      let qty = roundQuantity(held, lot);
+      if (s.action === 'exitLong' ? !long : !short) return; // Nothing of its own to exit (flat or dust).
+      let qty = ledger.exitable(s.strategy, s.symbol, leg);
       if (s.unit) {
         const unit = this.size(s, cfg, inst, found.timeframe, side, true);
-        if ('quantity' in unit && held.minus(unit.quantity).gte(dust)) qty = unit.quantity;
+        if ('quantity' in unit && !ledger.isDust(s.symbol, qty.minus(unit.quantity))) qty = unit.quantity;
       }
       if (qty.lte(0)) return;
-      this.request({ strategy: s.strategy, symbol: s.symbol, side, type: 'MARKET', quantity: qty, reduceOnly: true, source: 'strategy', reason: s.reason });
+      const release = this.deps.market === 'spot' ? this.protectiveOf(s.strategy, s.symbol) : [];
+      this.request({ strategy: s.strategy, symbol: s.symbol, side, type: 'MARKET', quantity: qty, reduceOnly: true, source: 'strategy', reason: s.reason, ...legField, ...(release.length ? { releaseFirst: release } : {}) });
       return;
     }
     if (s.action === 'enterShort' && this.deps.market === 'spot') return this.denyUnsized(s, side, 'SHORT_ON_SPOT: spot cannot sell what it does not hold; use market: futures');
@@ -161,11 +191,13 @@ export class OrderPlanner {
     const price = this.deps.portfolio.last(s.symbol);
     if (!price) return this.denyUnsized(s, side, `NO_PRICE: no market price for ${s.symbol} yet`);
     const { stop, target } = this.protective(s, cfg, price, side);
+    const trail = s.trailing ?? (cfg.risk.trailingPct !== undefined ? new Dec(cfg.risk.trailingPct) : undefined);
     const isLimit = cfg.order.type === 'limit';
     const sized = this.size(s, cfg, inst, found.timeframe, side, !isLimit);
     if ('reason' in sized) return this.denyUnsized(s, side, sized.reason);
-    // A flip (short -> long) closes the old position and opens the new one in one order.
-    const quantity = (s.action === 'enterLong' && pos.isNeg()) || (s.action === 'enterShort' && pos.isPos()) ? sized.quantity.plus(pos.abs()) : sized.quantity;
+    // A flip (short -> long, one-way) closes the owner's old position and opens the new one in one order.
+    const flipping = leg === 'BOTH' && inPosition && ((s.action === 'enterLong' && pos.isNeg()) || (s.action === 'enterShort' && pos.isPos()));
+    const quantity = flipping ? sized.quantity.plus(ledger.exitable(s.strategy, s.symbol, leg)) : sized.quantity;
     let type: OrderType = 'MARKET';
     let limitPrice: Dec | undefined;
     let ttl: { ttlMs: number; onExpiry: 'cancel' | 'reprice' | 'market' } | undefined;
@@ -186,6 +218,8 @@ export class OrderPlanner {
       reason: `${s.reason} (${sized.detail})`,
       ...(stop ? { stopLoss: stop } : {}),
       ...(target ? { takeProfit: target } : {}),
+      ...(trail ? { callbackRate: trail } : {}),
+      ...legField,
       ...(ttl ?? {}),
     });
   }
@@ -210,14 +244,28 @@ export class OrderPlanner {
     );
   }
 
-  /** A protective exit (stop, take-profit): reduce-only, admitted by risk in any state. */
-  protect(o: { symbol: string; side: OrderSide; type: OrderType; quantity: Dec; stopPrice?: Dec; price?: Dec; reason: string }): OrderIntent {
-    return this.request({ strategy: 'protective', symbol: o.symbol, side: o.side, type: o.type, quantity: o.quantity, ...(o.stopPrice ? { stopPrice: o.stopPrice } : {}), ...(o.price ? { price: o.price } : {}), reduceOnly: true, source: 'protective', reason: o.reason });
+  /** A protective exit (stop, take-profit, trailing stop) for an owner's position: reduce-only, admitted by risk in any state. */
+  protect(o: { strategy: string; symbol: string; side: OrderSide; type: OrderType; quantity: Dec; stopPrice?: Dec; price?: Dec; callbackRate?: Dec; positionSide?: PositionSide; releaseFirst?: readonly string[]; reason: string }): OrderIntent {
+    return this.request({
+      strategy: o.strategy,
+      symbol: o.symbol,
+      side: o.side,
+      type: o.type,
+      quantity: o.quantity,
+      ...(o.stopPrice ? { stopPrice: o.stopPrice } : {}),
+      ...(o.price ? { price: o.price } : {}),
+      ...(o.callbackRate ? { callbackRate: o.callbackRate } : {}),
+      ...(o.positionSide && o.positionSide !== 'BOTH' ? { positionSide: o.positionSide } : {}),
+      ...(o.releaseFirst?.length ? { releaseFirst: o.releaseFirst } : {}),
+      reduceOnly: true,
+      source: 'protective',
+      reason: o.reason,
+    });
   }
 
   /** A manual, kill-switch or protective order: takes a sequence number and goes to risk like any other. */
   submit(o: ManualOrder): OrderIntent {
-    return this.request({ strategy: o.strategy, symbol: o.symbol, side: o.side, type: o.price ? 'LIMIT' : 'MARKET', quantity: o.quantity, ...(o.price ? { price: o.price } : {}), ...(o.reduceOnly ? { reduceOnly: true } : {}), source: o.source, reason: o.reason });
+    return this.request({ strategy: o.strategy, symbol: o.symbol, side: o.side, type: o.price ? 'LIMIT' : 'MARKET', quantity: o.quantity, ...(o.price ? { price: o.price } : {}), ...(o.reduceOnly ? { reduceOnly: true } : {}), ...(o.positionSide && o.positionSide !== 'BOTH' ? { positionSide: o.positionSide } : {}), ...(o.releaseFirst?.length ? { releaseFirst: o.releaseFirst } : {}), source: o.source, reason: o.reason });
   }
 
   private request(p: Omit<OrderIntent, 'intentId' | 'seq' | 'market'>, reprices = 0): OrderIntent {
@@ -226,7 +274,7 @@ export class OrderPlanner {
     // Counted as in flight from this moment: the execution engine's PENDING update comes later (its
     // queue is async), and a second signal of the same candle (exitLong then enterShort) must size
     // against the position that exit leaves, not the one it is closing. A denial removes it again.
-    if (p.source !== 'protective') this.tracker.expect(intent.intentId, p.symbol, p.side, p.quantity, !p.reduceOnly, p.strategy);
+    this.deps.ledger.reserve(intent);
     if (intent.ttlMs !== undefined && intent.onExpiry !== undefined && intent.onExpiry !== 'cancel') this.timed.set(intent.intentId, { intent, reprices });
     this.deps.bus.publish('order.request', { kind: 'order.request', ts: this.deps.clock.now(), intent });
     return intent;

@@ -24,7 +24,7 @@ import type { Bus } from '../bus/bus.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
-import { OrderTracker } from '../execution/order-tracker.ts';
+import type { LedgerView } from '../ledger/ledger.ts';
 import type { OrderDenied, OrderIntent, OrderRequest, RiskScope } from '../model/events.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market, TradingState } from '../model/market.ts';
@@ -59,6 +59,8 @@ export interface RiskEngineDeps {
   logger: Logger;
   market: Market;
   portfolio: PortfolioView;
+  /** Positions per owner and working orders. */
+  ledger: LedgerView;
   instrument: (symbol: string) => Instrument | undefined;
   config: RiskConfigView;
   /** Taker fee rate assumed by the balance guard (default: 0.1 % spot, 0.05 % futures). */
@@ -78,7 +80,6 @@ const FUTURES_FEE = new Dec('0.0005');
 export class RiskEngine {
   private accountGuardsFor: { config: unknown; guards: Guard[] } | undefined;
   readonly states: TradingStates;
-  private readonly tracker: OrderTracker;
   private readonly sent = new Map<string, number[]>();
   private globalSent: number[] = [];
   private readonly unsubs: Array<() => void> = [];
@@ -92,7 +93,6 @@ export class RiskEngine {
 
   constructor(private readonly deps: RiskEngineDeps) {
     this.states = new TradingStates(deps.clock);
-    this.tracker = new OrderTracker(deps.bus, 'risk-tracker');
   }
 
   /** Restores persisted trading states (a restart keeps a halt), then takes order requests. */
@@ -112,7 +112,6 @@ export class RiskEngine {
 
   stop(): void {
     for (const u of this.unsubs.splice(0)) u();
-    this.tracker.stop();
     this.expiryTimer?.cancel();
     this.deferredCheck?.cancel();
   }
@@ -160,20 +159,24 @@ export class RiskEngine {
     const now = this.deps.clock.now();
     this.sent.set(i.symbol, [...(this.sent.get(i.symbol) ?? []).filter((t) => now - t < THROTTLE_WINDOW_MS), now]);
     this.globalSent = [...this.globalSent.filter((t) => now - t < 1000), now];
-    if (i.source !== 'protective') this.tracker.expect(i.intentId, i.symbol, i.side, i.quantity, check.isEntry, i.strategy);
     this.deps.bus.publish('order.submit', { kind: 'order.submit', ts: now, intent: i });
   }
 
   /** Entry or exit, and whether it closes the position, from the position and what is already working. */
   orderCheck(i: OrderIntent): OrderCheck {
-    const pos = this.deps.portfolio.position(i.symbol).quantity.plus(this.tracker.pendingQty(i.symbol));
+    // The owner's own position and working orders, without this intent (the planner counted it when it asked).
+    const { ledger } = this.deps;
+    const leg = i.positionSide ?? 'BOTH';
+    const self = i.source !== 'protective' && ledger.working({ strategy: i.strategy, symbol: i.symbol }).some((w) => w.key === `intent:${i.intentId}`);
+    const mine = i.side === 'BUY' ? i.quantity : i.quantity.neg();
+    const pos = ledger.projected(i.strategy, i.symbol, leg).minus(self ? mine : ZERO);
     const signed = i.side === 'BUY' ? i.quantity : i.quantity.neg();
     const reduces = !pos.isZero() && pos.isPos() !== signed.isPos() && signed.abs().lte(pos.abs());
     const isEntry = !i.reduceOnly && !reduces;
     const step = this.deps.instrument(i.symbol)?.filters.lot.minQty ?? ZERO;
     const remaining = pos.plus(signed).abs();
     const closing = !isEntry && !pos.isZero() && (remaining.isZero() || remaining.lt(step));
-    return { strategy: i.strategy, symbol: i.symbol, market: i.market, side: i.side, quantity: i.quantity, ...(i.price ? { price: i.price } : {}), reduceOnly: i.reduceOnly ?? false, isEntry, closing };
+    return { intentId: i.intentId, strategy: i.strategy, symbol: i.symbol, market: i.market, side: i.side, quantity: i.quantity, ...(i.price ? { price: i.price } : {}), reduceOnly: i.reduceOnly ?? false, isEntry, closing };
   }
 
   private judge(i: OrderIntent, check: OrderCheck): Verdict {
@@ -244,7 +247,9 @@ export class RiskEngine {
           out.push(G.duplicateOrder());
           break;
         case 'max-open-positions':
-          out.push(maxOpenPositions(r.maxOpenPositions, this.deps.portfolio, this.tracker));
+          out.push(maxOpenPositions(r.maxOpenPositions, this.deps.ledger, `intent:${i.intentId}`));
+          // The strategy YAML's cap: this strategy's positions across its symbols.
+          if (s?.risk.maxOpenPositions !== undefined) out.push(maxOpenPositions(s.risk.maxOpenPositions, this.deps.ledger, `intent:${i.intentId}`, i.strategy));
           break;
         case 'max-position-size': {
           const q = r.maxPositionQty[i.symbol];
@@ -294,7 +299,7 @@ export class RiskEngine {
     const availableBalance = (): Dec => {
       if (available) return available;
       const cash = p.cash();
-      const reserved = this.tracker.reservedQuote((s) => p.mark(s));
+      const reserved = this.deps.ledger.reservedQuote((s) => p.mark(s), o?.intentId ? `intent:${o.intentId}` : undefined);
       if (this.deps.market === 'spot') available = cash.minus(reserved);
       else {
         let margin = ZERO;
@@ -339,7 +344,7 @@ export class RiskEngine {
       markPrice: mark,
       lastPrice: p.last(symbol) ?? mark,
       ...(prev ? { prevCandle: prev } : {}),
-      openEntries: this.tracker.openEntries(symbol),
+      openEntries: this.deps.ledger.openEntries(symbol, o?.strategy, o?.intentId ? `intent:${o.intentId}` : undefined),
       tradedQtyToday: p.tradedToday(symbol),
       recentOrders: (this.sent.get(symbol) ?? []).filter((t) => now - t < THROTTLE_WINDOW_MS).length,
       lastDataAt: p.lastDataAt(symbol),
@@ -557,18 +562,16 @@ class LazySnapshots implements ReadonlyMap<string, SymbolSnapshot> {
  * Entries approved but not filled yet count as positions: signals on several symbols in the same
  * tick (one candle close) would otherwise all pass before the first fill arrives.
  */
-function maxOpenPositions(max: number, p: PortfolioView, working: Pick<OrderTracker, 'entrySymbols'>, strategy?: string): Guard {
+function maxOpenPositions(max: number, ledger: LedgerView, self: string, strategy?: string): Guard {
   return {
     name: 'max-open-positions',
     check(o) {
-      if (!o.isEntry || !p.position(o.symbol).quantity.isZero()) return { allow: true };
-      const inFlight = working.entrySymbols(strategy);
-      if (inFlight.has(o.symbol)) return { allow: true }; // adds to a position already on its way
-      const held = p.positions().filter((x) => x.owner !== undefined && (strategy === undefined || x.owner === strategy));
-      const open = new Set([...held.map((x) => x.symbol), ...inFlight]).size;
-      if (open >= max) {
+      if (!o.isEntry) return { allow: true };
+      const open = ledger.openSymbols(strategy, self);
+      if (open.has(o.symbol)) return { allow: true }; // adds to a position held or already on its way
+      if (open.size >= max) {
         const code = strategy === undefined ? 'MAX_OPEN_POSITIONS' : 'STRATEGY_MAX_OPEN_POSITIONS';
-        return { allow: false, code, reason: `${code}: ${strategy === undefined ? '' : `strategy=${strategy} `}open=${open} max=${max}` };
+        return { allow: false, code, reason: `${code}: ${strategy === undefined ? '' : `strategy=${strategy} `}open=${open.size} max=${max}` };
       }
       return { allow: true };
     },

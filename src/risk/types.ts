@@ -14,6 +14,8 @@ export type { RiskScope } from '../model/events.ts';
 
 /** The part of an order request the guards look at. */
 export interface OrderCheck {
+  /** The intent being judged (the ledger already counts it as working; guards leave it out). */
+  readonly intentId?: string;
   readonly strategy: string;
   readonly symbol: string;
   readonly market: Market;

@@ -104,6 +104,8 @@ export const botConfigSchema = z
         intervalSec: positiveInt(86_400).default(60),
         /** Open orders and positions the bot did not create: adopt them, leave them alone, or halt the symbol. Never cancelled. */
         external: z.enum(['adopt', 'ignore', 'halt']).default('ignore'),
+        /** Who gets external holdings under `external: adopt` ('manual': only people and the kill switch trade them; a strategy's name hands them to it). */
+        adoptOwner: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/).describe('a strategy name or "manual"').default('manual'),
       })
       .prefault({}),
     /**

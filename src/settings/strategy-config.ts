@@ -47,7 +47,7 @@ export const strategyConfigSchema = z.strictObject({
       stopLossPct: percent().optional(),
       takeProfitPct: z.number().gt(0).max(10_000).optional(),
       trailingPct: percent().optional(),
-      maxOpenPositions: positiveInt(1000).default(1),
+      maxOpenPositions: positiveInt(1000).optional(),
       cooldownMinutes: z.number().min(0).max(100_000).default(0),
     })
     .prefault({}),

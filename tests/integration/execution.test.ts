@@ -29,6 +29,7 @@ import { TestClock } from '../../src/core/clock.ts';
 import { Dec } from '../../src/core/decimal.ts';
 import { clientOrderId } from '../../src/core/ids.ts';
 import { silentLogger } from '../../src/core/logger.ts';
+import { Ledger } from '../../src/ledger/ledger.ts';
 import { ExecutionEngine, type ExecutionOptions } from '../../src/execution/execution-engine.ts';
 import { InstrumentBook } from '../../src/execution/instrument-book.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
@@ -148,6 +149,7 @@ class Rig {
       instruments: this.instruments,
       // The kernel passes the portfolio's mark; here the exchange's own price.
       referencePrice: (symbol) => ex.engine.price(market, symbol).mark ?? ex.engine.price(market, symbol).last,
+      ledger: new Ledger({ market, quoteAsset: 'USDT', instrument: (s) => this.instruments.get(s), price: () => undefined }),
       options: this.engineOptions,
     });
   }
@@ -217,6 +219,8 @@ class Rig {
         error: null,
         created_at: now,
         updated_at: now,
+        source: 'strategy',
+        position_side: 'BOTH',
       }),
     );
     return cid;

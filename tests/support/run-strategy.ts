@@ -50,7 +50,7 @@ export function runStrategy(module: StrategyModule, bars: readonly Bar[], o: Run
     else if (s.action === 'enterShort') position = Math.min(position, 0) - 1;
     else if (s.action === 'exitLong' && position > 0) position = 0;
     else if (s.action === 'exitShort' && position < 0) position = 0;
-    if (position !== before) bus.publish('position.changed', { kind: 'position.changed', ts: clock.now(), market, symbol, positionSide: 'BOTH', quantity: new Dec(position), entryPrice: new Dec(current!.close), realizedPnl: new Dec(0) });
+    if (position !== before) bus.publish('position.changed', { kind: 'position.changed', ts: clock.now(), market, symbol, strategy: module.name, positionSide: 'BOTH', quantity: new Dec(position), flat: position === 0, entryPrice: new Dec(current!.close), realizedPnl: new Dec(0), netQuantity: new Dec(position) });
   }, 'harness');
   host.start([{ strategy: module.name, symbol, market, timeframe: o.timeframe ?? module.defaultTimeframe, params, warmup: module.warmup(params), module, config, file: 'test.yaml' }]);
   for (const b of bars) {

@@ -44,13 +44,10 @@ async function rig() {
     logger,
     market: 'futures',
     quoteAsset: 'USDT',
-    instrument: (s) => {
-      const i = insts.get(s);
-      return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty } : undefined;
-    },
+    instrument: (s) => insts.get(s),
   });
   const config = strategyConfigSchema.parse({ timeframe: '1m', sizing: { type: 'quote', amount: 500 } });
-  const planner = new OrderPlanner({ bus, clock, logger, market: 'futures', portfolio, instrument: (s) => insts.get(s), strategy: () => ({ config, timeframe: '1m' }), sequence: new IntentSequence(store, clock) });
+  const planner = new OrderPlanner({ bus, clock, logger, market: 'futures', portfolio, ledger: portfolio.ledger, instrument: (s) => insts.get(s), strategy: () => ({ config, timeframe: '1m' }), sequence: new IntentSequence(store, clock) });
   const requests: OrderIntent[] = [];
   bus.handle('order.request', (r) => void requests.push(r.intent), 'test-risk');
   portfolio.start();
@@ -73,7 +70,7 @@ async function rig() {
     bus.publish('fill', { kind: 'fill', ts: clock.now(), tradeId: `t-${i.seq}`, clientOrderId: cid(i), strategy: i.strategy, market: 'futures', symbol: i.symbol, side: i.side, price: dec(price), quantity: i.quantity, fee: dec(0), feeAsset: 'USDT', isMaker: false });
     update(i, 'FILLED', i.quantity.toFixed());
   };
-  return { bus, requests, candle, signal, update, fill, planner };
+  return { bus, requests, candle, signal, update, fill, planner, ledger: portfolio.ledger };
 }
 
 describe('order planner: a repeated signal while an order works', () => {
@@ -92,10 +89,10 @@ describe('order planner: a repeated signal while an order works', () => {
     r.candle(50_020);
     r.signal('enterLong');
     expect(r.requests.length, 'the entry that is working counts as held').toBe(1);
-    expect(r.planner.projected('BTCUSDT').toFixed(), 'position 0 + working BUY 0.01').toBe('0.01');
+    expect(r.ledger.projected('flipper', 'BTCUSDT').toFixed(), 'position 0 + working BUY 0.01').toBe('0.01');
     // And an exit meanwhile closes what the entry will hold.
     r.fill(entry, '50020');
-    expect(r.planner.projected('BTCUSDT').toFixed()).toBe('0.01');
+    expect(r.ledger.projected('flipper', 'BTCUSDT').toFixed()).toBe('0.01');
 
     r.candle(50_030);
     r.signal('exitLong');
@@ -109,7 +106,7 @@ describe('order planner: a repeated signal while an order works', () => {
       ['BUY', '0.01', false],
       ['SELL', '0.01', true],
     ]);
-    expect(r.planner.projected('BTCUSDT').toFixed(), 'long 0.01 - working SELL 0.01').toBe('0');
+    expect(r.ledger.projected('flipper', 'BTCUSDT').toFixed(), 'long 0.01 - working SELL 0.01').toBe('0');
   });
 
   it('asks again once the order is final without a fill (rejected, or denied before it became a row)', async () => {

@@ -9,6 +9,7 @@ import { Bus } from '../../src/bus/bus.ts';
 import { TestClock } from '../../src/core/clock.ts';
 import { Dec, ZERO } from '../../src/core/decimal.ts';
 import { silentLogger } from '../../src/core/logger.ts';
+import type { Instrument } from '../../src/model/instrument.ts';
 import type { Market } from '../../src/model/market.ts';
 import { dailyHistory, daySummary, realizedByDay } from '../../src/portfolio/history.ts';
 import { Portfolio, type PortfolioView } from '../../src/portfolio/portfolio.ts';
@@ -42,6 +43,12 @@ function snap(s: Store, resolution: string, ts: number, equity: string, unrealiz
   s.sqlite.prepare('INSERT INTO equity_snapshots VALUES (?, ?, ?, ?, ?)').run(resolution, ts, equity, equity, unrealized);
 }
 
+/** An instrument whose smallest lot is 0.00001 (dust below it), priced without bounds. */
+function testInstrument(market: Market, symbol: string, base: string): Instrument {
+  const lot = { minQty: new Dec('0.00001'), maxQty: new Dec(0), stepSize: new Dec('0.00001') };
+  return { market, symbol, baseAsset: base, quoteAsset: 'USDT', status: 'TRADING', filters: { price: { minPrice: new Dec(0), maxPrice: new Dec(0), tickSize: new Dec('0.01') }, lot, marketLot: lot, notional: { minNotional: new Dec(0), applyMinToMarket: false, applyMaxToMarket: false }, maxNumOrders: 200, maxNumAlgoOrders: 10 } } as Instrument;
+}
+
 function instrument(s: Store, market: Market, symbol: string, base: string): void {
   s.sqlite.prepare("INSERT INTO instruments VALUES (?, ?, ?, 'USDT', 'TRADING', '{}', 0)").run(market, symbol, base);
 }
@@ -50,7 +57,7 @@ function instrument(s: Store, market: Market, symbol: string, base: string): voi
 function portfolioRealized(s: Store, market: Market, bases: Record<string, string>): Dec {
   const clock = new TestClock(D0 + 10 * DAY);
   const bus = new Bus({ logger: silentLogger(), clock });
-  const p = new Portfolio({ bus, store: s, clock, logger: silentLogger(), market, quoteAsset: 'USDT', instrument: (sym) => (bases[sym] ? { baseAsset: bases[sym]!, minQty: new Dec('0.00001') } : undefined) });
+  const p = new Portfolio({ bus, store: s, clock, logger: silentLogger(), market, quoteAsset: 'USDT', instrument: (sym) => (bases[sym] ? testInstrument(market, sym, bases[sym]!) : undefined) });
   p.start();
   const total = Object.keys(bases).reduce((acc, sym) => acc.plus(p.position(sym).realizedPnl), ZERO);
   p.stop();

@@ -102,10 +102,7 @@ function newPortfolio(market: Market, bus: Bus, store: Store, clock: TestClock):
     logger,
     market,
     quoteAsset: 'USDT',
-    instrument: (s) => {
-      const i = insts.get(s);
-      return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty } : undefined;
-    },
+    instrument: (s) => insts.get(s),
   });
   p.start();
   cleanups.push(() => p.stop());
@@ -317,7 +314,7 @@ describe('portfolio: futures', () => {
     expect(s(p.cash()), 'funding received: + 0.25').toBe('5096.66');
   });
 
-  it('a flip (long 1, sell 3 -> short 2) closes the first trip and opens a new one at the fill price, owned by the flipping strategy', async () => {
+  it('a flip by one strategy (long 1, sell 3 -> short 2) closes its trip and opens a new one at the fill price', async () => {
     const r = await rig();
     const p = r.portfolio('futures');
     r.snapshot('0', '10000');
@@ -325,15 +322,49 @@ describe('portfolio: futures', () => {
     r.fill({ market: 'futures', symbol: 'BTCUSDT', side: 'BUY', price: '50000', qty: '1', fee: '20', strategy: 'a' });
     r.clock.advanceBy(60_000);
     const t2 = r.clock.now();
-    // Sell 3 @ 51000, fee 61.2: the long closes on (51000 - 50000) * 1 = 1000; a's trip = -20 + 1000 = 980.
-    // The flipping fill's fee belongs to the new trip (b's).
-    r.fill({ market: 'futures', symbol: 'BTCUSDT', side: 'SELL', price: '51000', qty: '3', fee: '61.2', strategy: 'b' });
+    // Sell 3 @ 51000, fee 61.2: the long closes on (51000 - 50000) * 1 = 1000; the trip = -20 + 1000 = 980.
+    // The flipping fill's fee belongs to the new trip.
+    r.fill({ market: 'futures', symbol: 'BTCUSDT', side: 'SELL', price: '51000', qty: '3', fee: '61.2', strategy: 'a' });
     const flip = r.changes.at(-1)!;
-    expect(flip.closedTrade && { strategy: flip.closedTrade.strategy, pnl: s(flip.closedTrade.pnl), openedAt: flip.closedTrade.openedAt }, 'a\'s trip closes with its PnL').toEqual({
-      strategy: 'a',
-      pnl: '980',
-      openedAt: t1,
-    });
+    expect(flip.closedTrade && { strategy: flip.closedTrade.strategy, pnl: s(flip.closedTrade.pnl), openedAt: flip.closedTrade.openedAt }, "a's trip closes with its PnL").toEqual({ strategy: 'a', pnl: '980', openedAt: t1 });
+    let pos = p.position('BTCUSDT');
+    expect(s(pos.quantity), 'long 1 - 3 = short 2').toBe('-2');
+    expect(s(pos.entryPrice), 'the new trip opens at the fill price').toBe('51000');
+    expect(pos.owner).toBe('a');
+    expect(pos.openedAt).toBe(t2);
+    expect(s(pos.realizedPnl), '-20 + 1000 - 61.2').toBe('918.8');
+    expect(s(p.strategyRealizedToday('a'))).toBe('918.8');
+    expect(s(p.cash()), '10000 - 20 + 1000 - 61.2').toBe('10918.8');
+    r.mark('BTCUSDT', '50000');
+    expect(s(p.position('BTCUSDT').unrealizedPnl), 'a short gains as the mark falls').toBe('2000');
+    expect(s(p.equity())).toBe('12918.8');
+    // Buy 2 @ 50500, fee 40.4: realized (50500 - 51000) * 2 * -1 = 1000; the trip -61.2 + 1000 - 40.4 = 898.4
+    r.clock.advanceBy(60_000);
+    r.fill({ market: 'futures', symbol: 'BTCUSDT', side: 'BUY', price: '50500', qty: '2', fee: '40.4', strategy: 'a' });
+    const close = r.changes.at(-1)!;
+    expect(close.closedTrade && { strategy: close.closedTrade.strategy, pnl: s(close.closedTrade.pnl), openedAt: close.closedTrade.openedAt }).toEqual({ strategy: 'a', pnl: '898.4', openedAt: t2 });
+    pos = p.position('BTCUSDT');
+    expect(s(pos.quantity)).toBe('0');
+    expect(s(pos.realizedPnl), '918.8 + 1000 - 40.4').toBe('1878.4');
+    expect(p.trips('a', 'BTCUSDT').trades).toBe(2);
+  });
+
+  it("strategies on one symbol own their positions: b's sell opens b's short and never closes a's long (issue 17)", async () => {
+    // Before the ledger, one net position per symbol: b's exitShort/enterShort closed a's long ("first opener owns the trip").
+    const r = await rig();
+    const p = r.portfolio('futures');
+    r.snapshot('0', '10000');
+    r.fill({ market: 'futures', symbol: 'BTCUSDT', side: 'BUY', price: '50000', qty: '1', fee: '20', strategy: 'a' });
+    r.fill({ market: 'futures', symbol: 'BTCUSDT', side: 'SELL', price: '51000', qty: '3', fee: '61.2', strategy: 'b' });
+    expect(r.changes.every((c) => c.closedTrade === undefined), 'no trip closed: neither owner reduced its own position').toBe(true);
+    expect([s(p.ledger.lot('a', 'BTCUSDT').quantity), s(p.ledger.lot('b', 'BTCUSDT').quantity)], 'a long 1, b short 3').toEqual(['1', '-3']);
+    expect(s(p.position('BTCUSDT').quantity), 'the venue nets them: -2').toBe('-2');
+    expect([s(p.strategyRealizedToday('a')), s(p.strategyRealizedToday('b'))], 'each pays its own fee').toEqual(['-20', '-61.2']);
+    r.mark('BTCUSDT', '50500');
+    // a: (50500 - 50000) * 1 = 500; b: (50500 - 51000) * -3 = 1500; together 2000 = the net's (50500 * -2) - cost.
+    expect(s(p.position('BTCUSDT').unrealizedPnl), 'the owners\' unrealized PnL sums').toBe('2000');
+    expect(s(p.equity()), '10000 - 20 - 61.2 + 2000').toBe('11918.8');
+  });
     let pos = p.position('BTCUSDT');
     expect(s(pos.quantity), 'long 1 - 3 = short 2').toBe('-2');
     expect(s(pos.entryPrice), 'the new trip opens at the fill price').toBe('51000');
@@ -460,6 +491,8 @@ describe('portfolio: persistence and restart', () => {
             average_price: f.price.toFixed(),
             error: null,
             created_at: f.ts,
+            source: 'strategy',
+            position_side: 'BOTH',
             updated_at: f.ts,
           }),
         );
@@ -499,12 +532,15 @@ describe('portfolio: persistence and restart', () => {
     record({ market: 'futures', symbol: 'ETHUSDT', side: 'SELL', price: '2100', qty: '1', fee: '0.84', strategy: 'a' });
     r.clock.advanceBy(60_000);
 
-    // Today by hand: BTC entry 51000 after b's add; kill-switch sells 0.05 @ 53000: +100 - 1.06, owned by a (the trip's opener);
-    // b's add fee 2.08 also a's. ETH: +100 - 0.8 - 0.84 = 98.36. LINK: external, fee -0.06.
-    // a today: -2.08 + 100 - 1.06 + 98.36 = 195.22; external: -0.06; total 195.16.
-    expect(s(live.strategyRealizedToday('a')), 'live: a today').toBe('195.22');
+    // Today by hand. Each owner has its own line: a long 0.1 @ 50000, b long 0.1 @ 52000 (b pays its fee 2.08).
+    // The kill-switch row (an older database's label, not an owner) closes the lines it reduces, largest
+    // first (a and b tie; a by name): a sells 0.05 @ 53000 = +150 - 1.06 = 148.94. ETH: +100 - 0.8 - 0.84 = 98.36.
+    // LINK: a fill with no order row is external, fee -0.06.
+    // a today: 148.94 + 98.36 = 247.3; b: -2.08; external: -0.06; total 245.16.
+    expect(s(live.strategyRealizedToday('a')), 'live: a today').toBe('247.3');
+    expect(s(live.strategyRealizedToday('b')), 'live: b today').toBe('-2.08');
     expect(s(live.strategyRealizedToday('external')), 'live: the order-less fill').toBe('-0.06');
-    expect(s(live.realizedToday()), 'live: today').toBe('195.16');
+    expect(s(live.realizedToday()), 'live: today').toBe('245.16');
 
     live.stop();
     const bus2 = new Bus({ logger, clock: r.clock });
@@ -522,10 +558,12 @@ describe('portfolio: persistence and restart', () => {
       });
     }
     expect(s(rebuilt.position('BTCUSDT').quantity)).toBe('0.15');
-    expect(s(rebuilt.position('BTCUSDT').entryPrice)).toBe('51000');
-    expect(rebuilt.position('BTCUSDT').owner, 'the trip still belongs to its opener').toBe('a');
-    expect(rebuilt.position('LINKUSDT').owner, 'a fill with no order row is external').toBe('external');
-    for (const [strat, sym] of [['a', 'ETHUSDT'], ['a', 'BTCUSDT'], ['b', 'BTCUSDT'], ['kill-switch', 'BTCUSDT']] as const) {
+    expect([s(rebuilt.ledger.lot('a', 'BTCUSDT').quantity), s(rebuilt.ledger.lot('a', 'BTCUSDT').entryPrice)], "a's own line").toEqual(['0.05', '50000']);
+    expect([s(rebuilt.ledger.lot('b', 'BTCUSDT').quantity), s(rebuilt.ledger.lot('b', 'BTCUSDT').entryPrice)], "b's own line").toEqual(['0.1', '52000']);
+    expect(rebuilt.position('BTCUSDT').owner, 'both own a part').toBe('a,b');
+    expect(s(rebuilt.ledger.external('LINKUSDT')), 'a fill with no order row is external, not the bot\'s').toBe('10');
+    expect(s(rebuilt.position('LINKUSDT').quantity), 'external holdings are not the bot\'s position').toBe('0');
+    for (const [strat, sym] of [['a', 'ETHUSDT'], ['a', 'BTCUSDT'], ['b', 'BTCUSDT']] as const) {
       const x = live.trips(strat, sym);
       const y = rebuilt.trips(strat, sym);
       expect({ ...y, grossWin: s(y.grossWin), grossLoss: s(y.grossLoss) }, `trips ${strat} ${sym}`).toEqual({ ...x, grossWin: s(x.grossWin), grossLoss: s(x.grossLoss) });

@@ -120,10 +120,7 @@ class Rig {
       logger,
       market,
       quoteAsset: 'USDT',
-      instrument: (s) => {
-        const i = insts.get(s);
-        return i ? { baseAsset: i.baseAsset, minQty: i.filters.lot.minQty } : undefined;
-      },
+      instrument: (s) => insts.get(s),
     });
     const strategies = new Map<string, StrategyConfig>();
     for (const [name, bySymbol] of Object.entries(opts.strategies ?? {})) {
@@ -138,6 +135,7 @@ class Rig {
       logger,
       market,
       portfolio,
+      ledger: portfolio.ledger,
       instrument,
       config: {
         // Read on every request, as the kernel's settings() view is (hot reload).
@@ -152,6 +150,7 @@ class Rig {
       logger,
       market,
       portfolio,
+      ledger: portfolio.ledger,
       instrument,
       strategy: () => undefined,
       sequence: new IntentSequence(store, clock),
