@@ -36,9 +36,11 @@ export const EXTERNAL = 'external';
 /**
  * Order labels that are not owners: fills of such orders (older databases
  * stored protective and kill-switch orders under these names, and the
- * exchange's liquidations have no owner) reduce the owners' positions they close.
+ * exchange's liquidations have no owner; a reconcile shortfall adjustment
+ * shrinks the owners' claims to what the venue holds) reduce the owners'
+ * positions they close.
  */
-const NOT_OWNERS: ReadonlySet<string> = new Set(['protective', 'kill-switch', 'liquidation']);
+const NOT_OWNERS: ReadonlySet<string> = new Set(['protective', 'kill-switch', 'liquidation', 'reconcile']);
 
 export interface OwnerKey {
   readonly strategy: string;

@@ -222,11 +222,15 @@ export class Reconciler {
           else logger.warn({ symbol, venue: venueQty.toFixed(), ours: ours.toFixed(), external: ext.toFixed() }, `${symbol}: ${ext.toFixed()} held on the exchange beyond the bot's own positions is external: no strategy trades it (reconcile.external: ignore)`);
         }
       } else {
-        // The bot's own holdings are not all there (sold by hand, liquidated unseen): a person decides.
+        // The bot's own holdings are not all there (sold by hand, liquidated unseen). The books follow
+        // the exchange: a 'reconcile' adjustment closes what is missing from the owners' lines (it can
+        // only shrink a claim to what exists, never give an owner what it did not buy), and a person
+        // decides (HALTED until resumed).
         position = { ...position, status: 'unexplained', action: 'HALTED' };
         if (!dryRun) {
           this.setExternal(symbol, ZERO);
           risk.setState('symbol', symbol, 'HALTED', `RECONCILE_POSITION_MISMATCH: venue=${venueQty.toFixed()} ours=${ours.toFixed()} diff=${venueQty.minus(ours).toFixed()}`, 'reconcile');
+          this.bookShortfall(symbol, venueQty.minus(ours));
         }
       }
     }
@@ -317,6 +321,23 @@ export class Reconciler {
     if (res.changes === 0) return;
     this.setExternal(symbol, this.deps.ledger.external(symbol).minus(qty));
     bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: owner, market, symbol, side, price, quantity: qty.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
+  }
+
+  /** A 'reconcile' fill of the missing quantity: the ledger closes the owners' lines it reduces. */
+  private bookShortfall(symbol: string, diff: Dec): void {
+    const { store, clock, portfolio, market, bus } = this.deps;
+    const price = portfolio.mark(symbol) ?? portfolio.position(symbol).entryPrice;
+    const now = clock.now();
+    const tradeId = `reconcile-${symbol}-${now}`;
+    const side = diff.isPos() ? 'BUY' : 'SELL';
+    const res = store.run(
+      store.db
+        .insertInto('fills')
+        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: diff.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now, owner: 'reconcile' })
+        .onConflict((oc) => oc.doNothing()),
+    );
+    if (res.changes === 0) return;
+    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: 'reconcile', market, symbol, side, price, quantity: diff.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
   }
 
   /** Loads the external lines an earlier run found (after the portfolio replayed the fills: these are the truth for external). */
