@@ -103,6 +103,11 @@ export function fromReject(market: Market, r: EngineReject): BinanceError {
       return r.message.startsWith('Margin type') ? err(400, -4047, r.message) : err(400, -4067, r.message);
     case 'INVALID_LEVERAGE':
       return err(400, -4028, r.message);
+    case 'INVALID_CALLBACK_RATE':
+      // -2007 INVALID_CALLBACK_RATE, Binance's text.
+      return err(400, -2007, 'Invalid callBack rate.');
+    case 'ORDER_LIST_PRICES':
+      return err(400, -2010, 'The relationship of the prices for the orders is not correct.');
     case 'NO_PRICE':
       return err(400, -2010, `No market price yet for this symbol (local exchange).`);
     case 'INVALID_PARAMETER':

@@ -210,7 +210,7 @@ function tradeQuery(p: Params): { fromId?: number; startTime?: number; endTime?:
 const CONDITIONAL: readonly string[] = ['STOP_MARKET', 'TAKE_PROFIT_MARKET', 'STOP', 'TAKE_PROFIT', 'TRAILING_STOP_MARKET'];
 
 function isConditional(o: SimOrder): boolean {
-  return o.type === 'STOP_MARKET' || o.type === 'TAKE_PROFIT_MARKET';
+  return o.type === 'STOP_MARKET' || o.type === 'TAKE_PROFIT_MARKET' || o.type === 'TRAILING_STOP_MARKET';
 }
 
 /** An untriggered conditional order: visible only through the algo-order endpoints. */
@@ -253,6 +253,8 @@ export function algoView(o: SimOrder): Record<string, unknown> {
     goodTillDate: 0,
     actualOrderId: o.triggered ? String(o.orderId) : '',
     actualPrice: o.avgPrice.toFixed(),
+    // Trailing stops only, as Binance returns them.
+    ...(o.type === 'TRAILING_STOP_MARKET' ? { activatePrice: (o.activatePrice ?? new Dec(0)).toFixed(), callbackRate: (o.priceRate ?? new Dec(0)).toFixed() } : {}),
   };
 }
 
@@ -296,12 +298,22 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
     if (p.req('algoType') !== 'CONDITIONAL') return err(400, -1116, 'Invalid algoType.');
     const base = common(p);
     const type = p.req('type');
-    if (type !== 'STOP_MARKET' && type !== 'TAKE_PROFIT_MARKET') return ERR.invalidOrderType();
+    if (type !== 'STOP_MARKET' && type !== 'TAKE_PROFIT_MARKET' && type !== 'TRAILING_STOP_MARKET') return ERR.invalidOrderType();
     const quantity = p.dec('quantity');
-    const triggerPrice = p.dec('triggerPrice');
-    if (!triggerPrice) return ERR.mandatory('triggerPrice');
     const closePosition = p.bool('closePosition') ?? false;
     const clientOrderId = p.str('clientAlgoId');
+    if (type === 'TRAILING_STOP_MARKET') {
+      // "New Algo Order (TRADE)": activatePrice and callbackRate (this endpoint's names; the retired
+      // /fapi/v1/order called it activationPrice, which the algo service does not read).
+      const callbackRate = p.dec('callbackRate');
+      if (!callbackRate) return ERR.mandatory('callbackRate');
+      const activatePrice = p.dec('activatePrice');
+      if (closePosition) return err(400, -4136, 'Target strategy invalid for orderType TRAILING_STOP_MARKET,closePosition true');
+      const r = engine.placeOrder(account, { market, ...base, type, callbackRate, ...(activatePrice ? { activationPrice: activatePrice } : {}), ...(quantity ? { quantity } : {}), ...(clientOrderId ? { clientOrderId } : {}) });
+      return r.ok ? ok(algoView(r.value)) : fromReject(market, r);
+    }
+    const triggerPrice = p.dec('triggerPrice');
+    if (!triggerPrice) return ERR.mandatory('triggerPrice');
     const r = engine.placeOrder(account, {
       market,
       ...base,

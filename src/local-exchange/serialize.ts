@@ -126,7 +126,7 @@ export function futuresExchangeInfo(instruments: readonly Instrument[], serverTi
           { filterType: 'MIN_NOTIONAL', notional: plain(f.notional.minNotional) },
           ...(f.percentPrice ? [{ filterType: 'PERCENT_PRICE', multiplierUp: f.percentPrice.multiplierUp.toFixed(4), multiplierDown: f.percentPrice.multiplierDown.toFixed(4), multiplierDecimal: '4' }] : []),
         ],
-        orderTypes: ['LIMIT', 'MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET'],
+        orderTypes: ['LIMIT', 'MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET'],
         timeInForce: ['GTC', 'IOC', 'FOK', 'GTX'],
         permissionSets: ['GRID', 'COPY'],
       };
@@ -263,6 +263,8 @@ export function futuresOrder(o: SimOrder): Record<string, unknown> {
     goodTillDate: 0,
     time: o.time,
     updateTime: o.updateTime,
+    // "activatePrice" and "priceRate": only returned with TRAILING_STOP_MARKET orders (Query Order).
+    ...(o.type === 'TRAILING_STOP_MARKET' ? { activatePrice: plain(o.activatePrice ?? new Dec(0)), priceRate: plain(o.priceRate ?? new Dec(0)) } : {}),
   };
 }
 

@@ -178,7 +178,7 @@ export class WsHub {
     const now = this.deps.now();
     if (e.type === 'order' && e.order.market === 'futures') {
       const o = e.order;
-      const conditional = o.type === 'STOP_MARKET' || o.type === 'TAKE_PROFIT_MARKET';
+      const conditional = o.type === 'STOP_MARKET' || o.type === 'TAKE_PROFIT_MARKET' || o.type === 'TRAILING_STOP_MARKET';
       if (conditional) {
         const a = algoView(o);
         this.toFutures(e.account, { e: 'ALGO_UPDATE', T: now, E: now, o: { caid: a.clientAlgoId, aid: a.algoId, at: 'CONDITIONAL', o: o.type, s: o.symbol, S: o.side, ps: o.positionSide, f: o.timeInForce, q: o.origQty.toFixed(), X: a.algoStatus, ai: a.actualOrderId, ap: o.avgPrice.toFixed(), aq: o.executedQty.toFixed(), act: '0', tp: o.stopPrice.toFixed(), p: '0', V: 'EXPIRE_MAKER', wt: o.workingType, pm: 'NONE', cp: o.closePosition, pP: false, R: o.reduceOnly, tt: o.triggered ? o.updateTime : 0, gtd: 0, rm: '' } });
@@ -195,6 +195,8 @@ export class WsHub {
           ...(t ? { N: t.commissionAsset, n: t.commission.toFixed() } : {}),
           T: e.time, t: t ? t.tradeId : 0, b: '0', a: '0', m: t ? t.isMaker : false, R: o.reduceOnly, wt: o.workingType, ot: o.type, ps: o.positionSide, cp: o.closePosition,
           rp: t ? t.realizedPnl.toFixed() : '0', pP: false, si: 0, ss: 0, V: 'EXPIRE_MAKER', pm: 'NONE', gtd: 0, er: '0',
+          // "AP" activation price and "cr" callback rate: only pushed with TRAILING_STOP_MARKET orders.
+          ...(o.type === 'TRAILING_STOP_MARKET' ? { AP: (o.activatePrice ?? o.stopPrice).toFixed(), cr: (o.priceRate ?? o.stopPrice).toFixed() } : {}),
         },
       });
       return;

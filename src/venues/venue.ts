@@ -37,6 +37,14 @@ export interface PlaceOrder {
    * when this is LONG or SHORT. One-way mode: BOTH or absent.
    */
   readonly positionSide?: 'BOTH' | 'LONG' | 'SHORT';
+  /**
+   * TRAILING_STOP_MARKET (USD-M): how far the price must retrace from its best
+   * since activation, in percent (1 = 1 %). Binance accepts 0.1 to 5 in steps
+   * of 0.1 (checkCallbackRate in venues/binance/trailing.ts).
+   */
+  readonly callbackRate?: Dec;
+  /** TRAILING_STOP_MARKET: trailing starts when the price reaches this; absent, at once from the current price. */
+  readonly activationPrice?: Dec;
 }
 
 /** An order as the venue knows it. */

@@ -12,7 +12,7 @@
  *    calls cannot mix them up), falling back to ccxt's error classes;
  *  - requests are signed with our clock corrected by the measured offset to
  *    the server (start(), every 10 minutes, and resyncClock() on demand);
- *  - futures conditional orders (STOP_MARKET, TAKE_PROFIT_MARKET) live on
+ *  - futures conditional orders (STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET) live on
  *    Binance's algo-order service: place / cancel / fetchOrder / openOrders
  *    look there too, so callers see one kind of order;
  *  - the user-data stream (futures: listenKey stream with keepalive and
@@ -208,7 +208,8 @@ const algoOrderRaw = z.object({
   side,
   quantity: decimal,
   algoStatus: z.enum(ALGO_STATUSES),
-  triggerPrice: decimal,
+  // A trailing stop has no fixed trigger: Binance may send null.
+  triggerPrice: decimal.nullish(),
   reduceOnly: z.boolean(),
   positionSide: positionSide.optional(),
   updateTime: ms,
@@ -311,7 +312,7 @@ const algoUpdate = z.object({
   e: z.literal('ALGO_UPDATE'),
   E: ms,
   T: ms.optional(),
-  o: z.object({ caid: z.string(), aid: id, o: z.string(), s: z.string(), S: side, ps: positionSide.optional(), q: decimal, X: z.enum(ALGO_STATUSES), tp: decimal, R: z.boolean() }),
+  o: z.object({ caid: z.string(), aid: id, o: z.string(), s: z.string(), S: side, ps: positionSide.optional(), q: decimal, X: z.enum(ALGO_STATUSES), tp: decimal.nullish(), R: z.boolean() }),
 });
 
 const executionReport = z.object({
@@ -776,6 +777,8 @@ export class BinanceVenue implements Venue {
           base.timeInForce = order.timeInForce ?? 'GTC';
           base.triggerPrice = this.need(order.stopPrice, 'stopPrice', order).toFixed();
           break;
+        case 'TRAILING_STOP_MARKET':
+          throw new VenueError('REJECTED', `TRAILING_STOP_MARKET is a USD-M order type; spot trails with trailingDelta on STOP_LOSS orders (order ${order.clientOrderId})`);
         case 'STOP_MARKET':
         case 'TAKE_PROFIT_MARKET':
           // Binance spot calls these STOP_LOSS / TAKE_PROFIT (the local exchange refuses both).
@@ -804,6 +807,16 @@ export class BinanceVenue implements Venue {
           type = order.type;
           conditional = true;
           base.triggerPrice = this.need(order.stopPrice, 'stopPrice', order).toFixed();
+          break;
+        case 'TRAILING_STOP_MARKET':
+          // "New Algo Order (TRADE)": callbackRate (percent) and activatePrice. ccxt turns a
+          // callbackRate param into type TRAILING_STOP_MARKET on POST /fapi/v1/algoOrder; its own
+          // activation param is /fapi/v1/order's old name (activationPrice), which the algo service
+          // does not read, so activatePrice goes out as a raw parameter.
+          type = 'TRAILING_STOP_MARKET';
+          conditional = true;
+          base.callbackRate = this.need(order.callbackRate, 'callbackRate', order).toFixed();
+          if (order.activationPrice !== undefined) base.activatePrice = order.activationPrice.toFixed();
           break;
         case 'STOP_LOSS_LIMIT':
           throw new VenueError('REJECTED', `STOP_LOSS_LIMIT is a spot order type; USD-M futures use STOP_MARKET (order ${order.clientOrderId})`);

@@ -20,6 +20,7 @@
 import type { Clock } from '../../core/clock.ts';
 import { Dec } from '../../core/decimal.ts';
 import { checkOrder } from '../../model/filters.ts';
+import { checkCallbackRate } from '../binance/trailing.ts';
 import type { Instrument } from '../../model/instrument.ts';
 import type { Market } from '../../model/market.ts';
 import { commission, defaultFillModel, fillableQty, marketFillPrice, type FillModelConfig } from './fill-model.ts';
@@ -301,7 +302,7 @@ export class MatchingEngine {
     const market = req.market;
     const st = this.priceState(market, req.symbol);
     const isConditional = req.type === 'STOP_MARKET' || req.type === 'TAKE_PROFIT_MARKET' || req.type === 'STOP_LOSS_LIMIT';
-    const isMarketExec = req.type === 'MARKET' || req.type === 'STOP_MARKET' || req.type === 'TAKE_PROFIT_MARKET';
+    const isMarketExec = req.type === 'MARKET' || req.type === 'STOP_MARKET' || req.type === 'TAKE_PROFIT_MARKET' || req.type === 'TRAILING_STOP_MARKET';
 
     // -- shape of the request, per market
     const bad = this.validateShape(req);
@@ -354,6 +355,8 @@ export class MatchingEngine {
           quantity,
           ...(req.price !== undefined && !isMarketExec ? { price: req.price } : {}),
           ...(req.stopPrice !== undefined ? { stopPrice: req.stopPrice } : {}),
+          // A trailing stop's activation price is a price like a trigger: tick and price range apply.
+          ...(req.activationPrice !== undefined ? { stopPrice: req.activationPrice } : {}),
           reduceOnly,
         },
         { ...(refPrice ? { referencePrice: refPrice } : {}), openOrders: openCount },
@@ -374,6 +377,19 @@ export class MatchingEngine {
       }
     }
 
+    // -- trailing stops ("New Algo Order (TRADE)"): callbackRate within Binance's range, and an activation
+    //    price on the far side of the current price (SELL above, BUY below), else -2021. Without one,
+    //    trailing starts at once from the current price (per workingType).
+    let trail: Pick<MutOrder, 'priceRate' | 'activatePrice' | 'trailExtreme' | 'trailActivated'> | undefined;
+    if (req.type === 'TRAILING_STOP_MARKET') {
+      if (checkCallbackRate(req.callbackRate!)) return reject('INVALID_CALLBACK_RATE', 'Invalid callBack rate.');
+      const now = workingType === 'MARK_PRICE' ? (st.mark ?? st.last) : st.last;
+      if (!now) return reject('NO_PRICE', `no price yet for ${req.symbol}`);
+      const activate = req.activationPrice ?? now;
+      if (req.activationPrice !== undefined && (req.side === 'SELL' ? activate.lte(now) : activate.gte(now))) return reject('WOULD_TRIGGER_IMMEDIATELY', 'Order would immediately trigger.');
+      trail = { priceRate: req.callbackRate!, activatePrice: activate, trailExtreme: now, trailActivated: req.activationPrice === undefined };
+    }
+
     // -- post-only must not take
     const postOnly = req.type === 'LIMIT_MAKER' || (req.type === 'LIMIT' && tif === 'GTX');
     if (postOnly && st.last && this.isMarketable(req.side, req.price!, st.last)) {
@@ -390,7 +406,7 @@ export class MatchingEngine {
     }
 
     // -- funds
-    const refForFunds = req.price ?? req.stopPrice ?? st.last;
+    const refForFunds = req.price ?? req.stopPrice ?? req.activationPrice ?? st.last;
     let locked = ZERO;
     if (market === 'spot') {
       const [base, quote] = [inst.baseAsset, inst.quoteAsset];
@@ -441,7 +457,9 @@ export class MatchingEngine {
       time: now,
       updateTime: now,
       locked,
+      ...trail,
     };
+    if (trail) order.stopPrice = this.trailLevel(inst, order);
     if (market === 'spot' && locked.gt(0)) {
       const asset = req.side === 'BUY' ? inst.quoteAsset : inst.baseAsset;
       const b = this.balance(acct, asset);
@@ -610,14 +628,15 @@ export class MatchingEngine {
 
   private validateShape(req: PlaceOrderRequest): EngineReject | undefined {
     const spotOnly: SimOrderType[] = ['LIMIT_MAKER', 'STOP_LOSS_LIMIT'];
-    const futuresOnly: SimOrderType[] = ['STOP_MARKET', 'TAKE_PROFIT_MARKET'];
+    const futuresOnly: SimOrderType[] = ['STOP_MARKET', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET'];
     if (req.type === 'LIQUIDATION') return reject('INVALID_PARAMETER', 'Invalid orderType.');
     if ((req.market === 'futures' && spotOnly.includes(req.type)) || (req.market === 'spot' && futuresOnly.includes(req.type))) return reject('INVALID_PARAMETER', 'Invalid orderType.');
     if (req.market === 'spot' && (req.reduceOnly || req.closePosition || req.positionSide)) return reject('INVALID_PARAMETER', "Parameter 'reduceOnly' sent when not required.");
     if (req.timeInForce === 'GTX' && req.market === 'spot') return reject('INVALID_PARAMETER', 'Invalid timeInForce.');
     const needsPrice = req.type === 'LIMIT' || req.type === 'LIMIT_MAKER' || req.type === 'STOP_LOSS_LIMIT';
     if (needsPrice && !req.price) return reject('INVALID_PARAMETER', "Mandatory parameter 'price' was not sent, was empty/null, or malformed.");
-    if (!needsPrice && req.price && req.type === 'MARKET') return reject('INVALID_PARAMETER', "Parameter 'price' sent when not required.");
+    if (!needsPrice && req.price && (req.type === 'MARKET' || req.type === 'TRAILING_STOP_MARKET')) return reject('INVALID_PARAMETER', "Parameter 'price' sent when not required.");
+    if (req.type === 'TRAILING_STOP_MARKET' && !req.callbackRate) return reject('INVALID_PARAMETER', "Mandatory parameter 'callbackRate' was not sent, was empty/null, or malformed.");
     const conditional = req.type === 'STOP_MARKET' || req.type === 'TAKE_PROFIT_MARKET' || req.type === 'STOP_LOSS_LIMIT';
     if (conditional && !req.stopPrice) return reject('INVALID_PARAMETER', "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.");
     if (req.closePosition && !(req.type === 'STOP_MARKET' || req.type === 'TAKE_PROFIT_MARKET')) return reject('INVALID_PARAMETER', 'closePosition is only for STOP_MARKET and TAKE_PROFIT_MARKET.');
@@ -641,10 +660,19 @@ export class MatchingEngine {
 
   private processStep(inst: Instrument, list: MutOrder[], step: PriceStep): void {
     // Adverse first: stops, then take-profits, then plain limits; time priority within each.
-    const rank = (o: MutOrder): number => (o.triggered ? 2 : o.type === 'STOP_MARKET' || o.type === 'STOP_LOSS_LIMIT' ? 0 : o.type === 'TAKE_PROFIT_MARKET' ? 1 : 2);
+    const rank = (o: MutOrder): number => (o.triggered ? 2 : o.type === 'STOP_MARKET' || o.type === 'STOP_LOSS_LIMIT' || o.type === 'TRAILING_STOP_MARKET' ? 0 : o.type === 'TAKE_PROFIT_MARKET' ? 1 : 2);
     const ordered = [...list].sort((a, b) => rank(a) - rank(b) || a.orderId - b.orderId);
     for (const o of ordered) {
       if (o.status !== 'NEW' && o.status !== 'PARTIALLY_FILLED') continue;
+      if (o.type === 'TRAILING_STOP_MARKET' && !o.triggered) {
+        if (o.workingType === 'MARK_PRICE' && inst.market === 'futures') continue;
+        // Within a step the order of high and low is unknown: the adverse one first (a SELL sees the
+        // low before the high can raise its stop; a BUY the high before the low).
+        const path = o.side === 'SELL' ? [step.open, step.low, step.high, step.last] : [step.open, step.high, step.low, step.last];
+        const at = this.trailPath(inst, o, path);
+        if (at) this.trigger(inst, o, at, step.volume);
+        continue;
+      }
       const conditional = (o.type === 'STOP_MARKET' || o.type === 'TAKE_PROFIT_MARKET' || o.type === 'STOP_LOSS_LIMIT') && !o.triggered;
       if (conditional) {
         if (o.workingType === 'MARK_PRICE' && inst.market === 'futures') continue;
@@ -660,6 +688,49 @@ export class MatchingEngine {
       const qty = fillableQty(this.fill, o.origQty.minus(o.executedQty), step.volume, inst.filters.lot.stepSize);
       if (qty.gt(0)) this.fillOrder(inst, o, qty, o.price, true);
     }
+  }
+
+  /**
+   * A TRAILING_STOP_MARKET along a price path (each point reached from the
+   * previous one in a straight line). Binance ("New Algo Order (TRADE)"):
+   * SELL triggers when the highest price since placement >= activatePrice
+   * and the latest price <= highest * (1 - callbackRate); BUY when the lowest
+   * <= activatePrice and the latest >= lowest * (1 + callbackRate). Moves the
+   * order's best price and activation along; returns the price the trigger
+   * was crossed at (the level, or the first point when it is already past the
+   * level: a gap), or undefined.
+   */
+  private trailPath(inst: Instrument, o: MutOrder, path: readonly Dec[]): Dec | undefined {
+    const sell = o.side === 'SELL';
+    let prev: Dec | undefined;
+    for (const p of path) {
+      const better = sell ? p.gt(o.trailExtreme!) : p.lt(o.trailExtreme!);
+      if (better) {
+        // Moving the favourable way: the best price follows, and no trigger on the way.
+        o.trailExtreme = p;
+        if (!o.trailActivated && (sell ? p.gte(o.activatePrice!) : p.lte(o.activatePrice!))) o.trailActivated = true;
+        o.stopPrice = this.trailLevel(inst, o);
+      } else if (o.trailActivated) {
+        const level = this.trailLevelExact(o);
+        // Crossed on the way from the previous point: at the level; already past at the first point: a gap, there.
+        if (sell ? p.lte(level) : p.gte(level)) return prev === undefined ? p : level;
+      }
+      prev = p;
+    }
+    return undefined;
+  }
+
+  private trailLevelExact(o: MutOrder): Dec {
+    const r = o.priceRate!.div(100);
+    return o.side === 'SELL' ? o.trailExtreme!.times(new Dec(1).minus(r)) : o.trailExtreme!.times(new Dec(1).plus(r));
+  }
+
+  /** The trailing stop's current trigger on the tick (what Binance shows as its stop price); 0 before activation. */
+  private trailLevel(inst: Instrument, o: MutOrder): Dec {
+    if (!o.trailActivated) return ZERO;
+    const tick = inst.filters.price.tickSize;
+    const level = this.trailLevelExact(o);
+    return tick.isZero() ? level : level.div(tick).toDecimalPlaces(0, Dec.ROUND_HALF_UP).times(tick);
   }
 
   private trigger(inst: Instrument, o: MutOrder, at: Dec, volume: Dec | undefined): void {
@@ -877,6 +948,10 @@ export class MatchingEngine {
     const markOrders = list.filter((o) => o.workingType === 'MARK_PRICE' && !o.triggered).sort((a, b) => a.orderId - b.orderId);
     for (const o of markOrders) {
       if (o.status !== 'NEW') continue;
+      if (o.type === 'TRAILING_STOP_MARKET') {
+        if (this.trailPath(inst, o, [prev, mark])) this.trigger(inst, o, st.last ?? mark, undefined);
+        continue;
+      }
       if (this.isTriggered(o.type, o.side, o.stopPrice, Dec.min(prev, mark), Dec.max(prev, mark))) this.trigger(inst, o, st.last ?? mark, undefined);
     }
     this.checkLiquidations(inst.symbol);
@@ -1011,7 +1086,7 @@ export class MatchingEngine {
       if (!k.startsWith('futures:')) continue;
       for (const o of list) {
         if (o.account !== acct.id || o.reduceOnly || o.closePosition) continue;
-        const px = o.price.gt(0) ? o.price : o.stopPrice;
+        const px = o.price.gt(0) ? o.price : o.stopPrice.gt(0) ? o.stopPrice : (o.activatePrice ?? ZERO);
         total = total.plus(o.origQty.minus(o.executedQty).times(px).div(this.settingsFor(acct, o.symbol).leverage));
       }
     }

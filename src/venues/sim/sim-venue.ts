@@ -107,6 +107,8 @@ export class SimVenue implements Venue {
       // Hedge mode (LONG / SHORT) refuses reduceOnly (-1106): the side of the position says it.
       ...(p.reduceOnly && this.market === 'futures' && p.positionSide !== 'LONG' && p.positionSide !== 'SHORT' ? { reduceOnly: true } : {}),
       ...(p.positionSide && this.market === 'futures' ? { positionSide: p.positionSide } : {}),
+      ...(p.callbackRate ? { callbackRate: p.callbackRate } : {}),
+      ...(p.activationPrice ? { activationPrice: p.activationPrice } : {}),
       ...(p.timeInForce ? { timeInForce: p.timeInForce } : {}),
     });
     if (!r.ok) throw rejected(r);

@@ -8,7 +8,7 @@ import type { FilterFailure } from '../../model/filters.ts';
 import type { Market } from '../../model/market.ts';
 
 export type Side = 'BUY' | 'SELL';
-export type SimOrderType = 'MARKET' | 'LIMIT' | 'LIMIT_MAKER' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'STOP_LOSS_LIMIT' | 'LIQUIDATION';
+export type SimOrderType = 'MARKET' | 'LIMIT' | 'LIMIT_MAKER' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'TRAILING_STOP_MARKET' | 'STOP_LOSS_LIMIT' | 'LIQUIDATION';
 export type TimeInForce = 'GTC' | 'IOC' | 'FOK' | 'GTX';
 export type SimOrderStatus = 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'EXPIRED' | 'REJECTED';
 export type PositionSide = 'BOTH' | 'LONG' | 'SHORT';
@@ -31,6 +31,10 @@ export interface PlaceOrderRequest {
   readonly closePosition?: boolean;
   readonly positionSide?: PositionSide;
   readonly workingType?: WorkingType;
+  /** TRAILING_STOP_MARKET (USD-M): percent the price must retrace from its best since placement (1 = 1 %). */
+  readonly callbackRate?: Dec;
+  /** TRAILING_STOP_MARKET: trailing starts once the price reaches this (default: the price at placement). */
+  readonly activationPrice?: Dec;
 }
 
 export interface SimOrder {
@@ -58,6 +62,14 @@ export interface SimOrder {
   readonly triggered: boolean;
   readonly time: number;
   readonly updateTime: number;
+  /** TRAILING_STOP_MARKET: callback rate in percent (Binance's priceRate / callbackRate) and the activation price in use. */
+  readonly priceRate?: Dec;
+  readonly activatePrice?: Dec;
+  /** TRAILING_STOP_MARKET: the best price (per workingType) since placement, and whether it reached activatePrice. */
+  readonly trailExtreme?: Dec;
+  readonly trailActivated?: boolean;
+  /** Spot order lists (OCO): the list the order belongs to (Binance's orderListId; -1 on the wire when none). */
+  readonly orderListId?: number;
 }
 
 export interface SimTrade {
@@ -157,6 +169,10 @@ export type RejectKind =
   | 'POSITION_EXISTS'
   | 'OPEN_ORDERS_EXIST'
   | 'INVALID_LEVERAGE'
+  /** TRAILING_STOP_MARKET callbackRate outside Binance's range or step. */
+  | 'INVALID_CALLBACK_RATE'
+  /** An OCO whose prices break Binance's rule (SELL: limit > last > stop; BUY: limit < last < stop). */
+  | 'ORDER_LIST_PRICES'
   | 'NO_PRICE';
 
 export interface EngineReject {
