@@ -301,4 +301,104 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const t of ['reoptimize_decisions', 'optimize_results', 'optimize_runs', 'backtest_runs']) await db.schema.dropTable(t).execute();
     },
   },
+  /**
+   * The MODE=sim paper account, kept across restarts (issue 17): it used to
+   * live in memory, so a restart began a fresh account whose trade ids
+   * collided with the stored fills. One account per market.
+   */
+  '0005_sim_account': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('sim_accounts')
+        .addColumn('market', 'text', (c) => c.primaryKey())
+        .addColumn('quote_asset', 'text', (c) => c.notNull())
+        .addColumn('seed_balance', 'text', (c) => c.notNull())
+        .addColumn('origin', 'text', (c) => c.notNull())
+        .addColumn('wallet', 'text', (c) => c.notNull())
+        .addColumn('dual_side_position', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('sim_balances')
+        .addColumn('market', 'text', (c) => c.notNull())
+        .addColumn('asset', 'text', (c) => c.notNull())
+        .addColumn('free', 'text', (c) => c.notNull())
+        .addColumn('locked', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('sim_balances_pk', ['market', 'asset'])
+        .execute();
+      await db.schema
+        .createTable('sim_positions')
+        .addColumn('market', 'text', (c) => c.notNull())
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('position_side', 'text', (c) => c.notNull())
+        .addColumn('amount', 'text', (c) => c.notNull())
+        .addColumn('entry_price', 'text', (c) => c.notNull())
+        .addColumn('isolated_wallet', 'text', (c) => c.notNull())
+        .addColumn('update_time', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('sim_positions_pk', ['market', 'symbol', 'position_side'])
+        .execute();
+      await db.schema
+        .createTable('sim_symbols')
+        .addColumn('market', 'text', (c) => c.notNull())
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('next_order_id', 'integer', (c) => c.notNull())
+        .addColumn('next_trade_id', 'integer', (c) => c.notNull())
+        .addColumn('leverage', 'integer')
+        .addColumn('margin_type', 'text')
+        .addPrimaryKeyConstraint('sim_symbols_pk', ['market', 'symbol'])
+        .execute();
+      await db.schema
+        .createTable('sim_orders')
+        .addColumn('market', 'text', (c) => c.notNull())
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('order_id', 'integer', (c) => c.notNull())
+        .addColumn('client_order_id', 'text', (c) => c.notNull())
+        .addColumn('side', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('time_in_force', 'text', (c) => c.notNull())
+        .addColumn('position_side', 'text', (c) => c.notNull())
+        .addColumn('working_type', 'text', (c) => c.notNull())
+        .addColumn('reduce_only', 'integer', (c) => c.notNull())
+        .addColumn('close_position', 'integer', (c) => c.notNull())
+        .addColumn('price', 'text', (c) => c.notNull())
+        .addColumn('stop_price', 'text', (c) => c.notNull())
+        .addColumn('orig_qty', 'text', (c) => c.notNull())
+        .addColumn('executed_qty', 'text', (c) => c.notNull())
+        .addColumn('cum_quote', 'text', (c) => c.notNull())
+        .addColumn('avg_price', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('triggered', 'integer', (c) => c.notNull())
+        .addColumn('locked', 'text', (c) => c.notNull())
+        .addColumn('working', 'integer', (c) => c.notNull())
+        .addColumn('time', 'integer', (c) => c.notNull())
+        .addColumn('update_time', 'integer', (c) => c.notNull())
+        // Order fields beyond these columns (e.g. a trailing stop's state), as JSON with exact decimals.
+        .addColumn('extra', 'text')
+        .addPrimaryKeyConstraint('sim_orders_pk', ['market', 'symbol', 'order_id'])
+        .execute();
+      await db.schema
+        .createTable('sim_trades')
+        .addColumn('market', 'text', (c) => c.notNull())
+        .addColumn('symbol', 'text', (c) => c.notNull())
+        .addColumn('trade_id', 'integer', (c) => c.notNull())
+        .addColumn('order_id', 'integer', (c) => c.notNull())
+        .addColumn('client_order_id', 'text', (c) => c.notNull())
+        .addColumn('side', 'text', (c) => c.notNull())
+        .addColumn('position_side', 'text', (c) => c.notNull())
+        .addColumn('price', 'text', (c) => c.notNull())
+        .addColumn('qty', 'text', (c) => c.notNull())
+        .addColumn('quote_qty', 'text', (c) => c.notNull())
+        .addColumn('commission', 'text', (c) => c.notNull())
+        .addColumn('commission_asset', 'text', (c) => c.notNull())
+        .addColumn('realized_pnl', 'text', (c) => c.notNull())
+        .addColumn('is_maker', 'integer', (c) => c.notNull())
+        .addColumn('time', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('sim_trades_pk', ['market', 'symbol', 'trade_id'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const t of ['sim_trades', 'sim_orders', 'sim_symbols', 'sim_positions', 'sim_balances', 'sim_accounts']) await db.schema.dropTable(t).execute();
+    },
+  },
 };

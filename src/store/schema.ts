@@ -225,3 +225,107 @@ export interface DB {
   optimize_results: OptimizeResultsTable;
   reoptimize_decisions: ReoptimizeDecisionsTable;
 }
+
+/**
+ * The MODE=sim paper account (migration 0005), one per market: kept across
+ * restarts so it stays consistent with the stored fills. Money is TEXT
+ * (exact decimal strings), as everywhere.
+ */
+export interface SimAccountsTable {
+  market: string;
+  quote_asset: string;
+  /** sim.balance when the account was created. */
+  seed_balance: string;
+  /** seeded (a fresh database) or rebuilt (from the fills of a database without a stored account). */
+  origin: string;
+  /** USD-M wallet (USDT). */
+  wallet: string;
+  dual_side_position: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SimBalancesTable {
+  market: string;
+  asset: string;
+  free: string;
+  locked: string;
+}
+
+export interface SimPositionsTable {
+  market: string;
+  symbol: string;
+  position_side: string;
+  amount: string;
+  entry_price: string;
+  isolated_wallet: string;
+  update_time: number;
+}
+
+/** Per symbol: the next ids the sim hands out, and (futures) leverage and margin type. */
+export interface SimSymbolsTable {
+  market: string;
+  symbol: string;
+  next_order_id: number;
+  next_trade_id: number;
+  leverage: number | null;
+  margin_type: string | null;
+}
+
+export interface SimOrdersTable {
+  market: string;
+  symbol: string;
+  order_id: number;
+  client_order_id: string;
+  side: string;
+  type: string;
+  time_in_force: string;
+  position_side: string;
+  working_type: string;
+  reduce_only: number;
+  close_position: number;
+  price: string;
+  stop_price: string;
+  orig_qty: string;
+  executed_qty: string;
+  cum_quote: string;
+  avg_price: string;
+  status: string;
+  triggered: number;
+  /** Spot: funds still locked for the order. */
+  locked: string;
+  /** 1 while the order rests on the sim's book. */
+  working: number;
+  time: number;
+  update_time: number;
+  /** JSON: order fields beyond the columns above (a trailing stop's state, an order list id); decimals as {"$dec": "..."}. */
+  extra: string | null;
+}
+
+export interface SimTradesTable {
+  market: string;
+  symbol: string;
+  trade_id: number;
+  order_id: number;
+  client_order_id: string;
+  side: string;
+  position_side: string;
+  price: string;
+  qty: string;
+  quote_qty: string;
+  commission: string;
+  commission_asset: string;
+  realized_pnl: string;
+  is_maker: number;
+  time: number;
+}
+
+// Declaration merging: the sim tables join DB without editing its declaration above.
+export interface DB {
+  sim_accounts: SimAccountsTable;
+  sim_balances: SimBalancesTable;
+  sim_positions: SimPositionsTable;
+  sim_symbols: SimSymbolsTable;
+  sim_orders: SimOrdersTable;
+  sim_trades: SimTradesTable;
+}

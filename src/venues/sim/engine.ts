@@ -37,7 +37,10 @@ import type {
   PriceStep,
   RejectKind,
   Side,
+  SimAccountState,
+  SimIdCounter,
   SimOrder,
+  SimOrderRecord,
   SimOrderStatus,
   SimOrderType,
   SimTrade,
@@ -624,6 +627,122 @@ export class MatchingEngine {
     return { ok: true, value: undefined };
   }
 
+  // ---------------------------------------------------------- persistence
+  //
+  // The paper account of MODE=sim outlives the process (the sim venue stores
+  // it); the local exchange and the backtester never call these.
+
+  /** The account's balances, wallet, positions and per-symbol settings, as they are now. */
+  accountState(accountId: string): SimAccountState {
+    const acct = this.mustAccount(accountId);
+    return {
+      spot: this.spotBalances(accountId),
+      wallet: acct.wallet,
+      dualSidePosition: acct.dual,
+      positions: [...acct.positions.entries()].map(([k, p]) => ({ symbol: k.slice(0, k.indexOf(':')), positionSide: p.positionSide, amt: p.amt, entry: p.entry, isolatedWallet: p.isolatedWallet, updateTime: p.updateTime })),
+      settings: [...acct.settings.entries()].map(([symbol, s]) => ({ symbol, leverage: s.leverage, marginType: s.marginType })),
+    };
+  }
+
+  /** The next order and trade id of every (market, symbol) that has handed out one. */
+  idCounters(): SimIdCounter[] {
+    const keys = new Set([...this.nextOrderId.keys(), ...this.nextTradeId.keys()]);
+    return [...keys].sort().map((k) => {
+      const i = k.indexOf(':');
+      return { market: k.slice(0, i) as Market, symbol: k.slice(i + 1), nextOrderId: this.nextOrderId.get(k) ?? 1, nextTradeId: this.nextTradeId.get(k) ?? 1 };
+    });
+  }
+
+  /** One order with its locked funds and whether it rests on the book. */
+  orderRecord(market: Market, symbol: string, orderId: number): SimOrderRecord | undefined {
+    const o = this.orders.get(key(market, symbol))?.get(orderId);
+    if (!o) return undefined;
+    return { ...this.snapshot(o), locked: o.locked, working: this.working.get(key(market, symbol))?.includes(o) ?? false };
+  }
+
+  /**
+   * Recreates an account as it was stored: balances, positions, settings,
+   * every order (the working ones back on the book, in time priority) and
+   * trade, and the id counters, never below the largest id restored. Emits
+   * nothing.
+   */
+  restoreAccount(
+    accountId: string,
+    s: { readonly account: SimAccountState; readonly orders: readonly SimOrderRecord[]; readonly trades: readonly SimTrade[]; readonly counters: readonly SimIdCounter[] },
+  ): void {
+    if (this.accounts.has(accountId)) throw new Error(`account ${accountId} already exists`);
+    const a = s.account;
+    const acct: Account = { id: accountId, spot: new Map(), wallet: a.wallet, dual: a.dualSidePosition, positions: new Map(), settings: new Map(), incomes: [] };
+    for (const b of a.spot) acct.spot.set(b.asset, { free: b.free, locked: b.locked });
+    for (const p of a.positions) acct.positions.set(posKey(p.symbol, p.positionSide), { positionSide: p.positionSide, amt: p.amt, entry: p.entry, isolatedWallet: p.isolatedWallet, updateTime: p.updateTime });
+    for (const x of a.settings) acct.settings.set(x.symbol, { leverage: x.leverage, marginType: x.marginType });
+    this.accounts.set(accountId, acct);
+    for (const r of [...s.orders].sort((x, y) => x.orderId - y.orderId)) {
+      const { working, ...rest } = r;
+      const o: MutOrder = { ...rest, account: accountId };
+      this.ordersOf(o.market, o.symbol).set(o.orderId, o);
+      if (working) this.workingList(o.market, o.symbol).push(o);
+      this.reserveIds(o.market, o.symbol, { orderId: o.orderId });
+    }
+    for (const t of [...s.trades].sort((x, y) => x.tradeId - y.tradeId)) {
+      this.tradeList(t.market, t.symbol).push({ ...t, account: accountId });
+      this.reserveIds(t.market, t.symbol, { tradeId: t.tradeId });
+    }
+    for (const c of s.counters) this.reserveIds(c.market, c.symbol, { orderId: c.nextOrderId - 1, tradeId: c.nextTradeId - 1 });
+  }
+
+  /**
+   * Makes the next ids on (market, symbol) come after the given ones (ids a
+   * database already holds). Returns true when a counter had to move.
+   */
+  reserveIds(market: Market, symbol: string, used: { readonly orderId?: number; readonly tradeId?: number }): boolean {
+    const k = key(market, symbol);
+    let moved = false;
+    if (used.orderId !== undefined && (this.nextOrderId.get(k) ?? 1) <= used.orderId) {
+      this.nextOrderId.set(k, used.orderId + 1);
+      moved = true;
+    }
+    if (used.tradeId !== undefined && (this.nextTradeId.get(k) ?? 1) <= used.tradeId) {
+      this.nextTradeId.set(k, used.tradeId + 1);
+      moved = true;
+    }
+    return moved;
+  }
+
+  /**
+   * Applies a fill that happened elsewhere (a stored fill) to the account's
+   * balances, with the same arithmetic as a fill here: spot pays the notional
+   * in quote, receives base, and the fee leaves the fee asset; futures moves
+   * the one-way position and the wallet (realized PnL minus fee; a fee in
+   * another asset than USDT is not charged to the wallet). No order, no
+   * trade, no event.
+   */
+  bookRecordedFill(
+    accountId: string,
+    market: Market,
+    symbol: string,
+    f: { readonly side: Side; readonly qty: Dec; readonly price: Dec; readonly fee: Dec; readonly feeAsset: string; readonly baseAsset?: string; readonly quoteAsset?: string },
+  ): void {
+    const acct = this.mustAccount(accountId);
+    if (market === 'futures') {
+      this.applyFuturesFill(acct, symbol, 'BOTH', f.side, f.qty, f.price, f.feeAsset === 'USDT' ? f.fee : ZERO, false);
+      return;
+    }
+    if (!f.baseAsset || !f.quoteAsset) throw new Error(`bookRecordedFill: ${symbol} needs its base and quote asset`);
+    const base = this.balance(acct, f.baseAsset);
+    const quote = this.balance(acct, f.quoteAsset);
+    const notional = f.qty.times(f.price);
+    if (f.side === 'BUY') {
+      quote.free = quote.free.minus(notional);
+      base.free = base.free.plus(f.qty);
+    } else {
+      base.free = base.free.minus(f.qty);
+      quote.free = quote.free.plus(notional);
+    }
+    const feeFrom = this.balance(acct, f.feeAsset);
+    feeFrom.free = feeFrom.free.minus(f.fee);
+  }
+
   // ------------------------------------------------------------ internals
 
   private validateShape(req: PlaceOrderRequest): EngineReject | undefined {
@@ -821,7 +940,7 @@ export class MatchingEngine {
     } else {
       const liqRate = o.type === 'LIQUIDATION' ? (inst.liquidationFee ?? rate) : rate;
       feeAsset = 'USDT';
-      ({ realized, fee } = this.applyFuturesFill(acct, inst, o.positionSide, o.side, qty, price, commission(notional, liqRate), o.type === 'LIQUIDATION'));
+      ({ realized, fee } = this.applyFuturesFill(acct, inst.symbol, o.positionSide, o.side, qty, price, commission(notional, liqRate), o.type === 'LIQUIDATION'));
       if (!realized.isZero()) this.income(acct, inst.symbol, 'REALIZED_PNL', realized, now, String(tradeId), '');
       if (!fee.isZero()) this.income(acct, inst.symbol, o.type === 'LIQUIDATION' ? 'INSURANCE_CLEAR' : 'COMMISSION', fee.neg(), now, String(tradeId), '');
     }
@@ -889,9 +1008,9 @@ export class MatchingEngine {
    * position's wallet, clearance fee included. Returns the realized PnL
    * (before fees) and the fee actually charged.
    */
-  private applyFuturesFill(acct: Account, inst: Instrument, positionSide: PositionSide, side: Side, qty: Dec, price: Dec, fee: Dec, liquidation: boolean): { realized: Dec; fee: Dec } {
-    const settings = this.settingsFor(acct, inst.symbol);
-    const k = posKey(inst.symbol, positionSide);
+  private applyFuturesFill(acct: Account, symbol: string, positionSide: PositionSide, side: Side, qty: Dec, price: Dec, fee: Dec, liquidation: boolean): { realized: Dec; fee: Dec } {
+    const settings = this.settingsFor(acct, symbol);
+    const k = posKey(symbol, positionSide);
     let pos = acct.positions.get(k);
     if (!pos) {
       pos = { positionSide, amt: ZERO, entry: ZERO, isolatedWallet: ZERO, updateTime: 0 };
@@ -989,7 +1108,9 @@ export class MatchingEngine {
   }
 
   private liquidate(acct: Account, p: FuturesPosition): void {
-    const inst = this.instrument('futures', p.symbol)!;
+    const inst = this.instrument('futures', p.symbol);
+    // Not listed in this run (a restored position): no market to close it in.
+    if (!inst) return;
     for (const o of this.workingList('futures', p.symbol).filter((x) => x.account === acct.id)) this.finish(o, 'CANCELED');
     const now = this.clock.now();
     const order: MutOrder = {
@@ -1048,11 +1169,12 @@ export class MatchingEngine {
     for (const [k, pos] of acct.positions) {
       if (pos.amt.isZero()) continue;
       const symbol = k.slice(0, k.indexOf(':'));
-      const inst = this.instrument('futures', symbol)!;
+      // A restored position on a symbol this run does not list (its exchangeInfo failed to load): default margin rate.
+      const inst = this.instrument('futures', symbol);
       const st = this.priceState('futures', symbol);
       const mark = st.mark ?? st.last ?? pos.entry;
       const s = this.settingsFor(acct, symbol);
-      const mmr = inst.maintMarginRate ?? new Dec('0.01');
+      const mmr = inst?.maintMarginRate ?? new Dec('0.01');
       const notional = pos.amt.times(mark);
       const upnl = pos.amt.times(mark.minus(pos.entry));
       const maint = notional.abs().times(mmr);
@@ -1071,7 +1193,7 @@ export class MatchingEngine {
         marginType: s.marginType,
         isolatedWallet: s.marginType === 'isolated' ? pos.isolatedWallet : ZERO,
         maintMargin: maint,
-        liquidationPrice: liq.isNeg() ? ZERO : liq.toDecimalPlaces(inst.pricePrecision, Dec.ROUND_HALF_UP),
+        liquidationPrice: liq.isNeg() ? ZERO : inst ? liq.toDecimalPlaces(inst.pricePrecision, Dec.ROUND_HALF_UP) : liq,
         notional,
         updateTime: pos.updateTime,
       });

@@ -8,18 +8,25 @@
  * (a market order's fill arrives before place() resolves), exactly the
  * out-of-order case the execution engine must handle against Binance too.
  *
- * The account lives in memory: a restart begins a new paper account with
- * the configured balance (noted in the heartbeat's userStream block).
+ * The paper account outlives the process when a persistence port is given
+ * (MODE=sim: the bot's database, see account-store.ts): balances, positions,
+ * every order and trade and the id counters are written before the bot
+ * hears of a change, as an exchange commits before it reports, so after a
+ * restart the account continues exactly where it stopped and its ids never
+ * repeat one the bot's books hold. Without the port (the backtester) it
+ * lives in memory and costs nothing extra.
  */
 import type { Clock } from '../../core/clock.ts';
 import { Dec } from '../../core/decimal.ts';
+import type { Logger } from '../../core/logger.ts';
 import type { Instrument } from '../../model/instrument.ts';
 import type { Market } from '../../model/market.ts';
 import type { OrderStatus } from '../../model/events.ts';
 import type { FuturesSetup, FuturesSetupReport, PlaceOrder, Venue, VenueAccount, VenueEvent, VenueFill, VenueOrder, VenuePosition } from '../venue.ts';
 import { VenueError } from '../venue.ts';
+import type { RecordedFill, SimAccountOrigin, SimAccountPersistence } from './account-store.ts';
 import { MatchingEngine, type EngineOptions } from './engine.ts';
-import type { EngineReject, SimOrder, SimTrade } from './types.ts';
+import type { EngineEvent, EngineReject, SimOrder, SimOrderRecord, SimTrade } from './types.ts';
 
 const ACCOUNT = 'sim';
 
@@ -35,6 +42,15 @@ export interface SimVenueOptions {
   balance: Dec;
   /** Fill model and market-order timing (the backtester: next-step with latency). */
   engine?: Pick<EngineOptions, 'fillModel' | 'marketOrders' | 'latencyMs'>;
+  /**
+   * Where the paper account is kept between runs (MODE=sim). Read at
+   * start(): a stored account wins over `balance`; with none stored one is
+   * seeded (or rebuilt from the bot's stored fills, see openAccount()).
+   * Without it (the backtester) the account lives in memory only.
+   */
+  persistence?: SimAccountPersistence;
+  /** Says which account this run trades (continued, seeded, rebuilt) and reports a failed save. */
+  logger?: Logger;
 }
 
 export class SimVenue implements Venue {
@@ -43,51 +59,243 @@ export class SimVenue implements Venue {
   readonly holdsConditionals = true;
   engine: MatchingEngine;
   private readonly listeners = new Set<(e: VenueEvent) => void>();
+  private instrumentList: readonly Instrument[];
+
+  // Persistence only (o.persistence): what changed since the last save, and the events held until it is saved.
+  private origin: SimAccountOrigin = 'seeded';
+  private dirty = false;
+  private readonly changedOrders = new Map<string, { market: Market; symbol: string; orderId: number }>();
+  private readonly newTrades: SimTrade[] = [];
+  private readonly held: VenueEvent[] = [];
+  private depth = 0;
+  private draining = false;
 
   constructor(private readonly o: SimVenueOptions) {
     this.market = o.market;
-    this.engine = this.build(o.instruments);
+    this.instrumentList = o.instruments;
+    this.engine = this.build(o.instruments, false);
   }
 
-  /** A fresh engine and paper account over these instruments. */
-  private build(instruments: readonly Instrument[]): MatchingEngine {
+  /** A new engine over these instruments, with the paper account: the stored one (persisted), else a fresh one. */
+  private build(instruments: readonly Instrument[], persisted: boolean): MatchingEngine {
     const o = this.o;
     const engine = new MatchingEngine({ clock: o.clock, instruments, ...o.engine });
     this.engine = engine;
-    engine.createAccount(ACCOUNT, o.market === 'spot' ? { spot: { [o.quoteAsset]: o.balance.toFixed() } } : { futures: o.balance.toFixed() });
+    this.changedOrders.clear();
+    this.newTrades.length = 0;
+    this.dirty = false;
+    if (persisted) this.openAccount(engine);
+    else engine.createAccount(ACCOUNT, this.seedBalances());
     engine.onEvent((e) => {
       if (e.account !== ACCOUNT) return;
-      if (e.type === 'order' && e.order.market === this.market) {
-        this.emit({ type: 'order', order: toOrder(e.order), ...(e.trade ? { fill: toFill(e.trade) } : {}) });
-      } else if (e.type === 'spotBalances' && this.market === 'spot') {
-        this.emit({ type: 'account', account: { balances: e.balances.map((b) => ({ asset: b.asset, free: b.free, locked: b.locked })) } });
-      } else if (e.type === 'futuresAccount' && this.market === 'futures') {
-        this.emit({ type: 'account', account: { balances: [], walletBalance: e.walletBalance, ...(e.reason === 'FUNDING_FEE' ? { reason: 'FUNDING_FEE' as const, balanceChange: e.balanceChange } : {}) } });
+      if (o.persistence) this.track(e);
+      const out = this.toVenueEvent(e);
+      if (!out) return;
+      if (!o.persistence) this.emit(out);
+      else if (this.depth > 0) this.held.push(out);
+      else {
+        // A change outside place / cancel / onCandle (someone drove venue.engine directly): saved, then told.
+        this.save();
+        this.emit(out);
       }
     });
     return engine;
   }
 
+  private seedBalances(): { spot?: Record<string, string>; futures?: string } {
+    const o = this.o;
+    return o.market === 'spot' ? { spot: { [o.quoteAsset]: o.balance.toFixed() } } : { futures: o.balance.toFixed() };
+  }
+
+  private toVenueEvent(e: EngineEvent): VenueEvent | undefined {
+    if (e.type === 'order' && e.order.market === this.market) {
+      return { type: 'order', order: toOrder(e.order), ...(e.trade ? { fill: toFill(e.trade) } : {}) };
+    }
+    if (e.type === 'spotBalances' && this.market === 'spot') {
+      return { type: 'account', account: { balances: e.balances.map((b) => ({ asset: b.asset, free: b.free, locked: b.locked })) } };
+    }
+    if (e.type === 'futuresAccount' && this.market === 'futures') {
+      return { type: 'account', account: { balances: [], walletBalance: e.walletBalance, ...(e.reason === 'FUNDING_FEE' ? { reason: 'FUNDING_FEE' as const, balanceChange: e.balanceChange } : {}) } };
+    }
+    return undefined;
+  }
+
   /** One closed 1m candle moves the sim market: open, then the range, then the close. */
   onCandle(symbol: string, c: { open: number; high: number; low: number; close: number; volume: number; openTime?: number }): void {
-    this.engine.step(this.market, symbol, { open: new Dec(c.open), high: new Dec(c.high), low: new Dec(c.low), last: new Dec(c.close), ...(c.openTime !== undefined ? { time: c.openTime, durationMs: 60_000 } : {}) });
+    this.mutate(() => this.engine.step(this.market, symbol, { open: new Dec(c.open), high: new Dec(c.high), low: new Dec(c.low), last: new Dec(c.close), ...(c.openTime !== undefined ? { time: c.openTime, durationMs: 60_000 } : {}) }));
   }
 
   async start(): Promise<void> {
+    let list = this.instrumentList;
     if (this.o.loadInstruments) {
       try {
         // Paper trading any symbol the live feed streams: list what Binance lists.
-        const list = await this.o.loadInstruments();
-        if (list.length > 0) this.build(list);
+        const loaded = await this.o.loadInstruments();
+        if (loaded.length > 0) list = loaded;
       } catch (err) {
         this.o.onLoadError?.(err);
       }
+    }
+    if (list !== this.instrumentList || this.o.persistence) {
+      this.instrumentList = list;
+      this.build(list, this.o.persistence !== undefined);
     }
     this.emit({ type: 'stream', status: 'connected', detail: 'in-process sim venue' });
   }
 
   async stop(): Promise<void> {
+    if (this.dirty) this.save();
     this.listeners.clear();
+  }
+
+  // ---------------------------------------------------------- persistence
+
+  /**
+   * Puts the stored account into the engine, or creates one: seeded with
+   * sim.balance on a fresh database; on a database that holds fills but no
+   * stored account (written by a version that kept the paper account in
+   * memory), sim.balance plus every stored fill, booked with the engine's
+   * own arithmetic, so the venue agrees with the books the portfolio
+   * rebuilds from those same fills (open orders of those runs are gone).
+   * Either way the id counters then move past every numeric trade and
+   * exchange order id the bot's tables hold: no id is handed out twice.
+   */
+  private openAccount(engine: MatchingEngine): void {
+    const p = this.o.persistence!;
+    const log = this.o.logger;
+    const seed = this.o.balance;
+    const stored = p.load(this.market);
+    if (stored) {
+      engine.restoreAccount(ACCOUNT, { account: stored.account, orders: stored.orders, trades: stored.trades, counters: stored.counters });
+      this.origin = stored.origin;
+      const working = stored.orders.filter((x) => x.working).length;
+      const created = new Date(stored.createdAt).toISOString();
+      const differs = stored.seed.eq(seed) ? '' : `; sim.balance ${seed.toFixed()} in bot.yaml applies to a new account only`;
+      log?.info(
+        { market: this.market, origin: stored.origin, createdAt: created, seed: stored.seed.toFixed(), openOrders: working, trades: stored.trades.length },
+        `sim account: the stored paper account continues (created ${created} with ${stored.seed.toFixed()} ${stored.quoteAsset}, ${stored.origin}; ${working} open orders, ${stored.trades.length} trades)${differs}`,
+      );
+    } else {
+      engine.createAccount(ACCOUNT, this.seedBalances());
+      const fills = p.recordedFills(this.market);
+      if (fills.length === 0) {
+        this.origin = 'seeded';
+        log?.info({ market: this.market, seed: seed.toFixed() }, `sim account: a new paper account with sim.balance ${seed.toFixed()} ${this.o.quoteAsset} (bot.yaml)`);
+      } else {
+        this.origin = 'rebuilt';
+        const skipped = this.rebuild(engine, fills);
+        const a = engine.accountState(ACCOUNT);
+        const balances = this.market === 'spot' ? a.spot.filter((b) => !b.free.isZero() || !b.locked.isZero()).map((b) => `${b.free.plus(b.locked).toFixed()} ${b.asset}`) : [`wallet ${a.wallet.toFixed()} USDT`];
+        const negative = this.market === 'spot' ? a.spot.filter((b) => b.free.isNeg()).map((b) => b.asset) : a.wallet.isNeg() ? ['USDT'] : [];
+        log?.warn(
+          { market: this.market, seed: seed.toFixed(), fills: fills.length, skipped, balances },
+          `sim account: none stored, but the database holds ${fills.length} ${this.market} fills (written by a version that kept the paper account in memory): ` +
+            `the paper balances are rebuilt as sim.balance ${seed.toFixed()} ${this.o.quoteAsset} plus those fills (${balances.join(', ')}); open orders of those runs are gone` +
+            (skipped > 0 ? `; ${skipped} fills skipped (base asset unknown)` : '') +
+            (negative.length > 0 ? `; the stored fills spend more than sim.balance: ${negative.join(', ')} below zero` : ''),
+        );
+      }
+    }
+    const moved: string[] = [];
+    for (const u of p.usedIds(this.market)) if (engine.reserveIds(this.market, u.symbol, u)) moved.push(u.symbol);
+    if (moved.length > 0) {
+      if (stored) log?.warn({ market: this.market, symbols: moved }, `sim account: the stored id counters were behind the bot's orders and fills on ${moved.join(', ')}; new ids continue after the stored ones`);
+      else log?.info({ market: this.market, symbols: moved }, `sim account: order and trade ids continue after the ones stored for ${moved.join(', ')}`);
+    }
+    if (!stored || moved.length > 0) this.save(engine);
+  }
+
+  /** Books the stored fills into a fresh account; returns how many could not be (spot, base asset unknown). */
+  private rebuild(engine: MatchingEngine, fills: readonly RecordedFill[]): number {
+    let skipped = 0;
+    for (const f of fills) {
+      let assets: { baseAsset: string; quoteAsset: string } | undefined;
+      if (this.market === 'spot') {
+        const inst = engine.instrument('spot', f.symbol);
+        const q = this.o.quoteAsset;
+        if (inst) assets = { baseAsset: inst.baseAsset, quoteAsset: inst.quoteAsset };
+        else if (f.symbol.endsWith(q) && f.symbol.length > q.length) assets = { baseAsset: f.symbol.slice(0, -q.length), quoteAsset: q };
+        if (!assets) {
+          skipped++;
+          continue;
+        }
+      }
+      engine.bookRecordedFill(ACCOUNT, this.market, f.symbol, { side: f.side, qty: f.quantity, price: f.price, fee: f.fee, feeAsset: f.feeAsset, ...assets });
+    }
+    return skipped;
+  }
+
+  /** What an engine event changed, for the next save. */
+  private track(e: EngineEvent): void {
+    this.dirty = true;
+    if (e.type !== 'order') return;
+    this.changedOrders.set(`${e.order.market}:${e.order.symbol}:${e.order.orderId}`, { market: e.order.market, symbol: e.order.symbol, orderId: e.order.orderId });
+    if (e.trade) this.newTrades.push(e.trade);
+  }
+
+  /**
+   * Runs a call that may change the account. With persistence, the events it
+   * raises are held until the state they describe is saved (one save per
+   * call), then delivered in order, before the call returns: a fill is in
+   * the sim's tables before the bot books it. A call a listener makes while
+   * they are delivered is saved and delivered in turn.
+   */
+  private mutate<T>(fn: () => T): T {
+    if (!this.o.persistence) return fn();
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      this.depth--;
+      if (this.depth === 0) this.drain();
+    }
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.held.length > 0) {
+        if (this.dirty) this.save();
+        for (const e of this.held.splice(0)) this.emit(e);
+      }
+      if (this.dirty) this.save();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /**
+   * Writes the account as it is now. A failed write is logged and the
+   * changes are kept for the next save (the engine still holds them): the
+   * run goes on, and the next change retries.
+   */
+  private save(engine: MatchingEngine = this.engine): void {
+    const p = this.o.persistence;
+    if (!p) return;
+    const orders: SimOrderRecord[] = [];
+    for (const r of this.changedOrders.values()) {
+      const rec = engine.orderRecord(r.market, r.symbol, r.orderId);
+      if (rec) orders.push(rec);
+    }
+    try {
+      p.save(this.market, {
+        now: this.o.clock.now(),
+        quoteAsset: this.o.quoteAsset,
+        seed: this.o.balance,
+        origin: this.origin,
+        account: engine.accountState(ACCOUNT),
+        counters: engine.idCounters(),
+        orders,
+        trades: [...this.newTrades],
+      });
+      this.changedOrders.clear();
+      this.newTrades.length = 0;
+      this.dirty = false;
+    } catch (err) {
+      this.dirty = true;
+      this.o.logger?.error({ err }, `sim account: cannot save the paper account (${(err as Error).message}); kept in memory, retried at the next change`);
+    }
   }
 
   async instruments(): Promise<Instrument[]> {
@@ -95,7 +303,7 @@ export class SimVenue implements Venue {
   }
 
   async place(p: PlaceOrder): Promise<VenueOrder> {
-    const r = this.engine.placeOrder(ACCOUNT, {
+    const r = this.mutate(() => this.engine.placeOrder(ACCOUNT, {
       market: this.market,
       symbol: p.symbol,
       side: p.side,
@@ -110,13 +318,13 @@ export class SimVenue implements Venue {
       ...(p.callbackRate ? { callbackRate: p.callbackRate } : {}),
       ...(p.activationPrice ? { activationPrice: p.activationPrice } : {}),
       ...(p.timeInForce ? { timeInForce: p.timeInForce } : {}),
-    });
+    }));
     if (!r.ok) throw rejected(r);
     return toOrder(r.value);
   }
 
   async cancel(symbol: string, clientOrderId: string): Promise<VenueOrder> {
-    const r = this.engine.cancelOrder(ACCOUNT, this.market, symbol, { clientOrderId });
+    const r = this.mutate(() => this.engine.cancelOrder(ACCOUNT, this.market, symbol, { clientOrderId }));
     if (r.ok) return toOrder(r.value);
     // Already final: Binance answers -2011; the port returns the final order when it exists.
     const known = this.engine.getOrder(ACCOUNT, this.market, symbol, { clientOrderId });
@@ -172,17 +380,21 @@ export class SimVenue implements Venue {
 
   async configureFutures(setup: FuturesSetup): Promise<FuturesSetupReport> {
     if (this.market !== 'futures') return { positionMode: 'unchanged', symbols: [] };
-    // Binance's rules apply: "no need to change" is unchanged; open orders or positions refuse the switch.
-    const mode = this.engine.setPositionMode(ACCOUNT, setup.positionMode === 'HEDGE');
-    if (!mode.ok && mode.kind !== 'NO_NEED_TO_CHANGE_POSITION_SIDE') throw rejected(mode);
-    const out: Array<{ symbol: string; leverage: number; marginType: string }> = [];
-    for (const s of setup.symbols) {
-      if (!this.engine.instrument('futures', s.symbol)) continue;
-      if (s.marginType) this.engine.setMarginType(ACCOUNT, s.symbol, s.marginType);
-      this.engine.setLeverage(ACCOUNT, s.symbol, s.leverage);
-      out.push({ symbol: s.symbol, leverage: s.leverage, marginType: s.marginType ?? 'unchanged' });
-    }
-    return { positionMode: mode.ok ? 'set' : 'unchanged', symbols: out };
+    return this.mutate(() => {
+      // Binance's rules apply: "no need to change" is unchanged; open orders or positions refuse the switch.
+      const mode = this.engine.setPositionMode(ACCOUNT, setup.positionMode === 'HEDGE');
+      if (!mode.ok && mode.kind !== 'NO_NEED_TO_CHANGE_POSITION_SIDE') throw rejected(mode);
+      const out: Array<{ symbol: string; leverage: number; marginType: string }> = [];
+      for (const s of setup.symbols) {
+        if (!this.engine.instrument('futures', s.symbol)) continue;
+        if (s.marginType) this.engine.setMarginType(ACCOUNT, s.symbol, s.marginType);
+        this.engine.setLeverage(ACCOUNT, s.symbol, s.leverage);
+        out.push({ symbol: s.symbol, leverage: s.leverage, marginType: s.marginType ?? 'unchanged' });
+      }
+      // Position mode and leverage changes raise no event: saved all the same.
+      if (this.o.persistence) this.dirty = true;
+      return { positionMode: mode.ok ? ('set' as const) : ('unchanged' as const), symbols: out };
+    });
   }
 
   onEvent(fn: (e: VenueEvent) => void): () => void {

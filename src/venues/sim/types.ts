@@ -198,3 +198,31 @@ export interface PriceStep {
   readonly time?: number;
   readonly durationMs?: number;
 }
+
+/**
+ * What a restart must keep of a paper account besides its orders and trades
+ * (MODE=sim stores it; see account-store.ts). Prices are not part of it: the
+ * market is the feed's, and the first candle after a restart sets them.
+ */
+export interface SimAccountState {
+  readonly spot: readonly SpotBalance[];
+  /** USD-M wallet (USDT). */
+  readonly wallet: Dec;
+  readonly dualSidePosition: boolean;
+  readonly positions: ReadonlyArray<{ readonly symbol: string; readonly positionSide: PositionSide; readonly amt: Dec; readonly entry: Dec; readonly isolatedWallet: Dec; readonly updateTime: number }>;
+  readonly settings: ReadonlyArray<{ readonly symbol: string; readonly leverage: number; readonly marginType: MarginType }>;
+}
+
+/** The next order and trade id the engine hands out on one (market, symbol). */
+export interface SimIdCounter {
+  readonly market: Market;
+  readonly symbol: string;
+  readonly nextOrderId: number;
+  readonly nextTradeId: number;
+}
+
+/** An order with what a restart needs beyond its public view: spot funds still locked for it, and whether it rests on the book. */
+export interface SimOrderRecord extends SimOrder {
+  readonly locked: Dec;
+  readonly working: boolean;
+}
