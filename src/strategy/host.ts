@@ -4,6 +4,12 @@
  * warms it from stored candles before it may signal, and publishes its
  * signals on `signal.<strategy>`.
  *
+ * Restart never trades the past: an instance goes live when its warm-up
+ * replay is over and it attaches to the feed (the clock's now() then). A
+ * candle that became final before that moment (a stored one replayed, or one
+ * the feed backfills after a restart) feeds the indicators only: a signal
+ * computed on it is dropped and logged as warm-up.
+ *
  * Isolation: an exception inside an instance disables that instance only
  * (logged with strategy, symbol and stack, recorded as a risk event, shown
  * in the heartbeat); the bot and every other instance go on.
@@ -58,12 +64,23 @@ export interface HostDeps {
    * host subscribes). Without them a restarted strategy sees 'flat' until the position next
    * changes, and never exits what it holds.
    */
-  initialPositions?: () => ReadonlyArray<{ readonly symbol: string; readonly quantity: { toNumber(): number }; readonly entryPrice: { toNumber(): number } }>;
+  initialPositions?: () => ReadonlyArray<OwnerPosition>;
   /** Told how long each onCandle took (seconds), for /metrics' strategy_execution_seconds. */
   onTiming?: (strategy: string, seconds: number) => void;
 }
 
+/** One owner's line, as the ledger keeps it (each instance sees its own strategy's position only). */
+export interface OwnerPosition {
+  readonly strategy: string;
+  readonly symbol: string;
+  readonly quantity: { toNumber(): number };
+  readonly entryPrice: { toNumber(): number };
+  /** Nothing tradable (nothing, or spot dust below the filters): the strategy is flat. */
+  readonly flat: boolean;
+}
+
 const FLAT: PositionView = Object.freeze({ side: 'flat', quantity: 0, entryPrice: 0 });
+const ownerKey = (strategy: string, symbol: string): string => `${strategy}\u0000${symbol}`;
 
 function positionView(qty: number, entryPrice: number): PositionView {
   return Object.freeze({ side: qty > 0 ? 'long' : qty < 0 ? 'short' : 'flat', quantity: Math.abs(qty), entryPrice });
@@ -89,6 +106,13 @@ interface Runtime {
   fingerprint: string;
   /** Open time of the candle the instance is handling (stamped on its signals); undefined outside onCandle. */
   candleTime?: number;
+  /** When the candle being handled became final (see finalAt()); undefined outside onCandle. */
+  candleFinal?: number;
+  /** The clock when the warm-up replay was over and the instance attached to the feed; undefined until then. */
+  liveFrom?: number;
+  /** Signals dropped as warm-up, and the last one (for the line that says so after the replay). */
+  warmupDropped: number;
+  lastWarmupDrop?: string;
 }
 
 interface Feed {
@@ -100,6 +124,7 @@ export class StrategyHost {
   private readonly runtimes = new Map<string, Runtime>();
   /** Aggregators per symbol, one per timeframe in use. */
   private readonly feeds = new Map<string, Map<Timeframe, Feed>>();
+  /** Per (strategy, symbol): each strategy's own position (never another's, never external holdings). */
   private readonly positions = new Map<string, PositionView>();
   private readonly marks = new Map<string, number>();
   private readonly staleSymbols = new Set<string>();
@@ -114,7 +139,7 @@ export class StrategyHost {
   /** Subscribes to the bus and starts (and warms) the given instances. */
   start(specs: readonly InstanceSpec[]): void {
     const { bus } = this.deps;
-    for (const p of this.deps.initialPositions?.() ?? []) this.positions.set(p.symbol, positionView(p.quantity.toNumber(), p.entryPrice.toNumber()));
+    for (const p of this.deps.initialPositions?.() ?? []) this.positions.set(ownerKey(p.strategy, p.symbol), p.flat ? FLAT : positionView(p.quantity.toNumber(), p.entryPrice.toNumber()));
     this.offs.push(bus.on('candle.closed', (c) => this.onCandle(c), 'strategy-host'));
     this.offs.push(
       bus.on('mark.price', (m) => {
@@ -135,15 +160,16 @@ export class StrategyHost {
     );
     this.offs.push(
       bus.on('position.changed', (p) => {
-        const view = positionView(p.quantity.toNumber(), p.entryPrice.toNumber());
-        this.positions.set(p.symbol, view);
-        for (const rt of this.onSymbol(p.symbol)) if (rt.inst?.onPositionChanged) this.call(rt, () => rt.inst!.onPositionChanged!(view));
+        // Dust is flat: a strategy that believed itself long on a remainder it cannot sell never entered again.
+        const view = p.flat ? FLAT : positionView(p.quantity.toNumber(), p.entryPrice.toNumber());
+        this.positions.set(ownerKey(p.strategy, p.symbol), view);
+        for (const rt of this.onSymbol(p.symbol)) if (rt.spec.strategy === p.strategy && rt.inst?.onPositionChanged) this.call(rt, () => rt.inst!.onPositionChanged!(view));
       }, 'strategy-host'),
     );
     this.offs.push(
       bus.on('fill', (f) => {
         const view: FillView = Object.freeze({ side: f.side, price: f.price.toNumber(), quantity: f.quantity.toNumber(), time: f.ts });
-        for (const rt of this.onSymbol(f.symbol)) if (rt.inst?.onFill) this.call(rt, () => rt.inst!.onFill!(view));
+        for (const rt of this.onSymbol(f.symbol)) if (rt.spec.strategy === f.strategy && rt.inst?.onFill) this.call(rt, () => rt.inst!.onFill!(view));
       }, 'strategy-host'),
     );
     for (const spec of specs) this.add(spec);
@@ -202,8 +228,9 @@ export class StrategyHost {
       const closed = feed.agg.push(c);
       for (let i = 0; i < closed.length; i++) {
         const candle = closed[i]!;
+        const final = finalAt(candle, c.eventTs);
         const subs = feed.subscribers;
-        for (let j = 0; j < subs.length; j++) this.deliver(subs[j]!, candle);
+        for (let j = 0; j < subs.length; j++) this.deliver(subs[j]!, candle, final);
       }
     }
   }
@@ -224,6 +251,7 @@ export class StrategyHost {
       signals: 0,
       blocked: 0,
       fingerprint: this.fingerprint(spec),
+      warmupDropped: 0,
     };
     this.runtimes.set(key, rt);
     const indicators = this.deps.indicators();
@@ -245,23 +273,28 @@ export class StrategyHost {
       feeds.set(spec.timeframe, feed);
     }
     feed.subscribers.push(rt);
+    // Live from now: only candles that become final after this moment may trade.
+    rt.liveFrom = this.deps.clock.now();
+    this.markReadyIfWarm(rt);
   }
 
-  /** Replays stored 1m candles through a private aggregator; signals are dropped while warming. */
+  /** Replays stored 1m candles through a private aggregator: indicators only, every signal is dropped. */
   private warm(rt: Runtime): void {
     const history = this.deps.history;
-    if (!history || rt.spec.warmup <= 0) return this.markReadyIfWarm(rt);
+    if (!history || rt.spec.warmup <= 0) return;
     const minutes = (rt.spec.warmup + 1) * (TIMEFRAME_MS[rt.spec.timeframe] / 60_000);
     // Only candles closed by now: the one opening at this minute closes a minute later. Live, the store
     // never holds it yet; a backtest's store holds the whole future, and warming on it would look ahead.
     const bars = history.recent1m(rt.spec.market, rt.spec.symbol, this.deps.clock.now() - 60_000, minutes);
     const agg = new CandleAggregator(rt.spec.symbol, rt.spec.timeframe);
-    for (const b of bars) for (const c of agg.push(b)) this.deliver(rt, c);
-    this.deps.logger.info({ strategy: rt.spec.strategy, symbol: rt.spec.symbol, candles: rt.delivered, needed: rt.spec.warmup }, `${rt.key} warmed from ${bars.length} stored 1m candles: ${rt.delivered}/${rt.spec.warmup} ${rt.spec.timeframe} candles`);
+    for (const b of bars) for (const c of agg.push(b)) this.deliver(rt, c, finalAt(c, undefined));
+    const dropped = rt.warmupDropped > 0 ? `; ${rt.warmupDropped} signal${rt.warmupDropped === 1 ? '' : 's'} from warm-up candles dropped (last: ${rt.lastWarmupDrop})` : '';
+    this.deps.logger.info({ strategy: rt.spec.strategy, symbol: rt.spec.symbol, candles: rt.delivered, needed: rt.spec.warmup, droppedSignals: rt.warmupDropped }, `${rt.key} warmed from ${bars.length} stored 1m candles: ${rt.delivered}/${rt.spec.warmup} ${rt.spec.timeframe} candles${dropped}`);
   }
 
+  /** 'ready' once attached to the feed (never during the warm-up replay) with enough candles seen. */
   private markReadyIfWarm(rt: Runtime): void {
-    if (rt.state === 'warming' && rt.delivered >= rt.spec.warmup) rt.state = 'ready';
+    if (rt.state === 'warming' && rt.liveFrom !== undefined && rt.delivered >= rt.spec.warmup) rt.state = 'ready';
   }
 
   private remove(rt: Runtime, why: string, closePosition = true): void {
@@ -271,12 +304,13 @@ export class StrategyHost {
     this.deps.logger.info({ strategy: rt.spec.strategy, symbol: rt.spec.symbol }, `${rt.key} stopped: ${why}`);
     // An instance switched off closes its position only when its YAML says so.
     if (closePosition && rt.spec.config.onDisable === 'close') {
-      const pos = this.positions.get(rt.spec.symbol) ?? FLAT;
+      const pos = this.positions.get(ownerKey(rt.spec.strategy, rt.spec.symbol)) ?? FLAT;
       if (pos.side !== 'flat') this.publish(rt, pos.side === 'long' ? 'exitLong' : 'exitShort', { reason: `strategy stopped (${why}); onDisable: close` }, true);
     }
   }
 
-  private deliver(rt: Runtime, candle: StrategyCandle): void {
+  /** Hands one candle to the instance; `final` is when it became final (see finalAt()). */
+  private deliver(rt: Runtime, candle: StrategyCandle, final: number): void {
     if (rt.state === 'disabled' || candle.openTime <= rt.lastOpenTime) return;
     rt.lastOpenTime = candle.openTime;
     rt.history.push(candle);
@@ -285,6 +319,7 @@ export class StrategyHost {
     rt.regime?.update(candle);
     this.markReadyIfWarm(rt);
     rt.candleTime = candle.openTime;
+    rt.candleFinal = final;
     const timing = this.deps.onTiming;
     if (timing) {
       const t0 = performance.now();
@@ -292,6 +327,7 @@ export class StrategyHost {
       timing(rt.spec.strategy, (performance.now() - t0) / 1000);
     } else this.call(rt, () => rt.inst!.onCandle(candle));
     rt.candleTime = undefined;
+    rt.candleFinal = undefined;
   }
 
   /** Runs instance code; an exception disables the instance, never the host. */
@@ -315,7 +351,7 @@ export class StrategyHost {
       symbol: rt.spec.symbol,
       market: rt.spec.market,
       timeframe: rt.spec.timeframe,
-      position: () => this.positions.get(rt.spec.symbol) ?? FLAT,
+      position: () => this.positions.get(ownerKey(rt.spec.strategy, rt.spec.symbol)) ?? FLAT,
       candles: (limit?: number) => (limit === undefined ? rt.history.slice(-rt.historyCap) : rt.history.slice(-Math.max(0, Math.min(limit, rt.historyCap)))),
       indicators,
       now: () => this.deps.clock.now(),
@@ -337,7 +373,8 @@ export class StrategyHost {
       if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new Error(`${action}: ${k} must be a positive number, got ${v}`);
     }
     if (!force) {
-      if (rt.state !== 'ready') return;
+      const warmup = this.warmupReason(rt);
+      if (warmup !== undefined) return this.dropWarmup(rt, action, o.reason, warmup);
       const entering = action === 'enterLong' || action === 'enterShort';
       if (entering && rt.regime && !rt.regime.allowsEntry()) return;
       if (entering && this.staleSymbols.has(rt.spec.symbol)) {
@@ -362,6 +399,29 @@ export class StrategyHost {
     });
   }
 
+  /**
+   * Why a signal now would be warm-up (undefined when it may go out): the instance is still
+   * replaying stored candles or has not seen enough candles, or the candle it is handling
+   * became final before the instance went live.
+   */
+  private warmupReason(rt: Runtime): string | undefined {
+    if (rt.liveFrom === undefined) return 'replaying stored candles';
+    const c = rt.candleTime;
+    if (c !== undefined && !(rt.candleFinal! > rt.liveFrom)) {
+      return `its ${rt.spec.timeframe} candle ${iso(c)} closed at ${iso(rt.candleFinal!)}, before the instance went live at ${iso(rt.liveFrom)}`;
+    }
+    if (rt.state !== 'ready') return `${Math.min(rt.delivered, rt.spec.warmup)}/${rt.spec.warmup} candles seen`;
+    return undefined;
+  }
+
+  private dropWarmup(rt: Runtime, action: SignalAction, reason: string, why: string): void {
+    rt.warmupDropped++;
+    const what = `${action} (${reason})${rt.candleTime !== undefined ? ` on the ${iso(rt.candleTime)} candle` : ''}`;
+    // During the replay one line at its end says how many (warm()); afterwards one line each.
+    if (rt.liveFrom === undefined) rt.lastWarmupDrop = what;
+    else this.deps.logger.info({ strategy: rt.spec.strategy, symbol: rt.spec.symbol, action, ...(rt.candleTime !== undefined ? { candleTime: rt.candleTime } : {}) }, `${rt.key} ${what} dropped as warm-up: ${why}`);
+  }
+
   /** What makes two specs the same instance: timeframe, params, YAML config and the module loaded. */
   private fingerprint(s: InstanceSpec): string {
     let id = this.moduleIds.get(s.module);
@@ -377,4 +437,19 @@ export class StrategyHost {
     for (const rt of this.runtimes.values()) if (rt.spec.symbol === symbol && rt.state !== 'disabled') out.push(rt);
     return out;
   }
+}
+
+/**
+ * When a candle became final: its close (open time + timeframe), or later when the venue stamped
+ * the 1m candle that completed it later than that. A replay of recorded data (the local exchange,
+ * FEED=replay) sends old candles now and stamps them with its own clock: they are live, not the
+ * past. A REST backfill is stamped with each candle's own close time.
+ */
+function finalAt(candle: StrategyCandle, eventTs: number | undefined): number {
+  const close = candle.openTime + TIMEFRAME_MS[candle.timeframe];
+  return eventTs !== undefined && eventTs > close ? eventTs : close;
+}
+
+function iso(t: number): string {
+  return new Date(t).toISOString();
 }

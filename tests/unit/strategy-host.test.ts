@@ -95,14 +95,19 @@ describe('strategy host', () => {
 
   it('an instance that is not warm emits nothing', async () => {
     const breakout = await load('breakout', BREAKOUT);
-    const { h, bus, signals } = host();
+    const { h, bus, clock, signals } = host();
     h.start([spec(breakout)]);
     expect(h.status()[0]!.state).toBe('warming');
+    // No stored candles: it warms on live ones (closing after the start, at T0 + 10 min).
+    const live = (i: number, c: number) => {
+      clock.advanceTo(T0 + (i + 1) * 60_000);
+      bus.publish('candle.closed', closed(bar(i, c)));
+    };
     // The 4th candle makes a new high but completes the warm-up only now: 3 candles were not enough to signal.
-    for (const [i, c] of [[0, 100], [1, 100], [2, 105]] as const) bus.publish('candle.closed', closed(bar(i, c)));
+    for (const [i, c] of [[10, 100], [11, 100], [12, 105]] as const) live(i, c);
     expect(signals).toEqual([]);
     expect(h.status()[0]!.warm).toBe('3/4');
-    bus.publish('candle.closed', closed(bar(3, 110)));
+    live(13, 110);
     expect(h.status()[0]!.state).toBe('ready');
     expect(signals).toHaveLength(1);
   });
@@ -134,11 +139,11 @@ export default defineStrategy({
     bus.publish('candle.closed', closed(bar(10, 105)));
     expect(signals).toEqual([]);
     expect(h.status()[0]!.detail).toBe('market data stale: entries wait (1 held back)');
-    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('1'), entryPrice: dec('100'), realizedPnl: dec('0') });
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', strategy: 'breakout', positionSide: 'BOTH', quantity: dec('1'), flat: false, entryPrice: dec('100'), realizedPnl: dec('0'), netQuantity: dec('1') });
     bus.publish('candle.closed', closed(bar(11, 90)));
     expect(signals.map((s) => s.action), 'an exit is never held back').toEqual(['exitLong']);
     bus.publish('feed.status', { kind: 'feed.status', ts: 2, status: 'live', connection: 'futures-1', symbols: ['BTCUSDT'] });
-    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('0'), entryPrice: dec('0'), realizedPnl: dec('0') });
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', strategy: 'breakout', positionSide: 'BOTH', quantity: dec('0'), flat: true, entryPrice: dec('0'), realizedPnl: dec('0'), netQuantity: dec('0') });
     bus.publish('candle.closed', closed(bar(12, 120)));
     expect(signals.map((s) => s.action)).toEqual(['exitLong', 'enterLong']);
   });
@@ -163,7 +168,7 @@ export default defineStrategy({ name: 'bad', description: 'x', params: z.object(
     const s2 = spec(breakout, { params: { lookback: 5 }, warmup: 6 });
     expect(h.apply([s2])).toEqual({ added: [], rebuilt: ['breakout:BTCUSDT'], removed: [] });
     expect(h.status()[0]).toMatchObject({ state: 'ready', warm: '6/6' });
-    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', positionSide: 'BOTH', quantity: dec('0.5'), entryPrice: dec('100'), realizedPnl: dec('0') });
+    bus.publish('position.changed', { kind: 'position.changed', ts: 1, market: 'spot', symbol: 'BTCUSDT', strategy: 'breakout', positionSide: 'BOTH', quantity: dec('0.5'), flat: false, entryPrice: dec('100'), realizedPnl: dec('0'), netQuantity: dec('0.5') });
     const closing = spec(breakout, { params: { lookback: 5 }, warmup: 6, config: { ...s2.config, onDisable: 'close' } });
     h.apply([closing]);
     expect(h.apply([])).toEqual({ added: [], rebuilt: [], removed: ['breakout:BTCUSDT'] });
