@@ -301,6 +301,27 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const t of ['reoptimize_decisions', 'optimize_results', 'optimize_runs', 'backtest_runs']) await db.schema.dropTable(t).execute();
     },
   },
+  '0004_ledger': {
+    /**
+     * Orders name their owner (strategy) and who asked (source) separately:
+     * protective and kill-switch orders act for an owner, so their fills close
+     * that owner's position. Rows written before kept the asker in `strategy`;
+     * the ledger allocates such fills to the positions they closed.
+     */
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('orders').addColumn('source', 'text', (c) => c.notNull().defaultTo('strategy')).execute();
+      await db.schema.alterTable('orders').addColumn('position_side', 'text', (c) => c.notNull().defaultTo('BOTH')).execute();
+      await sql`UPDATE orders SET source = strategy WHERE strategy IN ('protective', 'kill-switch')`.execute(db);
+      await sql`UPDATE orders SET source = 'manual' WHERE strategy = 'manual'`.execute(db);
+      // A fill with no order of ours (an adoption of external holdings) names the owner it was handed to.
+      await db.schema.alterTable('fills').addColumn('owner', 'text').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('fills').dropColumn('owner').execute();
+      await db.schema.alterTable('orders').dropColumn('position_side').execute();
+      await db.schema.alterTable('orders').dropColumn('source').execute();
+    },
+  },
   /**
    * The MODE=sim paper account, kept across restarts (issue 17): it used to
    * live in memory, so a restart began a fresh account whose trade ids

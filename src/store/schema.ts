@@ -80,6 +80,10 @@ export interface OrdersTable {
   error: string | null;
   created_at: number;
   updated_at: number;
+  /** Who asked (OrderSource); the owner is `strategy` (migration 0004). */
+  source: string;
+  /** BOTH, or the hedge-mode leg (migration 0004). */
+  position_side: string;
 }
 
 export interface FillsTable {
@@ -97,6 +101,8 @@ export interface FillsTable {
   realized_pnl: string | null;
   is_maker: number;
   ts: number;
+  /** The owner of a fill with no order row (an adopted external holding); migration 0004. */
+  owner?: string | null;
 }
 
 export interface PositionsTable {

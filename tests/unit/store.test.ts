@@ -12,7 +12,7 @@ import { Journal, recordJournal } from '../../src/store/journal.ts';
 import { Store } from '../../src/store/store.ts';
 import { makeWorkspace, type Workspace } from '../support/workspace.ts';
 
-const TABLES = ['backtest_runs', 'candle_series', 'candles', 'equity_snapshots', 'fills', 'instruments', 'journal', 'kv', 'optimize_results', 'optimize_runs', 'orders', 'positions', 'reoptimize_decisions', 'risk_events', 'signals'];
+const TABLES = ['backtest_runs', 'candle_series', 'candles', 'equity_snapshots', 'fills', 'instruments', 'journal', 'kv', 'optimize_results', 'optimize_runs', 'orders', 'positions', 'reoptimize_decisions', 'risk_events', 'signals', 'sim_accounts', 'sim_balances', 'sim_orders', 'sim_positions', 'sim_symbols', 'sim_trades'];
 
 let ws: Workspace;
 const toClose: Array<{ close(): void }> = [];
@@ -42,8 +42,8 @@ describe('store: migrations', () => {
     expect(existsSync(ws.dbFile)).toBe(false);
     const store = open();
     const r = await store.migrate();
-    expect(r.applied).toEqual(['0001_initial', '0002_candle_series', '0003_backtests']);
-    expect(r.current).toBe('0003_backtests');
+    expect(r.applied).toEqual(['0001_initial', '0002_candle_series', '0003_backtests', '0004_ledger', '0005_sim_account']);
+    expect(r.current).toBe('0005_sim_account');
     expect(tables(ws.dbFile)).toEqual(TABLES);
     expect(store.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(store.sqlite.pragma('synchronous', { simple: true }), 'FULL = 2').toBe(2);
@@ -64,7 +64,7 @@ describe('store: migrations', () => {
     const second = open();
     const r = await second.migrate();
     expect(r.applied).toEqual([]);
-    expect(r.current).toBe('0003_backtests');
+    expect(r.current).toBe('0005_sim_account');
     second.close();
     const after = new Database(ws.dbFile, { readonly: true });
     expect(after.prepare('SELECT sql FROM sqlite_master ORDER BY name').all()).toEqual(before);
@@ -130,7 +130,7 @@ describe('store: integrity rules in the schema', () => {
     ws = makeWorkspace();
     const store = open();
     await store.migrate();
-    const row = { client_order_id: 'tr-a', intent_id: 'i-1', strategy: 'rsi', market: 'spot', symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', time_in_force: null, quantity: '1', price: null, stop_price: null, reduce_only: 0, status: 'PENDING', exchange_order_id: null, filled_quantity: '0', average_price: null, error: null, created_at: 1, updated_at: 1 };
+    const row = { client_order_id: 'tr-a', intent_id: 'i-1', strategy: 'rsi', market: 'spot', symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', time_in_force: null, quantity: '1', price: null, stop_price: null, reduce_only: 0, status: 'PENDING', exchange_order_id: null, filled_quantity: '0', average_price: null, error: null, created_at: 1, updated_at: 1, source: 'strategy', position_side: 'BOTH' };
     store.run(store.db.insertInto('orders').values(row));
     expect(() => store.run(store.db.insertInto('orders').values({ ...row, client_order_id: 'tr-b' }))).toThrow(/UNIQUE/);
   });
