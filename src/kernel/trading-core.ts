@@ -285,6 +285,7 @@ export class TradingCore {
         logger: logger.child({ component: 'kill-switch' }),
         symbols: () => (market === 'futures' ? undefined : symbolsTraded()),
         ledger: portfolio.ledger,
+        market,
       });
       const core = new TradingCore(venue, instruments, portfolio, execution, risk, planner, killSwitch, protection, reconciler, deps);
       core.stopTimers = () => {

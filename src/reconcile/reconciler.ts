@@ -216,10 +216,12 @@ export class Reconciler {
         const ext = venueQty.minus(ours);
         position = { ...position, external: ext.toFixed(), status: 'external', action: policy === 'halt' ? 'HALTED' : policy === 'adopt' ? `adopted by ${this.deps.adoptOwner()}` : 'ignored' };
         if (!dryRun) {
-          this.setExternal(symbol, ext);
+          // Adopted holdings become the adopting owner's (no external line); without a price yet, the next pass adopts them.
+          if (policy === 'adopt') {
+            if (this.adoptPosition(symbol, ext.minus(external))) this.setExternal(symbol, ZERO);
+          } else this.setExternal(symbol, ext);
           if (policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()} external=${ext.toFixed()}`, 'reconcile');
-          else if (policy === 'adopt') this.adoptPosition(symbol, ext);
-          else logger.warn({ symbol, venue: venueQty.toFixed(), ours: ours.toFixed(), external: ext.toFixed() }, `${symbol}: ${ext.toFixed()} held on the exchange beyond the bot's own positions is external: no strategy trades it (reconcile.external: ignore)`);
+          else if (policy === 'ignore') logger.warn({ symbol, venue: venueQty.toFixed(), ours: ours.toFixed(), external: ext.toFixed() }, `${symbol}: ${ext.toFixed()} held on the exchange beyond the bot's own positions is external: no strategy trades it (reconcile.external: ignore)`);
         }
       } else {
         // The bot's own holdings are not all there (sold by hand, liquidated unseen). The books follow
@@ -301,12 +303,13 @@ export class Reconciler {
    * owner explicitly, so positions, PnL, protection and the kill switch see it
    * from now on. The external line shrinks by what was adopted.
    */
-  adoptPosition(symbol: string, qty: Dec, at?: Dec): void {
+  adoptPosition(symbol: string, qty: Dec, at?: Dec): boolean {
     const { store, clock, portfolio, market, bus } = this.deps;
+    if (qty.isZero()) return true;
     const price = at ?? portfolio.mark(symbol);
     if (!price) {
       this.deps.logger.warn({ symbol }, `cannot adopt the external position on ${symbol}: no price yet; it is adopted at the next pass`);
-      return;
+      return false;
     }
     const owner = this.deps.adoptOwner();
     const now = clock.now();
@@ -318,9 +321,9 @@ export class Reconciler {
         .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: qty.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now, owner })
         .onConflict((oc) => oc.doNothing()),
     );
-    if (res.changes === 0) return;
-    this.setExternal(symbol, this.deps.ledger.external(symbol).minus(qty));
+    if (res.changes === 0) return false;
     bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: owner, market, symbol, side, price, quantity: qty.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
+    return true;
   }
 
   /** A 'reconcile' fill of the missing quantity: the ledger closes the owners' lines it reduces. */

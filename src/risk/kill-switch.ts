@@ -22,6 +22,9 @@ import type { Logger } from '../core/logger.ts';
 import type { ExecutionEngine } from '../execution/execution-engine.ts';
 import type { InstrumentBook } from '../execution/instrument-book.ts';
 import { EXTERNAL, type LedgerView } from '../ledger/ledger.ts';
+import { roundQuantity } from '../model/filters.ts';
+import { ZERO } from '../core/decimal.ts';
+import type { Market } from '../model/market.ts';
 import { VenueError, type Venue } from '../venues/venue.ts';
 import type { OrderPlanner } from './order-planner.ts';
 import type { RiskEngine } from './risk-engine.ts';
@@ -42,8 +45,9 @@ export interface KillSwitchDeps {
   planner: OrderPlanner;
   execution: ExecutionEngine;
   instruments: InstrumentBook;
-  /** Every owner's position (the kill switch closes the bot's own, never external holdings). */
+  /** Every owner's position: the kill switch closes each as its own order. */
   ledger: LedgerView;
+  market: Market;
   /**
    * Symbols whose positions flatten looks at: spot holdings are per base
    * asset, so spot names its symbols; undefined (futures) means every position.
@@ -94,6 +98,26 @@ export class KillSwitch {
         await execution.idle();
         // Fills the stream has not delivered yet: fetch them now so the books are right.
         await execution.poll();
+        // Futures positions placed by hand are closed too (a person asked for a flat account), once the
+        // owners' closes are settled: as the external owner's orders, so their fills land on the external
+        // line. Spot coins the bot did not buy are the user's holdings, not a position: never sold.
+        if (this.deps.market === 'futures') {
+          for (const p of await venue.positions(this.deps.symbols())) {
+            const side = p.positionSide === 'SHORT' || p.positionSide === 'LONG' ? p.positionSide : 'BOTH';
+            const ours = this.deps.ledger.lots(p.symbol).filter((l) => l.strategy !== EXTERNAL && l.side === side).reduce((a, l) => a.plus(l.quantity), ZERO);
+            const theirs = p.quantity.minus(ours);
+            const inst = this.deps.instruments.get(p.symbol);
+            if (!inst || this.deps.ledger.isDust(p.symbol, theirs)) continue;
+            const qty = roundQuantity(theirs.abs(), inst.filters.marketLot.stepSize.gt(inst.filters.lot.stepSize) ? inst.filters.marketLot : inst.filters.lot);
+            const closeSide = theirs.isPos() ? 'SELL' : 'BUY';
+            const intent = this.deps.planner.submit({ symbol: p.symbol, side: closeSide, quantity: qty, reduceOnly: true, source: 'kill-switch', strategy: EXTERNAL, reason, ...(side !== 'BOTH' ? { positionSide: side } : {}) });
+            const d = denied.get(intent.intentId);
+            if (d) report.closed.push({ symbol: p.symbol, side: closeSide, quantity: qty.toFixed(), status: 'DENIED', detail: d });
+            else report.closed.push({ symbol: p.symbol, side: closeSide, quantity: qty.toFixed(), clientOrderId: clientOrderId(EXTERNAL, p.symbol, intent.seq), status: 'SENT' });
+          }
+          await execution.idle();
+          await execution.poll();
+        }
         for (const c of report.closed) {
           if (!c.clientOrderId) continue;
           const o = await venue.fetchOrder(c.symbol, c.clientOrderId).catch(() => undefined);

@@ -44,8 +44,8 @@ function signal(k: Kernel, clock: TestClock, strategy: string, symbol: string, a
 /** Waits until the bot has n protective orders working on the symbol (NEW on the exchange). */
 async function protectiveWorking(k: Kernel, symbol: string, n: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const rows = k.trading!.execution.openOrders(symbol).filter((r) => r.strategy === 'protective' && r.status === 'NEW');
-    if (rows.length === n && k.trading!.execution.openOrders(symbol).every((r) => r.strategy !== 'protective' || r.status === 'NEW')) return;
+    const rows = k.trading!.execution.openOrders(symbol).filter((r) => r.source === 'protective' && r.status === 'NEW');
+    if (rows.length === n && k.trading!.execution.openOrders(symbol).every((r) => r.source !== 'protective' || r.status === 'NEW')) return;
     await nextEvent(k.bus, 'order.update', () => true, 5000);
   }
   throw new Error(`protective orders on ${symbol} never settled at ${n}`);
@@ -68,15 +68,21 @@ describe('protective exits on the exchange', () => {
     await protectiveWorking(k, 'BTCUSDT', 2);
     expect(await conditionals(ex, 'BTCUSDT'), 'stop 2 % below, target 4 % above, reduce-only, on the exchange').toEqual(['SELL STOP_MARKET 0.002@58800 reduceOnly', 'SELL TAKE_PROFIT_MARKET 0.002@62400 reduceOnly']);
 
-    // The position grows by hand: the protection follows its size.
+    // Someone else buys on the same symbol (a manual order: another owner). The stop belongs to idle's
+    // position, not to the symbol's net: it stays at idle's 0.002 (before the ledger it grew to 0.005, and
+    // a triggered stop would have sold the other owner's coins too).
     const added = nextEvent(k.bus, 'fill', (f) => f.strategy === 'manual');
     t.planner.submit({ symbol: 'BTCUSDT', side: 'BUY', quantity: dec('0.003'), source: 'manual', strategy: 'manual', reason: 'add' });
     await added;
-    await protectiveWorking(k, 'BTCUSDT', 2);
-    expect(await conditionals(ex, 'BTCUSDT'), 'replaced at the new size').toEqual(['SELL STOP_MARKET 0.005@58800 reduceOnly', 'SELL TAKE_PROFIT_MARKET 0.005@62400 reduceOnly']);
+    expect(t.portfolio.ledger.lot('idle', 'BTCUSDT').quantity.toFixed(), "idle's own line").toBe('0.002');
+    expect(t.portfolio.position('BTCUSDT').quantity.toFixed(), 'the venue nets both owners').toBe('0.005');
+    expect((await conditionals(ex, 'BTCUSDT')).map((c) => c.split(' ').slice(0, 3).join(' ')), "still idle's size").toEqual(['SELL STOP_MARKET 0.002@58800', 'SELL TAKE_PROFIT_MARKET 0.002@62400']);
+    const back = nextEvent(k.bus, 'fill', (f) => f.strategy === 'manual' && f.side === 'SELL');
+    t.planner.submit({ symbol: 'BTCUSDT', side: 'SELL', quantity: dec('0.003'), reduceOnly: true, source: 'manual', strategy: 'manual', reason: 'back' });
+    await back;
 
     // The strategy exits: nothing protective is left behind.
-    const exited = nextEvent(k.bus, 'position.changed', (p) => p.quantity.isZero());
+    const exited = nextEvent(k.bus, 'position.changed', (p) => p.strategy === 'idle' && p.quantity.isZero());
     signal(k, clock, 'idle', 'BTCUSDT', 'exitLong');
     await exited;
     await protectiveWorking(k, 'BTCUSDT', 0);
@@ -88,7 +94,7 @@ describe('protective exits on the exchange', () => {
     signal(k, clock, 'idle', 'BTCUSDT', 'enterLong');
     await again;
     await protectiveWorking(k, 'BTCUSDT', 2);
-    const stopped = nextEvent(k.bus, 'fill', (f) => f.strategy === 'protective');
+    const stopped = nextEvent(k.bus, 'fill', (f) => f.strategy === 'idle' && f.side === 'SELL');
     candle(k, ex, clock, 'futures', 'BTCUSDT', '58000');
     const stopFill = await stopped;
     expect([stopFill.side, stopFill.quantity.toFixed()], 'the stop closed the whole position').toEqual(['SELL', '0.002']);

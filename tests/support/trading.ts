@@ -14,6 +14,7 @@ import type { Channels } from '../../src/model/events.ts';
 import type { Market } from '../../src/model/market.ts';
 import { loadSettings } from '../../src/settings/load-settings.ts';
 import { createIndicatorFactory } from '../../src/strategy/indicators/index.ts';
+import { loadStrategyModules, resolveInstances, type InstanceSpec } from '../../src/strategy/loader.ts';
 import { makeWorkspace, type Workspace } from './workspace.ts';
 
 export function tradingWorkspace(ex: LocalExchange, botYaml: string, extraEnv: Record<string, string> = {}): Workspace {
@@ -23,15 +24,24 @@ export function tradingWorkspace(ex: LocalExchange, botYaml: string, extraEnv: R
 }
 
 /** The kernel in this process, on the given clock (the exchange keeps real time). */
-export async function startKernel(ws: Workspace, clock: Clock, opts: { pollMs?: number; tries?: number; retryDelayMs?: number; hotReload?: boolean } = {}): Promise<Kernel> {
+export async function startKernel(ws: Workspace, clock: Clock, opts: { pollMs?: number; tries?: number; retryDelayMs?: number; hotReload?: boolean; strategies?: boolean } = {}): Promise<Kernel> {
   const load = () => loadSettings({ cwd: ws.dir, env: ws.env, envFile: false });
+  const settings = load();
+  let specs: InstanceSpec[] = [];
+  if (opts.strategies) {
+    // The workspace's strategy modules run in the kernel's host (otherwise the test publishes signals itself).
+    const { modules } = await loadStrategyModules(settings.paths.strategiesDir, settings.strategyModules, ws.dir);
+    const resolved = resolveInstances(settings, settings.strategies, modules);
+    if (resolved.issues.length) throw new Error(`strategy instances: ${JSON.stringify(resolved.issues)}`);
+    specs = [...resolved.specs];
+  }
   return Kernel.start({
-    settings: load(),
+    settings,
     clock,
     logger: silentLogger(),
     version: 'test',
     runId: 'run-test',
-    specs: [],
+    specs,
     indicators: createIndicatorFactory,
     ...(opts.hotReload ? { reloadSettings: load } : {}),
     execution: { retryDelayMs: opts.retryDelayMs ?? 50, ...(opts.tries ? { tries: opts.tries } : {}), ...(opts.pollMs ? { pollMs: opts.pollMs } : {}) },
