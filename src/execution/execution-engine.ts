@@ -24,7 +24,7 @@ import { Dec, ZERO } from '../core/decimal.ts';
 import { clientOrderId as makeClientOrderId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { OrderCancel, OrderIntent, OrderSide, OrderSource, OrderStatus, OrderSubmit, PositionSide } from '../model/events.ts';
-import { checkOrder, roundPrice, roundQuantity } from '../model/filters.ts';
+import { checkCallbackRate, checkOrder, roundPrice, roundQuantity } from '../model/filters.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import type { OrdersTable } from '../store/schema.ts';
@@ -35,7 +35,7 @@ import type { LedgerView } from '../ledger/ledger.ts';
 
 const FINAL: ReadonlySet<OrderStatus> = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
 const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
-const MARKET_TYPES = new Set(['MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET']);
+const MARKET_TYPES = new Set(['MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET']);
 /** Binance's REQUEST_WEIGHT per minute (exchangeInfo rateLimits): spot 6000, USD-M 2400. */
 const WEIGHT_BUDGET: Readonly<Record<Market, number>> = { spot: 6000, futures: 2400 };
 
@@ -796,7 +796,7 @@ export interface PreparedOrder {
  * truncated (never rounded up) to LOT_SIZE and, for orders that execute at
  * market, MARKET_LOT_SIZE too; prices go to the tick on the passive side.
  */
-export function prepareOrder(inst: Instrument, i: Pick<OrderIntent, 'type' | 'side' | 'quantity' | 'price' | 'stopPrice' | 'reduceOnly'>, referencePrice: Dec | undefined, openOrders: number): PreparedOrder | { reason: string } {
+export function prepareOrder(inst: Instrument, i: Pick<OrderIntent, 'type' | 'side' | 'quantity' | 'price' | 'stopPrice' | 'reduceOnly' | 'callbackRate'>, referencePrice: Dec | undefined, openOrders: number): PreparedOrder | { reason: string } {
   const isMarket = MARKET_TYPES.has(i.type);
   let quantity = roundQuantity(i.quantity, inst.filters.lot);
   if (isMarket) quantity = roundQuantity(quantity, inst.filters.marketLot);
@@ -804,6 +804,10 @@ export function prepareOrder(inst: Instrument, i: Pick<OrderIntent, 'type' | 'si
   // A stop rounds toward triggering sooner (a sell stop up, a buy stop down): never later than asked.
   const stopPrice = i.stopPrice ? roundPrice(i.stopPrice, inst, i.side === 'SELL' ? 'SELL' : 'BUY') : undefined;
   if (quantity.lte(0)) return { reason: `QTY_ROUNDS_TO_ZERO: quantity=${i.quantity.toFixed()} step=${inst.filters.lot.stepSize.toFixed()}` };
+  if (i.type === 'TRAILING_STOP_MARKET') {
+    const bad = i.callbackRate ? checkCallbackRate(i.callbackRate) : 'CALLBACK_RATE_MISSING: a trailing stop needs callbackRate';
+    if (bad) return { reason: bad };
+  }
   const failure = checkOrder(
     inst,
     { side: i.side, isMarket, quantity, ...(price ? { price } : {}), ...(stopPrice ? { stopPrice } : {}), ...(i.reduceOnly ? { reduceOnly: true } : {}) },

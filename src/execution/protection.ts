@@ -33,7 +33,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LedgerView } from '../ledger/ledger.ts';
-import { roundQuantity } from '../model/filters.ts';
+import { CALLBACK_RATE, roundQuantity } from '../model/filters.ts';
 import type { Fill, OrderIntent, OrderUpdate, PositionChanged, PositionSide } from '../model/events.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
@@ -50,9 +50,6 @@ const STOP_LIMIT_SLIPPAGE = new Dec('0.005');
 /** A rejected or failed leg is tried again after this long, this many times, then left unprotected (and reported). */
 const RETRY_MS = 5_000;
 const MAX_RETRIES = 5;
-/** Binance USD-M TRAILING_STOP_MARKET callbackRate bounds, percent (New Order (TRADE): "min 0.1, max 10"). */
-const CALLBACK_MIN = new Dec('0.1');
-const CALLBACK_MAX = new Dec(10);
 
 interface Levels {
   stop?: Dec;
@@ -295,8 +292,10 @@ export class ProtectionManager {
       this.legs.set(i.intentId, { owner: key, leg: 'target' });
     }
     if (l.trail && futures) {
-      const rate = Dec.min(CALLBACK_MAX, Dec.max(CALLBACK_MIN, l.trail));
-      if (!rate.eq(l.trail)) this.deps.logger.warn({ symbol: lot.symbol, trailingPct: l.trail.toFixed(), callbackRate: rate.toFixed() }, `trailing ${l.trail.toFixed()} % is outside Binance's callbackRate range ${CALLBACK_MIN.toFixed()}..${CALLBACK_MAX.toFixed()} %: using ${rate.toFixed()} %`);
+      // Binance takes 0.1..5 % in steps of 0.1 (model/filters.ts CALLBACK_RATE): the nearest rate it accepts.
+      const { min, max, step } = CALLBACK_RATE;
+      const rate = Dec.min(max, Dec.max(min, l.trail.div(step).toDecimalPlaces(0, Dec.ROUND_HALF_UP).times(step)));
+      if (!rate.eq(l.trail)) this.deps.logger.warn({ symbol: lot.symbol, trailingPct: l.trail.toFixed(), callbackRate: rate.toFixed() }, `trailing ${l.trail.toFixed()} % is not a callbackRate Binance accepts (${min.toFixed()}..${max.toFixed()} % in steps of ${step.toFixed()}): using ${rate.toFixed()} %`);
       const i = this.deps.planner.protect({ ...base, type: 'TRAILING_STOP_MARKET', callbackRate: rate, reason: `trailing stop ${rate.toFixed()} %` });
       this.legs.set(i.intentId, { owner: key, leg: 'trail' });
     }
