@@ -196,6 +196,15 @@ export class ProtectionManager {
       this.legs.delete(u.intentId);
       this.work(leg.owner).cids[leg.leg] = u.clientOrderId;
     }
+    // A stop working on the exchange again: the position is protected (a retry succeeded).
+    if ((u.status === 'NEW' || u.status === 'PARTIALLY_FILLED') && this.unprotectedWhy.size > 0) {
+      for (const [key, w] of this.working) {
+        if (w.cids.stop === u.clientOrderId || w.cids.trail === u.clientOrderId) {
+          this.unprotectedWhy.delete(key);
+          w.failures = 0;
+        }
+      }
+    }
     if (!['CANCELED', 'REJECTED', 'EXPIRED', 'FILLED'].includes(u.status)) return;
     for (const [key, w] of this.working) {
       for (const l of Object.keys(w.cids) as Leg[]) {

@@ -4,8 +4,9 @@
  *
  *   live   the process answers (always true when anything answers at all);
  *   ready  it is running and trading can work: the database, the feed, the
- *          user stream and reconciliation are not down, and no critical
- *          circuit breaker (the exchange REST API) is OPEN.
+ *          user stream and reconciliation are not down, every position with
+ *          a stop has it working (protection), and no critical circuit
+ *          breaker (the exchange REST API) is OPEN.
  *
  * 200 when ready, 503 when not. A paused or HALTED account is still ready:
  * that is an operator's decision (or a risk limit doing its job), and a
@@ -27,7 +28,7 @@ export interface HealthAnswer {
     ts: string;
     uptimeSec: number;
     problems: string[];
-    checks: Record<'feed' | 'userStream' | 'db' | 'reconcile' | 'trading', { status: string; detail?: string }>;
+    checks: Record<'feed' | 'userStream' | 'db' | 'reconcile' | 'protection' | 'trading', { status: string; detail?: string }>;
     breakers: Heartbeat['breakers'];
     notifiers: Array<{ channel: string; breaker?: unknown }>;
   };
@@ -54,6 +55,7 @@ export function healthAnswer(hb: Heartbeat): HealthAnswer {
         userStream: check(hb.userStream),
         db: check(hb.db),
         reconcile: check(hb.reconcile),
+        protection: check(hb.protection),
         trading: { status: trading === 'ACTIVE' || trading === 'n/a' ? 'ok' : 'degraded', detail: `account ${trading}` },
       },
       breakers: hb.breakers,

@@ -19,7 +19,7 @@ export const blockSchema = z
   .catchall(z.unknown());
 export type HealthBlock = z.infer<typeof blockSchema>;
 
-export const BLOCK_NAMES = ['feed', 'userStream', 'db', 'reconcile', 'risk'] as const;
+export const BLOCK_NAMES = ['feed', 'userStream', 'db', 'reconcile', 'risk', 'protection'] as const;
 export type BlockName = (typeof BLOCK_NAMES)[number];
 
 export const heartbeatSchema = z.object({
@@ -46,6 +46,12 @@ export const heartbeatSchema = z.object({
   db: blockSchema,
   reconcile: blockSchema,
   risk: blockSchema,
+  /**
+   * Stops, take-profits and trailing stops per owner (strategy, symbol, side): which legs the
+   * exchange holds and which the bot emulates from the mark; `down` while a position with
+   * protective levels has no working stop (a rejected or failed leg, being retried).
+   */
+  protection: blockSchema.default({ status: 'n/a' }),
   eventLoopLagMs: z.object({ p50: z.number(), p99: z.number(), max: z.number() }),
   rssMb: z.number(),
   heapUsedMb: z.number(),

@@ -172,6 +172,7 @@ export class HeartbeatWriter {
       db: this.blocks.db,
       reconcile: this.blocks.reconcile,
       risk: this.blocks.risk,
+      protection: this.blocks.protection,
       eventLoopLagMs: { p50: pct(50), p99: pct(99), max: lagMs(this.lag.max) },
       rssMb: round(mem.rss / MB),
       heapUsedMb: round(mem.heapUsed / MB),

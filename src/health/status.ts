@@ -62,7 +62,7 @@ export function formatStatus(v: StatusVerdict): string {
   row('strategies', hb.strategies.length ? abbreviate(hb.strategies) : 'none');
   lines.push('');
   lines.push(`${'component'.padEnd(12)}${'status'.padEnd(10)}detail`);
-  for (const name of ['feed', 'userStream', 'db', 'reconcile', 'risk'] as const) {
+  for (const name of ['feed', 'userStream', 'db', 'reconcile', 'risk', 'protection'] as const) {
     const b = hb[name];
     lines.push(`${name.padEnd(12)}${b.status.padEnd(10)}${b.detail ?? ''}`);
   }

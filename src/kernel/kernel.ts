@@ -235,6 +235,16 @@ export class Kernel {
         return { status: account === 'HALTED' ? 'degraded' : 'ok', detail: `account ${account}; ${states.length} scopes restricted; ${trading.risk.denials} denials, ${trading.risk.approvals} approvals`, ...v };
       });
 
+      heartbeat.setBlockProvider('protection', () => {
+        const v = trading.protection.view();
+        if (v.owners.length === 0 && v.unprotected.length === 0) return { status: 'n/a', detail: 'no position with a stop, target or trailing stop' };
+        const emulated = v.owners.flatMap((o) => o.emulated.map((leg) => `${o.strategy} ${o.symbol} ${leg}`));
+        const detail = v.unprotected.length
+          ? `UNPROTECTED: ${v.unprotected.map((u) => `${u.strategy} ${u.symbol} (${u.reason})`).join('; ')}`
+          : `${v.owners.length} position(s) protected${emulated.length ? `; emulated from the mark: ${emulated.join(', ')}` : '; every leg on the exchange'}`;
+        return { status: v.unprotected.length ? 'down' : 'ok', detail, owners: v.owners, unprotected: v.unprotected };
+      });
+
       // 7a. Equity snapshots: one a minute (thinned to hourly as they age) for `trader portfolio history`.
       const snapshots = new EquitySnapshots({ store, clock, portfolio: trading.portfolio, logger: logger.child({ component: 'equity-snapshots' }) });
       snapshots.start();

@@ -86,7 +86,7 @@ describe('control API', () => {
     expect(health.status, health.text).toBe(200);
     const h = JSON.parse(health.text);
     expect([h.status, h.live, h.ready, h.state], 'live and ready').toEqual(['ok', true, true, 'running']);
-    expect(Object.keys(h.checks).sort()).toEqual(['db', 'feed', 'reconcile', 'trading', 'userStream']);
+    expect(Object.keys(h.checks).sort()).toEqual(['db', 'feed', 'protection', 'reconcile', 'trading', 'userStream']);
     expect(h.breakers, 'the exchange breaker is reported').toEqual([expect.objectContaining({ name: 'exchange-rest', state: 'CLOSED' })]);
     expect(health.text, 'no balance or equity in the public answer').not.toMatch(/10000|equity|balance|pnl/i);
 

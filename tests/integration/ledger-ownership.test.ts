@@ -247,4 +247,37 @@ describe('futures: a reversal keeps its stop', () => {
   });
 });
 
-void dec;
+
+describe('futures: a stop the exchange refuses', () => {
+  it('the position is reported unprotected (heartbeat unhealthy) until the retried stop is working', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('futures', 'BTCUSDT', new Dec('60000'));
+    ws = tradingWorkspace(ex, 'market: futures\n');
+    addStrategy(ws, 'rev', { 'BTCUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.002\nrisk:\n  stopLossPct: 2\n' });
+    const clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    const k = kernel;
+    const t = k.trading!;
+    // The next conditional order is refused as Binance refuses one whose trigger is already crossed
+    // (USD-M "New Algo Order (TRADE)": -2021 "Order would immediately trigger.").
+    ex.faults.fails.push({ count: 1, status: 400, code: -2021, msg: 'Order would immediately trigger.', pathPrefix: '/fapi/v1/algoOrder' });
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'futures', 'BTCUSDT', '60000');
+    k.bus.publish('signal.rev', { kind: 'signal', ts: clock.now(), strategy: 'rev', symbol: 'BTCUSDT', action: 'enterLong', reason: 'test' });
+    for (let i = 0; i < 20 && t.protection.view().unprotected.length === 0; i++) await settled(k);
+    expect(t.portfolio.ledger.lot('rev', 'BTCUSDT').quantity.toFixed(), 'the entry filled').toBe('0.002');
+    expect(t.protection.view().unprotected.map((u) => [u.strategy, u.symbol]), 'the stop was refused: unprotected').toEqual([['rev', 'BTCUSDT']]);
+    let hb = k.heartbeat.write();
+    expect([hb.healthy, hb.protection.status], 'an unprotected position makes the bot unhealthy').toEqual([false, 'down']);
+    expect(hb.problems.join(' '), 'and says which').toMatch(/protection is down: UNPROTECTED: rev BTCUSDT/);
+
+    // The retry, 5 s later on the bot's clock: the stop is placed and the position is protected again.
+    clock.advanceBy(5_000);
+    for (let i = 0; i < 20 && t.protection.view().unprotected.length > 0; i++) await settled(k);
+    await settled(k);
+    expect(t.protection.view().unprotected, 'protected again').toEqual([]);
+    hb = k.heartbeat.write();
+    expect([hb.healthy, hb.protection.status]).toEqual([true, 'ok']);
+    expect(t.protection.view().owners.map((o) => [o.strategy, o.stop, o.onExchange]), 'the stop is on the exchange').toEqual([['rev', '58800', ['stop']]]);
+  });
+});
