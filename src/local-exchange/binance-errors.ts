@@ -108,6 +108,23 @@ export function fromReject(market: Market, r: EngineReject): BinanceError {
       return err(400, -2007, 'Invalid callBack rate.');
     case 'ORDER_LIST_PRICES':
       return err(400, -2010, 'The relationship of the prices for the orders is not correct.');
+    case 'ORDER_LIST_INVALID':
+      // Spot Error Codes: -1168 BOTH_OCO_ORDERS_CANNOT_BE_LIMIT, -1166 SELL_OCO_LIMIT_MUST_BE_ABOVE,
+      // -1197 SELL_OCO_STOP_LOSS_MUST_BE_BELOW, -1165 BUY_OCO_LIMIT_MUST_BE_BELOW, -1196 BUY_OCO_STOP_LOSS_MUST_BE_ABOVE.
+      switch (r.listRule) {
+        case 'BOTH_LIMIT':
+          return err(400, -1168, 'At least one OCO order must be contingent.');
+        case 'SELL_LIMIT_MUST_BE_ABOVE':
+          return err(400, -1166, 'A limit order in a sell OCO must be above.');
+        case 'SELL_STOP_MUST_BE_BELOW':
+          return err(400, -1197, 'A stop loss order in a sell OCO must be below.');
+        case 'BUY_LIMIT_MUST_BE_BELOW':
+          return err(400, -1165, 'A limit order in a buy OCO must be below.');
+        case 'BUY_STOP_MUST_BE_ABOVE':
+          return err(400, -1196, 'A stop loss order in a buy OCO must be above.');
+        default:
+          return err(400, -1158, 'Order type not supported in OCO.');
+      }
     case 'NO_PRICE':
       return err(400, -2010, `No market price yet for this symbol (local exchange).`);
     case 'INVALID_PARAMETER':

@@ -7,7 +7,7 @@
 import { Dec } from '../core/decimal.ts';
 import type { Market } from '../model/market.ts';
 import type { MatchingEngine } from '../venues/sim/engine.ts';
-import type { PlaceOrderRequest, PositionSide, SimOrder, SimOrderType, TimeInForce, WorkingType } from '../venues/sim/types.ts';
+import type { OrderListLeg, PlaceOrderRequest, PositionSide, SimOrder, SimOrderType, TimeInForce, WorkingType } from '../venues/sim/types.ts';
 import { err, ERR, fromReject } from './binance-errors.ts';
 import { INTERVAL_MS, type CandleStore } from './candle-store.ts';
 import type { ListenKeys } from './listen-keys.ts';
@@ -95,8 +95,82 @@ export function spotRoutes(deps: RouteDeps): Route[] {
     return ok(S.spotNewOrder(r.value, fills, respType));
   };
 
+  /**
+   * "New Order list - OCO (TRADE)", POST /api/v3/orderList/oco. Leg types: the
+   * documented OCO types, of which the symbols here enable LIMIT_MAKER and
+   * STOP_LOSS_LIMIT (exchangeInfo orderTypes); Binance answers the others
+   * with "... orders are not supported for this symbol." (-2010).
+   */
+  const placeOco = (account: string, p: Params): RouteResult => {
+    const symbol = symbolOf(engine, market, p);
+    const side = (p.enumOf('side', SIDES, ERR.invalidSide()) ?? p.req('side')) as 'BUY' | 'SELL';
+    const quantity = p.dec('quantity');
+    if (!quantity) return ERR.mandatory('quantity');
+    const OCO_TYPES = ['STOP_LOSS_LIMIT', 'STOP_LOSS', 'LIMIT_MAKER', 'TAKE_PROFIT', 'TAKE_PROFIT_LIMIT'] as const;
+    const NOT_ENABLED: Record<string, string> = { STOP_LOSS: 'Stop loss', TAKE_PROFIT: 'Take profit', TAKE_PROFIT_LIMIT: 'Take profit limit' };
+    const leg = (at: 'above' | 'below'): OrderListLeg | RouteResult => {
+      const type = p.enumOf(`${at}Type`, OCO_TYPES, err(400, -1158, 'Order type not supported in OCO.')) ?? p.req(`${at}Type`);
+      if (NOT_ENABLED[type]) return err(400, -2010, `${NOT_ENABLED[type]} orders are not supported for this symbol.`);
+      if (p.has(`${at}TrailingDelta`)) return err(400, -2010, 'Trailing stop orders are not supported for this symbol.');
+      const price = p.dec(`${at}Price`);
+      const stopPrice = p.dec(`${at}StopPrice`);
+      const tif = p.enumOf(`${at}TimeInForce`, ['GTC', 'IOC', 'FOK'] as const, ERR.invalidTif());
+      const clientOrderId = p.str(`${at}ClientOrderId`);
+      if (clientOrderId !== undefined && !/^[.A-Z:/a-z0-9_-]{1,36}$/.test(clientOrderId)) return err(400, -1100, `Illegal characters found in parameter '${at}ClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.`);
+      if (!price) return ERR.mandatory(`${at}Price`);
+      if (type === 'LIMIT_MAKER') {
+        if (stopPrice) return ERR.badParam(`Parameter '${at}StopPrice' sent when not required.`);
+        if (tif) return ERR.badParam(`Parameter '${at}TimeInForce' sent when not required.`);
+      } else {
+        if (!stopPrice) return err(400, -1102, `Param '${at}StopPrice' or '${at}TrailingDelta' must be sent, but both were empty/null!`);
+        if (!tif) return ERR.mandatory(`${at}TimeInForce`);
+      }
+      return { type: type as OrderListLeg['type'], price, ...(stopPrice ? { stopPrice } : {}), ...(tif ? { timeInForce: tif } : {}), ...(clientOrderId ? { clientOrderId } : {}) };
+    };
+    const above = leg('above');
+    if (!('type' in above)) return above;
+    const below = leg('below');
+    if (!('type' in below)) return below;
+    const listClientOrderId = p.str('listClientOrderId');
+    if (listClientOrderId !== undefined && !/^[.A-Z:/a-z0-9_-]{1,36}$/.test(listClientOrderId)) return err(400, -1100, "Illegal characters found in parameter 'listClientOrderId'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.");
+    const r = engine.placeOrderList(account, { symbol, side, quantity, above, below, ...(listClientOrderId ? { listClientOrderId } : {}) });
+    if (!r.ok) return fromReject(market, r);
+    const respType = p.enumOf('newOrderRespType', ['ACK', 'RESULT', 'FULL'] as const, err(400, -1136, 'Invalid newOrderRespType')) ?? 'FULL';
+    return ok(S.orderListNew(r.value.list, r.value.orders.map((o) => ({ order: o, fills: engine.trades(account, market, symbol, { orderId: o.orderId }) })), respType));
+  };
+
+  /** orderListId or listClientOrderId (Cancel) / origClientOrderId (Query). */
+  const listRef = (p: Params, clientParam: 'listClientOrderId' | 'origClientOrderId'): { orderListId?: number; listClientOrderId?: string } => {
+    const orderListId = p.int('orderListId');
+    const cid = p.str(clientParam);
+    if (orderListId === undefined && cid === undefined) throw new ParamError(err(400, -1102, `Param 'orderListId' or '${clientParam}' must be sent, but both were empty/null!`));
+    return { ...(orderListId !== undefined ? { orderListId } : {}), ...(cid !== undefined ? { listClientOrderId: cid } : {}) };
+  };
+
   return [
     { method: 'GET', path: '/api/v3/ping', security: 'NONE', weight: 1, handler: () => ok({}) },
+    { method: 'POST', path: '/api/v3/orderList/oco', security: 'SIGNED', weight: 1, placesOrder: true, handler: ({ account, params }) => placeOco(account, params) },
+    {
+      method: 'DELETE',
+      path: '/api/v3/orderList',
+      security: 'SIGNED',
+      weight: 1,
+      handler: ({ account, params }) => {
+        const r = engine.cancelOrderList(account, symbolOf(engine, market, params), listRef(params, 'listClientOrderId'));
+        return r.ok ? ok(S.orderListCancel(r.value.list, r.value.orders)) : ERR.unknownOrderCancel();
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v3/orderList',
+      security: 'SIGNED',
+      weight: 4,
+      handler: ({ account, params }) => {
+        const r = engine.getOrderList(account, listRef(params, 'origClientOrderId'));
+        return r.ok ? ok(S.orderList(r.value.list)) : ERR.orderDoesNotExist();
+      },
+    },
+    { method: 'GET', path: '/api/v3/openOrderList', security: 'SIGNED', weight: 6, handler: ({ account }) => ok(engine.openOrderLists(account).map(S.orderList)) },
     { method: 'GET', path: '/api/v3/time', security: 'NONE', weight: 1, handler: ({ now }) => ok({ serverTime: now }) },
     {
       method: 'GET',

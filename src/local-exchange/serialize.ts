@@ -6,7 +6,7 @@ import { Dec } from '../core/decimal.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { RawKline } from '../market-data/kline-files.ts';
 import type { Income } from '../venues/sim/engine.ts';
-import type { FuturesAccountView, FuturesPosition, SimOrder, SimTrade, SpotBalance } from '../venues/sim/types.ts';
+import type { FuturesAccountView, FuturesPosition, SimOrder, SimOrderList, SimTrade, SpotBalance } from '../venues/sim/types.ts';
 
 /** Spot prints 8 decimals ("0.01000000"); futures prints the plain value. */
 const s8 = (d: Dec): string => d.toFixed(8);
@@ -37,8 +37,10 @@ export function spotExchangeInfo(instruments: readonly Instrument[], serverTime:
         quoteCommissionPrecision: 8,
         orderTypes: ['LIMIT', 'LIMIT_MAKER', 'MARKET', 'STOP_LOSS_LIMIT'],
         icebergAllowed: false,
-        ocoAllowed: false,
-        otoAllowed: false,
+        // As Binance lists them (exchangeInfo example). OCO is served (POST /api/v3/orderList/oco); OTO
+        // (/api/v3/orderList/oto) is not yet, so a request for it is answered "Unknown endpoint".
+        ocoAllowed: true,
+        otoAllowed: true,
         quoteOrderQtyMarketAllowed: true,
         allowTrailingStop: false,
         cancelReplaceAllowed: false,
@@ -147,7 +149,7 @@ export function spotOrder(o: SimOrder): Record<string, unknown> {
   return {
     symbol: o.symbol,
     orderId: o.orderId,
-    orderListId: -1,
+    orderListId: o.orderListId ?? -1,
     clientOrderId: o.clientOrderId,
     price: s8(o.price),
     origQty: s8(o.origQty),
@@ -170,7 +172,7 @@ export function spotOrder(o: SimOrder): Record<string, unknown> {
 
 /** Spot order as POST /api/v3/order answers with newOrderRespType=FULL. */
 export function spotNewOrder(o: SimOrder, fills: readonly SimTrade[], respType: string): Record<string, unknown> {
-  const ack = { symbol: o.symbol, orderId: o.orderId, orderListId: -1, clientOrderId: o.clientOrderId, transactTime: o.time };
+  const ack = { symbol: o.symbol, orderId: o.orderId, orderListId: o.orderListId ?? -1, clientOrderId: o.clientOrderId, transactTime: o.time };
   if (respType === 'ACK') return ack;
   const result = {
     ...ack,
@@ -184,7 +186,8 @@ export function spotNewOrder(o: SimOrder, fills: readonly SimTrade[], respType: 
     ...spotStatusType(o),
     side: o.side,
     ...(o.stopPrice.gt(0) ? { stopPrice: s8(o.stopPrice) } : {}),
-    workingTime: o.time,
+    // -1 while a stop waits for its trigger (the OCO example's stop leg).
+    workingTime: o.type === 'STOP_LOSS_LIMIT' && !o.triggered ? -1 : o.time,
     selfTradePreventionMode: 'NONE',
   };
   if (respType === 'RESULT') return result;
@@ -194,6 +197,30 @@ export function spotNewOrder(o: SimOrder, fills: readonly SimTrade[], respType: 
 export function spotCancel(o: SimOrder): Record<string, unknown> {
   const { time: _t, updateTime: _u, isWorking: _w, workingTime: _wt, icebergQty: _i, ...rest } = spotOrder(o);
   return { ...rest, origClientOrderId: o.clientOrderId, transactTime: o.updateTime };
+}
+
+/** An order list as "Query Order list (USER_DATA)" returns it (no orderReports). */
+export function orderList(l: SimOrderList): Record<string, unknown> {
+  return {
+    orderListId: l.orderListId,
+    contingencyType: l.contingencyType,
+    listStatusType: l.listStatusType,
+    listOrderStatus: l.listOrderStatus,
+    listClientOrderId: l.listClientOrderId,
+    transactionTime: l.transactionTime,
+    symbol: l.symbol,
+    orders: l.orders.map((o) => ({ symbol: l.symbol, orderId: o.orderId, clientOrderId: o.clientOrderId })),
+  };
+}
+
+/** "New Order list - OCO (TRADE)" answer: the list and one report per leg in the newOrderRespType format. */
+export function orderListNew(l: SimOrderList, legs: ReadonlyArray<{ order: SimOrder; fills: readonly SimTrade[] }>, respType: string): Record<string, unknown> {
+  return { ...orderList(l), orderReports: legs.map((x) => spotNewOrder(x.order, x.fills, respType)) };
+}
+
+/** "Cancel Order list (TRADE)" answer. */
+export function orderListCancel(l: SimOrderList, legs: readonly SimOrder[]): Record<string, unknown> {
+  return { ...orderList(l), orderReports: legs.map(spotCancel) };
 }
 
 export function spotTrade(t: SimTrade): Record<string, unknown> {

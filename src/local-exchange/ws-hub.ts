@@ -220,6 +220,12 @@ export class WsHub {
     }
     if (e.type === 'spotBalances') {
       this.toSpot(e.account, { e: 'outboundAccountPosition', E: now, u: e.time, B: e.balances.map((b) => ({ a: b.asset, f: b.free.toFixed(8), l: b.locked.toFixed(8) })) });
+      return;
+    }
+    if (e.type === 'orderList') {
+      // "If the order is an order list, an event named ListStatus will be sent in addition to the executionReport event."
+      const l = e.list;
+      this.toSpot(e.account, { e: 'listStatus', E: now, s: l.symbol, g: l.orderListId, c: l.contingencyType, l: l.listStatusType, L: l.listOrderStatus, r: 'NONE', C: l.listClientOrderId, T: l.transactionTime, O: l.orders.map((o) => ({ s: l.symbol, i: o.orderId, c: o.clientOrderId })) });
     }
   }
 
@@ -238,10 +244,12 @@ export class WsHub {
 
   private executionReport(o: SimOrder, execType: string, t: SimTrade | undefined, now: number): Record<string, unknown> {
     return {
-      e: 'executionReport', E: now, s: o.symbol, c: o.clientOrderId, S: o.side, o: o.type, f: o.timeInForce, q: o.origQty.toFixed(8), p: o.price.toFixed(8), P: o.stopPrice.toFixed(8), F: '0.00000000', g: -1,
+      e: 'executionReport', E: now, s: o.symbol, c: o.clientOrderId, S: o.side, o: o.type, f: o.timeInForce, q: o.origQty.toFixed(8), p: o.price.toFixed(8), P: o.stopPrice.toFixed(8), F: '0.00000000', g: o.orderListId ?? -1,
       C: execType === 'CANCELED' ? o.clientOrderId : '', x: execType, X: o.status, r: 'NONE', i: o.orderId, l: t ? t.qty.toFixed(8) : '0.00000000', z: o.executedQty.toFixed(8), L: t ? t.price.toFixed(8) : '0.00000000',
       n: t ? t.commission.toFixed(8) : '0', N: t ? t.commissionAsset : null, T: o.updateTime, t: t ? t.tradeId : -1, I: this.eventId++, w: o.status === 'NEW' || o.status === 'PARTIALLY_FILLED', m: t ? t.isMaker : false, M: false,
       O: o.time, Z: o.cumQuote.toFixed(8), Y: t ? t.quoteQty.toFixed(8) : '0.00000000', Q: '0.00000000', W: o.time, V: 'NONE',
+      // Order Expiry Reason: an OCO leg expires because the other one started working (OCO_TRIGGER).
+      ...(execType === 'EXPIRED' && o.orderListId !== undefined ? { eR: 'OCO_TRIGGER' } : {}),
     };
   }
 

@@ -65,6 +65,27 @@ export interface VenueOrder {
   readonly updateTime: number;
   /** USD-M: the position side the order acts on (BOTH in one-way mode); absent on spot. */
   readonly positionSide?: 'BOTH' | 'LONG' | 'SHORT';
+  /** Spot order lists (OCO): the venue's id of the list this order is a leg of; absent otherwise. */
+  readonly orderListId?: string;
+  /** The list's client id, when the venue said it (placeOco / cancelOrderList answers; from then on, its events). */
+  readonly listClientOrderId?: string;
+}
+
+/**
+ * A spot OCO ("New Order list - OCO (TRADE)", POST /api/v3/orderList/oco):
+ * one quantity, a take-profit and a stop leg; whichever fills or triggers
+ * first expires the other. SELL: limit price > last price > stop price;
+ * BUY: limit price < last price < stop price.
+ */
+export interface PlaceOco {
+  readonly symbol: string;
+  readonly side: OrderSide;
+  readonly quantity: Dec;
+  readonly listClientOrderId: string;
+  /** Take-profit leg (LIMIT_MAKER above for a SELL). */
+  readonly limit: { readonly clientOrderId: string; readonly price: Dec };
+  /** Stop leg (STOP_LOSS_LIMIT). */
+  readonly stop: { readonly clientOrderId: string; readonly stopPrice: Dec; readonly price: Dec };
 }
 
 /** One execution. `tradeId` is unique per (market, symbol) on the venue. */
@@ -190,6 +211,19 @@ export interface Venue {
   configureFutures?(settings: FuturesSetup): Promise<FuturesSetupReport>;
   /** A reference price now (spot: last trade; futures: mark), for one-shot commands that have no feed. */
   price?(symbol: string): Promise<Dec>;
+  /**
+   * Spot: places an OCO; resolves with both legs, [take-profit leg, stop
+   * leg], each carrying orderListId and listClientOrderId. The legs are
+   * ordinary orders afterwards: fetchOrder and openOrders find them by their
+   * client ids, and their events arrive through onEvent.
+   */
+  placeOco?(o: PlaceOco): Promise<VenueOrder[]>;
+  /**
+   * Spot: cancels an OCO by its list client id (both legs; cancelling one leg
+   * with cancel() cancels the other too); resolves with the legs as they
+   * ended. A list that already ended resolves with its legs as they are.
+   */
+  cancelOrderList?(symbol: string, listClientOrderId: string): Promise<VenueOrder[]>;
 }
 
 export interface FuturesSetup {

@@ -290,22 +290,6 @@ describe('the sim paper account on the database', () => {
     expect([f1.tradeId, f2.tradeId]).toEqual(['1', '2']);
   });
 
-  it('order fields without a column (a trailing stop, an order list) survive a save and a load, decimals exact', async () => {
-    ws = makeWorkspace();
-    const store = await openStore(ws.dbFile);
-    const clock = new TestClock(T0);
-    const v = new SimVenue({ market: 'futures', clock, instruments: catalog('futures'), quoteAsset: 'USDT', balance: dec('10000') });
-    v.onCandle('BTCUSDT', { open: 60000, high: 60000, low: 60000, close: 60000, volume: 1 });
-    await v.place({ symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', quantity: dec('0.01'), price: dec('59000'), clientOrderId: 'rest', timeInForce: 'GTC' });
-    const rec = v.engine.orderRecord('futures', 'BTCUSDT', 1)!;
-    const later = { priceRate: dec('0.3'), activatePrice: dec('61000.1'), trailExtreme: dec('60123.456789'), trailActivated: true, orderListId: 7 };
-    const sqlite = new SqliteSimAccountStore(store);
-    sqlite.save('futures', { now: T0, quoteAsset: 'USDT', seed: dec('10000'), origin: 'seeded', account: v.engine.accountState('sim'), counters: v.engine.idCounters(), orders: [{ ...rec, ...later }], trades: [] });
-    const back = sqlite.load('futures')!.orders[0] as unknown as Record<string, unknown>;
-    const plain = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, x]) => [k, x !== null && typeof x === 'object' && 'toFixed' in x ? (x as { toFixed(): string }).toFixed() : x]));
-    expect(plain(back), 'every field, the ones without a column included').toEqual(plain({ ...rec, ...later }));
-  });
-
   it('without a store (the backtester) the account lives in memory and nothing is written', async () => {
     ws = makeWorkspace();
     const settings = loadSettings({ cwd: ws.dir, env: ws.env, envFile: false });

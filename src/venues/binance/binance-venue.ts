@@ -58,7 +58,7 @@ import { backoffDelay } from '../../market-data/backoff.ts';
 import type { OrderSide, OrderStatus } from '../../model/events.ts';
 import type { Instrument } from '../../model/instrument.ts';
 import type { Market } from '../../model/market.ts';
-import { VenueError, type FuturesSetup, type FuturesSetupReport, type PlaceOrder, type Venue, type VenueAccount, type VenueBalance, type VenueErrorKind, type VenueEvent, type VenueFill, type VenueOrder, type VenuePosition } from '../venue.ts';
+import { VenueError, type FuturesSetup, type FuturesSetupReport, type PlaceOco, type PlaceOrder, type Venue, type VenueAccount, type VenueBalance, type VenueErrorKind, type VenueEvent, type VenueFill, type VenueOrder, type VenuePosition } from '../venue.ts';
 import { createFuturesClient, createSpotClient } from './ccxt-clients.ts';
 import { instrumentFromBinance } from './exchange-info.ts';
 
@@ -176,6 +176,22 @@ const spotOrderRaw = z.object({
   time: ms.optional(),
   updateTime: ms.optional(),
   transactTime: ms.optional(),
+  // -1 unless the order is a leg of an order list (OCO).
+  orderListId: id.optional(),
+});
+
+/** Spot order list: POST /api/v3/orderList/oco and DELETE /api/v3/orderList answers. */
+const orderListRaw = z.object({
+  orderListId: id,
+  listClientOrderId: z.string(),
+  orderReports: z.array(spotOrderRaw),
+});
+/** GET /api/v3/orderList ("Query Order list"): the legs by id only. */
+const orderListViewRaw = z.object({
+  orderListId: id,
+  listClientOrderId: z.string(),
+  listStatusType: z.string(),
+  orders: z.array(z.object({ orderId: id, clientOrderId: z.string() })),
 });
 
 /** USD-M regular order: GET/POST/DELETE /fapi/v1/order, openOrders. */
@@ -326,6 +342,8 @@ const executionReport = z.object({
   q: decimal,
   p: decimal,
   P: decimal.optional(),
+  // OrderListId: -1 unless the order is a leg of an order list.
+  g: id.optional(),
   x: z.string(),
   X: status,
   i: id,
@@ -338,6 +356,20 @@ const executionReport = z.object({
   t: id,
   m: z.boolean(),
   Z: decimal,
+});
+
+/** "ListStatus" (spot user data): sent with the executionReports of order list legs. */
+const listStatus = z.object({
+  e: z.literal('listStatus'),
+  E: ms,
+  s: z.string(),
+  g: id,
+  c: z.string(),
+  l: z.string(),
+  L: z.string(),
+  C: z.string(),
+  T: ms,
+  O: z.array(z.object({ s: z.string(), i: id, c: z.string() })),
 });
 
 const outboundAccountPosition = z.object({
@@ -380,6 +412,7 @@ function spotOrder(raw: z.infer<typeof spotOrderRaw>): VenueOrder {
     averagePrice: filled.isZero() ? undefined : quote.div(filled),
     reduceOnly: false,
     updateTime: raw.updateTime ?? raw.transactTime ?? raw.time ?? 0,
+    ...(raw.orderListId !== undefined && raw.orderListId !== '-1' ? { orderListId: raw.orderListId } : {}),
   };
 }
 
@@ -522,6 +555,8 @@ export class BinanceVenue implements Venue {
   private baseOf = new Map<string, string>();
   /** Client ids we placed as conditional (futures): look them up on the algo service first. */
   private readonly conditionalIds = new Set<string>();
+  /** Spot order lists: orderListId -> listClientOrderId, learned from answers and listStatus events (executionReports carry only the id). */
+  private readonly listClientIds = new Map<string, string>();
   private readonly listeners = new Set<(e: VenueEvent) => void>();
   private starting: Promise<void> | undefined;
   private syncTimer: TimerHandle | undefined;
@@ -852,6 +887,84 @@ export class BinanceVenue implements Venue {
     throw new VenueError('UNKNOWN_ORDER', found ? `cancel of ${clientOrderId} was refused though the order is ${found.status}` : `unknown order ${clientOrderId} on ${symbol}`, { code: -2011 });
   }
 
+  /**
+   * Spot OCO through POST /api/v3/orderList/oco ("New Order list - OCO
+   * (TRADE)"; not the deprecated /api/v3/order/oco): for a SELL the take-
+   * profit is the above leg (LIMIT_MAKER at abovePrice) and the stop the
+   * below leg (STOP_LOSS_LIMIT at belowStopPrice / belowPrice, GTC); a BUY
+   * swaps them. Resolves with [take-profit leg, stop leg].
+   */
+  async placeOco(o: PlaceOco): Promise<VenueOrder[]> {
+    if (this.market !== 'spot') throw new VenueError('REJECTED', `OCO order lists are a spot feature (list ${o.listClientOrderId})`);
+    this.unified(o.symbol);
+    if (!o.quantity.gt(0)) throw new VenueError('REJECTED', `quantity must be positive, got ${o.quantity.toFixed()}`);
+    const limitAt = o.side === 'SELL' ? 'above' : 'below';
+    const stopAt = o.side === 'SELL' ? 'below' : 'above';
+    const params: Record<string, string> = {
+      symbol: o.symbol,
+      side: o.side,
+      quantity: o.quantity.toFixed(),
+      listClientOrderId: o.listClientOrderId,
+      [`${limitAt}Type`]: 'LIMIT_MAKER',
+      [`${limitAt}ClientOrderId`]: o.limit.clientOrderId,
+      [`${limitAt}Price`]: o.limit.price.toFixed(),
+      [`${stopAt}Type`]: 'STOP_LOSS_LIMIT',
+      [`${stopAt}ClientOrderId`]: o.stop.clientOrderId,
+      [`${stopAt}StopPrice`]: o.stop.stopPrice.toFixed(),
+      [`${stopAt}Price`]: o.stop.price.toFixed(),
+      [`${stopAt}TimeInForce`]: 'GTC',
+      newOrderRespType: 'RESULT',
+    };
+    const ex = this.ex as unknown as { privatePostOrderListOco(p: object): Promise<unknown> };
+    const res = await this.call('place', `place OCO ${o.symbol} ${o.listClientOrderId}`, () => ex.privatePostOrderListOco(params));
+    return this.afterWrite(() => this.legsOf(this.parse(orderListRaw, res, 'orderList/oco'), o.limit.clientOrderId));
+  }
+
+  /**
+   * Spot: DELETE /api/v3/orderList ("Cancel Order list (TRADE)") by list
+   * client id. Binance answers "unknown" for a list that already ended: then
+   * its legs are looked up (GET /api/v3/orderList, then each leg) and
+   * returned as they ended.
+   */
+  async cancelOrderList(symbol: string, listClientOrderId: string): Promise<VenueOrder[]> {
+    if (this.market !== 'spot') throw new VenueError('REJECTED', `OCO order lists are a spot feature (list ${listClientOrderId})`);
+    this.unified(symbol);
+    const ex = this.ex as unknown as { privateDeleteOrderList(p: object): Promise<unknown>; privateGetOrderList(p: object): Promise<unknown> };
+    try {
+      const res = await this.call('cancel', `cancel OCO ${symbol} ${listClientOrderId}`, () => ex.privateDeleteOrderList({ symbol, listClientOrderId }));
+      return this.afterWrite(() => this.legsOf(this.parse(orderListRaw, res, 'orderList cancel')));
+    } catch (e) {
+      if (!(e instanceof VenueError) || e.kind !== 'UNKNOWN_ORDER') throw e;
+      let view: z.infer<typeof orderListViewRaw>;
+      try {
+        view = this.parse(orderListViewRaw, await this.call('read', `orderList ${listClientOrderId}`, () => ex.privateGetOrderList({ origClientOrderId: listClientOrderId })), 'orderList');
+      } catch (lookup) {
+        if (lookup instanceof VenueError && lookup.kind === 'UNKNOWN_ORDER') throw e;
+        throw lookup;
+      }
+      this.listClientIds.set(view.orderListId, view.listClientOrderId);
+      const legs: VenueOrder[] = [];
+      for (const leg of view.orders) {
+        const found = await this.fetchOrder(symbol, leg.clientOrderId);
+        if (found) legs.push(found);
+      }
+      return legs;
+    }
+  }
+
+  /** The legs of an order list answer, each with the list's ids; the leg `firstClientOrderId` (the take-profit) first. */
+  private legsOf(raw: z.infer<typeof orderListRaw>, firstClientOrderId?: string): VenueOrder[] {
+    this.listClientIds.set(raw.orderListId, raw.listClientOrderId);
+    const legs = raw.orderReports.map((r) => ({ ...spotOrder(r), orderListId: raw.orderListId, listClientOrderId: raw.listClientOrderId }));
+    return firstClientOrderId === undefined ? legs : [...legs.filter((l) => l.clientOrderId === firstClientOrderId), ...legs.filter((l) => l.clientOrderId !== firstClientOrderId)];
+  }
+
+  /** Adds the list's client id to a leg that names only its orderListId, when it is known. */
+  private withListClientId(o: VenueOrder): VenueOrder {
+    const cid = o.orderListId === undefined || o.listClientOrderId !== undefined ? undefined : this.listClientIds.get(o.orderListId);
+    return cid === undefined ? o : { ...o, listClientOrderId: cid };
+  }
+
   async fetchOrder(symbol: string, clientOrderId: string): Promise<VenueOrder | undefined> {
     const sym = this.unified(symbol);
     for (const kind of this.lookupOrder(clientOrderId)) {
@@ -1150,7 +1263,7 @@ export class BinanceVenue implements Venue {
 
   private orderFrom(raw: unknown, kind: 'regular' | 'algo', what: string): VenueOrder {
     if (kind === 'algo') return algoOrder(this.parse(algoOrderRaw, raw, what));
-    return this.market === 'spot' ? spotOrder(this.parse(spotOrderRaw, raw, what)) : futuresOrder(this.parse(futuresOrderRaw, raw, what));
+    return this.market === 'spot' ? this.withListClientId(spotOrder(this.parse(spotOrderRaw, raw, what))) : futuresOrder(this.parse(futuresOrderRaw, raw, what));
   }
 
   private fillFrom(raw: unknown): VenueFill {
@@ -1290,7 +1403,15 @@ export class BinanceVenue implements Venue {
         case 'executionReport': {
           const r = executionReport.safeParse(event);
           if (!r.success) return stream!.malformedFrame(text, r.error);
-          return this.emit(fromExecutionReport(r.data));
+          const ev = fromExecutionReport(r.data);
+          return this.emit(ev.type === 'order' ? { ...ev, order: this.withListClientId(ev.order) } : ev);
+        }
+        case 'listStatus': {
+          const r = listStatus.safeParse(event);
+          if (!r.success) return stream!.malformedFrame(text, r.error);
+          // Not an event of the port: it names the list, which later executionReports of its legs do not.
+          this.listClientIds.set(r.data.g, r.data.C);
+          return;
         }
         case 'outboundAccountPosition': {
           const r = outboundAccountPosition.safeParse(event);
@@ -1301,7 +1422,7 @@ export class BinanceVenue implements Venue {
           // The subscription ended (session logged out): connect and subscribe again.
           return stream!.restart('eventStreamTerminated');
         default:
-          // balanceUpdate, listStatus, externalLockUpdate: nothing the venue port carries.
+          // balanceUpdate, externalLockUpdate: nothing the venue port carries.
           return;
       }
     };
@@ -1462,6 +1583,7 @@ function fromExecutionReport(ev: z.infer<typeof executionReport>): VenueEvent {
     averagePrice: filled.isZero() ? undefined : dec(ev.Z).div(filled),
     reduceOnly: false,
     updateTime: ev.T,
+    ...(ev.g !== undefined && ev.g !== '-1' ? { orderListId: ev.g } : {}),
   };
   if (ev.x !== 'TRADE') return { type: 'order', order };
   const fill: VenueFill = {

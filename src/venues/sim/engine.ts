@@ -19,8 +19,7 @@
  */
 import type { Clock } from '../../core/clock.ts';
 import { Dec } from '../../core/decimal.ts';
-import { checkOrder } from '../../model/filters.ts';
-import { checkCallbackRate } from '../binance/trailing.ts';
+import { checkCallbackRate, checkOrder } from '../../model/filters.ts';
 import type { Instrument } from '../../model/instrument.ts';
 import type { Market } from '../../model/market.ts';
 import { commission, defaultFillModel, fillableQty, marketFillPrice, type FillModelConfig } from './fill-model.ts';
@@ -32,6 +31,7 @@ import type {
   FuturesAccountView,
   FuturesPosition,
   MarginType,
+  PlaceOrderListRequest,
   PlaceOrderRequest,
   PositionSide,
   PriceStep,
@@ -40,6 +40,7 @@ import type {
   SimAccountState,
   SimIdCounter,
   SimOrder,
+  SimOrderList,
   SimOrderRecord,
   SimOrderStatus,
   SimOrderType,
@@ -186,6 +187,9 @@ export class MatchingEngine {
   private readonly latencyMs: number;
   /** next-step mode: MARKET orders waiting for their price event, per market:symbol, in arrival order. */
   private readonly pendingMarkets = new Map<string, Array<{ order: MutOrder; arriveAt: number }>>();
+  /** Spot order lists (OCO) by orderListId (one sequence for the engine, as GET /api/v3/orderList takes no symbol). */
+  private readonly orderLists = new Map<number, Mutable<SimOrderList>>();
+  private nextOrderListId = 1;
 
   constructor(opts: EngineOptions) {
     this.clock = opts.clock;
@@ -297,7 +301,12 @@ export class MatchingEngine {
 
   // ---------------------------------------------------------------- orders
 
-  placeOrder(accountId: string, req: PlaceOrderRequest): EngineResult<SimOrder> {
+  /**
+   * `leg` is for placeOrderList only: the order joins an order list, its
+   * funds are the list's (checked there, `locked` for this leg), and a dry
+   * run checks it without placing it.
+   */
+  placeOrder(accountId: string, req: PlaceOrderRequest, leg?: { readonly orderListId: number; readonly locked: Dec; readonly dryRun?: boolean }): EngineResult<SimOrder> {
     const acct = this.accounts.get(accountId);
     if (!acct) return reject('INVALID_PARAMETER', `unknown account ${accountId}`);
     const inst = this.instrument(req.market, req.symbol);
@@ -411,7 +420,9 @@ export class MatchingEngine {
     // -- funds
     const refForFunds = req.price ?? req.stopPrice ?? req.activationPrice ?? st.last;
     let locked = ZERO;
-    if (market === 'spot') {
+    if (market === 'spot' && leg) {
+      locked = leg.locked;
+    } else if (market === 'spot') {
       const [base, quote] = [inst.baseAsset, inst.quoteAsset];
       if (req.side === 'BUY') {
         const cost = req.type === 'MARKET' ? quantity.times(marketFillPrice(this.fill, 'BUY', st.last!, quantity, undefined, inst.filters.price.tickSize)) : quantity.times(req.price!);
@@ -440,7 +451,7 @@ export class MatchingEngine {
       account: accountId,
       market,
       symbol: req.symbol,
-      orderId: this.allocOrderId(market, req.symbol),
+      orderId: leg?.dryRun ? 0 : this.allocOrderId(market, req.symbol),
       clientOrderId,
       side: req.side,
       type: req.type,
@@ -461,8 +472,10 @@ export class MatchingEngine {
       updateTime: now,
       locked,
       ...trail,
+      ...(leg ? { orderListId: leg.orderListId } : {}),
     };
     if (trail) order.stopPrice = this.trailLevel(inst, order);
+    if (leg?.dryRun) return { ok: true, value: this.snapshot(order) };
     if (market === 'spot' && locked.gt(0)) {
       const asset = req.side === 'BUY' ? inst.quoteAsset : inst.baseAsset;
       const b = this.balance(acct, asset);
@@ -502,14 +515,168 @@ export class MatchingEngine {
     const order = found.value;
     if (order.status !== 'NEW' && order.status !== 'PARTIALLY_FILLED') return reject('UNKNOWN_ORDER', 'Unknown order sent.');
     this.finish(order, 'CANCELED');
+    // "Canceling an individual order from an order list will cancel the entire order list." (Cancel Order list (TRADE))
+    if (order.orderListId !== undefined) this.endOrderList(order.orderListId, 'CANCELED');
     return { ok: true, value: this.snapshot(order) };
   }
 
-  /** Cancels every open order of the account on symbol; returns what was cancelled. */
+  /** Cancels every open order of the account on symbol (order list legs included); returns what was cancelled. */
   cancelAll(accountId: string, market: Market, symbol: string): SimOrder[] {
     const mine = this.workingList(market, symbol).filter((o) => o.account === accountId);
     for (const o of mine) this.finish(o, 'CANCELED');
+    for (const id of new Set(mine.flatMap((o) => (o.orderListId !== undefined ? [o.orderListId] : [])))) this.endOrderList(id, 'CANCELED');
     return mine.map((o) => this.snapshot(o));
+  }
+
+  // ----------------------------------------------------------- order lists
+
+  /**
+   * Spot OCO ("New Order list - OCO (TRADE)"): a LIMIT_MAKER take-profit and
+   * a STOP_LOSS_LIMIT stop for one quantity, locked once. SELL: the limit is
+   * the above leg, the stop the below one, and limit price > last price >
+   * stop price; BUY the mirror. Whichever leg fills (even in part) or
+   * triggers first, the other one expires (the triggered stop takes over the
+   * locked funds); cancelling either leg cancels both. Returns the list and
+   * its legs, stop leg first (Binance numbers them that way).
+   */
+  placeOrderList(accountId: string, req: PlaceOrderListRequest): EngineResult<{ list: SimOrderList; orders: SimOrder[] }> {
+    const acct = this.accounts.get(accountId);
+    if (!acct) return reject('INVALID_PARAMETER', `unknown account ${accountId}`);
+    const inst = this.instrument('spot', req.symbol);
+    if (!inst || inst.status !== 'TRADING') return reject('UNKNOWN_SYMBOL', `Invalid symbol ${req.symbol}`);
+    const { above, below } = req;
+    const isLimit = (l: typeof above): boolean => l.type === 'LIMIT_MAKER';
+    const invalid = (listRule: NonNullable<EngineReject['listRule']>, message: string): EngineReject => reject('ORDER_LIST_INVALID', message, { listRule });
+    if (isLimit(above) && isLimit(below)) return invalid('BOTH_LIMIT', 'At least one OCO order must be contingent.');
+    if (req.side === 'SELL') {
+      if (isLimit(below)) return invalid('SELL_LIMIT_MUST_BE_ABOVE', 'A limit order in a sell OCO must be above.');
+      if (!isLimit(above)) return invalid('SELL_STOP_MUST_BE_BELOW', 'A stop loss order in a sell OCO must be below.');
+    } else {
+      if (isLimit(above)) return invalid('BUY_LIMIT_MUST_BE_BELOW', 'A limit order in a buy OCO must be below.');
+      if (!isLimit(below)) return invalid('BUY_STOP_MUST_BE_ABOVE', 'A stop loss order in a buy OCO must be above.');
+    }
+    const [limit, stop] = req.side === 'SELL' ? [above, below] : [below, above];
+    if (!limit.price || !stop.price) return reject('INVALID_PARAMETER', "Mandatory parameter 'price' was not sent, was empty/null, or malformed.");
+    if (!stop.stopPrice) return reject('INVALID_PARAMETER', "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed.");
+    const last = this.priceState('spot', req.symbol).last;
+    if (!last) return reject('NO_PRICE', `no price yet for ${req.symbol}`);
+    const pricesOk = req.side === 'SELL' ? limit.price.gt(last) && last.gt(stop.stopPrice) : limit.price.lt(last) && last.lt(stop.stopPrice);
+    if (!pricesOk) return reject('ORDER_LIST_PRICES', 'The relationship of the prices for the orders is not correct.');
+    const listClientOrderId = req.listClientOrderId ?? `sim-list-${this.nextOrderListId}`;
+    const openList = [...this.orderLists.values()].some((l) => l.account === accountId && l.listClientOrderId === listClientOrderId && l.listStatusType !== 'ALL_DONE');
+    if (openList || (limit.clientOrderId !== undefined && limit.clientOrderId === stop.clientOrderId)) return reject('DUPLICATE_CLIENT_ORDER_ID', 'Duplicate order sent.');
+    const legReq = (l: typeof above): PlaceOrderRequest => ({
+      market: 'spot',
+      symbol: req.symbol,
+      side: req.side,
+      type: l.type,
+      quantity: req.quantity,
+      price: l.price!,
+      ...(l.stopPrice ? { stopPrice: l.stopPrice } : {}),
+      ...(l.timeInForce ? { timeInForce: l.timeInForce } : {}),
+      ...(l.clientOrderId ? { clientOrderId: l.clientOrderId } : {}),
+    });
+    // Both legs pass every order check before either is placed.
+    for (const l of [stop, limit]) {
+      const r = this.placeOrder(accountId, legReq(l), { orderListId: 0, locked: ZERO, dryRun: true });
+      if (!r.ok) return r;
+    }
+    // The quantity is locked once for the pair: base for a SELL; for a BUY the quote the dearer leg needs.
+    const lock = req.side === 'SELL' ? req.quantity : Dec.max(req.quantity.times(limit.price), req.quantity.times(stop.price));
+    const funds = this.balance(acct, req.side === 'SELL' ? inst.baseAsset : inst.quoteAsset);
+    if (funds.free.lt(lock)) return reject('INSUFFICIENT_BALANCE', 'Account has insufficient balance for requested action.');
+    const orderListId = this.nextOrderListId++;
+    const stopLeg = this.placeOrder(accountId, legReq(stop), { orderListId, locked: ZERO });
+    if (!stopLeg.ok) return stopLeg;
+    const limitLeg = this.placeOrder(accountId, legReq(limit), { orderListId, locked: lock });
+    if (!limitLeg.ok) {
+      this.finish(this.ordersOf('spot', req.symbol).get(stopLeg.value.orderId)!, 'EXPIRED');
+      return limitLeg;
+    }
+    const list: Mutable<SimOrderList> = {
+      account: accountId,
+      symbol: req.symbol,
+      orderListId,
+      listClientOrderId,
+      contingencyType: 'OCO',
+      listStatusType: 'EXEC_STARTED',
+      listOrderStatus: 'EXECUTING',
+      orders: [stopLeg.value, limitLeg.value].map((o) => ({ orderId: o.orderId, clientOrderId: o.clientOrderId })),
+      transactionTime: this.clock.now(),
+    };
+    this.orderLists.set(orderListId, list);
+    this.emit({ type: 'orderList', account: accountId, time: list.transactionTime, list: { ...list } });
+    return { ok: true, value: { list: { ...list }, orders: [stopLeg.value, limitLeg.value].map((o) => this.snapshot(this.ordersOf('spot', req.symbol).get(o.orderId)!)) } };
+  }
+
+  /** Cancels an order list by id or list client id ("Cancel Order list (TRADE)"); returns it with its legs. */
+  cancelOrderList(accountId: string, symbol: string, ref: { orderListId?: number; listClientOrderId?: string }): EngineResult<{ list: SimOrderList; orders: SimOrder[] }> {
+    const list = this.findOrderList(accountId, ref, symbol);
+    if (!list || list.listStatusType === 'ALL_DONE') return reject('UNKNOWN_ORDER', 'Unknown order sent.');
+    this.endOrderList(list.orderListId, 'CANCELED');
+    return { ok: true, value: { list: { ...list }, orders: this.orderListLegs(list) } };
+  }
+
+  /** An order list by id or list client id ("Query Order list (USER_DATA)"), with its legs. */
+  getOrderList(accountId: string, ref: { orderListId?: number; listClientOrderId?: string }): EngineResult<{ list: SimOrderList; orders: SimOrder[] }> {
+    const list = this.findOrderList(accountId, ref);
+    return list ? { ok: true, value: { list: { ...list }, orders: this.orderListLegs(list) } } : reject('UNKNOWN_ORDER', 'Order list does not exist.');
+  }
+
+  /** The account's order lists still executing ("Query Open Order lists (USER_DATA)"). */
+  openOrderLists(accountId: string): SimOrderList[] {
+    return [...this.orderLists.values()].filter((l) => l.account === accountId && l.listStatusType !== 'ALL_DONE').map((l) => ({ ...l }));
+  }
+
+  /** Every order list of the account (for the paper account's store; restoreOrderLists puts them back). */
+  orderListsOf(accountId: string): SimOrderList[] {
+    return [...this.orderLists.values()].filter((l) => l.account === accountId).map((l) => ({ ...l }));
+  }
+
+  /** Puts stored order lists back (their legs restored with restoreAccount); later lists get higher ids. */
+  restoreOrderLists(lists: readonly SimOrderList[]): void {
+    for (const l of lists) {
+      this.orderLists.set(l.orderListId, { ...l, orders: [...l.orders] });
+      this.nextOrderListId = Math.max(this.nextOrderListId, l.orderListId + 1);
+    }
+  }
+
+  private findOrderList(accountId: string, ref: { orderListId?: number; listClientOrderId?: string }, symbol?: string): Mutable<SimOrderList> | undefined {
+    let found: Mutable<SimOrderList> | undefined;
+    if (ref.orderListId !== undefined) found = this.orderLists.get(ref.orderListId);
+    // The newest list with that client id (ids are unique among open lists only).
+    else for (const l of this.orderLists.values()) if (l.account === accountId && l.listClientOrderId === ref.listClientOrderId) found = l;
+    if (!found || found.account !== accountId || (symbol !== undefined && found.symbol !== symbol)) return undefined;
+    if (ref.listClientOrderId !== undefined && found.listClientOrderId !== ref.listClientOrderId) return undefined;
+    return found;
+  }
+
+  private orderListLegs(list: SimOrderList): SimOrder[] {
+    return list.orders.map((r) => this.snapshot(this.ordersOf('spot', list.symbol).get(r.orderId)!));
+  }
+
+  /**
+   * Ends an order list: every leg still working is cancelled (CANCELED) or,
+   * when the other leg filled or triggered, expired (EXPIRED, Binance's
+   * OCO_TRIGGER); then one listStatus ALL_DONE. A no-op once it is done.
+   */
+  private endOrderList(orderListId: number, legs: 'CANCELED' | 'EXPIRED', by?: MutOrder): void {
+    const list = this.orderLists.get(orderListId);
+    if (!list || list.listStatusType === 'ALL_DONE') return;
+    for (const r of list.orders) {
+      const o = this.ordersOf('spot', list.symbol).get(r.orderId);
+      if (!o || o === by || (o.status !== 'NEW' && o.status !== 'PARTIALLY_FILLED')) continue;
+      // The pair's funds were locked once, on one leg: a triggered stop takes them over.
+      if (by && by.locked.isZero() && o.locked.gt(0)) {
+        by.locked = o.locked;
+        o.locked = ZERO;
+      }
+      this.finish(o, legs);
+    }
+    list.listStatusType = 'ALL_DONE';
+    list.listOrderStatus = 'ALL_DONE';
+    list.transactionTime = this.clock.now();
+    this.emit({ type: 'orderList', account: list.account, time: list.transactionTime, list: { ...list } });
   }
 
   getOrder(accountId: string, market: Market, symbol: string, ref: { orderId?: number; clientOrderId?: string }): EngineResult<SimOrder> {
@@ -855,6 +1022,8 @@ export class MatchingEngine {
   private trigger(inst: Instrument, o: MutOrder, at: Dec, volume: Dec | undefined): void {
     o.triggered = true;
     o.updateTime = this.clock.now();
+    // An OCO stop that starts working expires its limit leg ("activation of one order immediately cancels the other").
+    if (o.orderListId !== undefined) this.endOrderList(o.orderListId, 'EXPIRED', o);
     if (o.type === 'STOP_LOSS_LIMIT') {
       // Becomes a limit at its price; marketable at once if the limit is on the taker side of the trigger.
       if (this.isMarketable(o.side, o.price, at)) this.executeMarketableLimit(inst, o, at, volume);
@@ -969,12 +1138,21 @@ export class MatchingEngine {
     };
     this.tradeList(inst.market, inst.symbol).push(trade);
     if (o.status === 'FILLED') this.removeWorking(o);
+    if (o.status === 'FILLED' && inst.market === 'spot' && o.locked.gt(0)) {
+      // An OCO BUY locks what its dearer leg needs: the cheaper one leaves some locked when it fills.
+      const b = this.balance(acct, o.side === 'BUY' ? inst.quoteAsset : inst.baseAsset);
+      b.locked = b.locked.minus(o.locked);
+      b.free = b.free.plus(o.locked);
+      o.locked = ZERO;
+    }
     this.emitOrder(o, execType, trade);
     if (inst.market === 'spot') {
       this.emit({ type: 'spotBalances', account: acct.id, time: now, balances: [this.balanceView(acct, inst.baseAsset), this.balanceView(acct, inst.quoteAsset)] });
     } else {
       this.emitFuturesAccount(acct, o.type === 'LIQUIDATION' ? 'LIQUIDATION' : 'ORDER', realized.minus(fee), [inst.symbol]);
     }
+    // An OCO leg that trades (even in part) expires the other one.
+    if (o.orderListId !== undefined) this.endOrderList(o.orderListId, 'EXPIRED', o);
   }
 
   /**

@@ -22,7 +22,8 @@ import type { Logger } from '../../core/logger.ts';
 import type { Instrument } from '../../model/instrument.ts';
 import type { Market } from '../../model/market.ts';
 import type { OrderStatus } from '../../model/events.ts';
-import type { FuturesSetup, FuturesSetupReport, PlaceOrder, Venue, VenueAccount, VenueEvent, VenueFill, VenueOrder, VenuePosition } from '../venue.ts';
+import type { FuturesSetup, FuturesSetupReport, PlaceOco, PlaceOrder, Venue, VenueAccount, VenueEvent, VenueFill, VenueOrder, VenuePosition } from '../venue.ts';
+import type { SimOrderList } from './types.ts';
 import { VenueError } from '../venue.ts';
 import type { RecordedFill, SimAccountOrigin, SimAccountPersistence } from './account-store.ts';
 import { MatchingEngine, type EngineOptions } from './engine.ts';
@@ -337,6 +338,27 @@ export class SimVenue implements Venue {
     return r.ok ? toOrder(r.value) : undefined;
   }
 
+  /** Spot OCO on the engine's order lists (the same rules as the local exchange's POST /api/v3/orderList/oco). */
+  async placeOco(o: PlaceOco): Promise<VenueOrder[]> {
+    if (this.market !== 'spot') throw new VenueError('REJECTED', `OCO order lists are a spot feature (list ${o.listClientOrderId})`);
+    const limit = { type: 'LIMIT_MAKER' as const, price: o.limit.price, clientOrderId: o.limit.clientOrderId };
+    const stop = { type: 'STOP_LOSS_LIMIT' as const, price: o.stop.price, stopPrice: o.stop.stopPrice, timeInForce: 'GTC' as const, clientOrderId: o.stop.clientOrderId };
+    const r = this.mutate(() => this.engine.placeOrderList(ACCOUNT, { symbol: o.symbol, side: o.side, quantity: o.quantity, listClientOrderId: o.listClientOrderId, ...(o.side === 'SELL' ? { above: limit, below: stop } : { above: stop, below: limit }) }));
+    if (!r.ok) throw rejected(r);
+    const legs = r.value.orders.map((x) => ({ ...toOrder(x), listClientOrderId: r.value.list.listClientOrderId }));
+    return [...legs.filter((l) => l.clientOrderId === o.limit.clientOrderId), ...legs.filter((l) => l.clientOrderId !== o.limit.clientOrderId)];
+  }
+
+  async cancelOrderList(symbol: string, listClientOrderId: string): Promise<VenueOrder[]> {
+    const legs = (v: { list: SimOrderList; orders: SimOrder[] }): VenueOrder[] => v.orders.map((x) => ({ ...toOrder(x), listClientOrderId: v.list.listClientOrderId }));
+    const r = this.mutate(() => this.engine.cancelOrderList(ACCOUNT, symbol, { listClientOrderId }));
+    if (r.ok) return legs(r.value);
+    // Already ended: the legs as they ended (Binance answers -2011; the port returns them).
+    const known = this.engine.getOrderList(ACCOUNT, { listClientOrderId });
+    if (known.ok && known.value.list.symbol === symbol) return legs(known.value);
+    throw rejected(r);
+  }
+
   async openOrders(symbol?: string): Promise<VenueOrder[]> {
     return this.engine.openOrders(ACCOUNT, this.market, symbol).map(toOrder);
   }
@@ -429,6 +451,7 @@ function toOrder(o: SimOrder): VenueOrder {
     reduceOnly: o.reduceOnly,
     updateTime: o.updateTime,
     ...(o.market === 'futures' ? { positionSide: o.positionSide } : {}),
+    ...(o.orderListId !== undefined ? { orderListId: String(o.orderListId) } : {}),
   };
 }
 

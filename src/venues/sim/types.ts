@@ -147,7 +147,46 @@ export type EngineEvent =
       readonly balanceChange: Dec;
       readonly positions: readonly FuturesPosition[];
     }
-  | { readonly type: 'funding'; readonly account: string; readonly time: number; readonly symbol: string; readonly rate: Dec; readonly amount: Dec };
+  | { readonly type: 'funding'; readonly account: string; readonly time: number; readonly symbol: string; readonly rate: Dec; readonly amount: Dec }
+  /** An order list (spot OCO) was placed or finished: Binance's listStatus. */
+  | { readonly type: 'orderList'; readonly account: string; readonly time: number; readonly list: SimOrderList };
+
+/**
+ * One leg of a spot OCO ("New Order list - OCO (TRADE)"). The engine trades
+ * LIMIT_MAKER (the take-profit leg) and STOP_LOSS_LIMIT (the stop leg); the
+ * other documented leg types are not enabled on its symbols.
+ */
+export interface OrderListLeg {
+  readonly type: 'LIMIT_MAKER' | 'STOP_LOSS_LIMIT';
+  readonly price?: Dec;
+  readonly stopPrice?: Dec;
+  readonly timeInForce?: TimeInForce;
+  readonly clientOrderId?: string;
+}
+
+/** A spot OCO: one quantity, an above and a below leg (POST /api/v3/orderList/oco). */
+export interface PlaceOrderListRequest {
+  readonly symbol: string;
+  readonly side: Side;
+  readonly quantity: Dec;
+  readonly listClientOrderId?: string;
+  readonly above: OrderListLeg;
+  readonly below: OrderListLeg;
+}
+
+export interface SimOrderList {
+  readonly account: string;
+  readonly symbol: string;
+  readonly orderListId: number;
+  readonly listClientOrderId: string;
+  readonly contingencyType: 'OCO';
+  /** EXEC_STARTED while the pair works; ALL_DONE once one leg filled or triggered (the other expired) or the list was cancelled. */
+  readonly listStatusType: 'EXEC_STARTED' | 'ALL_DONE';
+  readonly listOrderStatus: 'EXECUTING' | 'ALL_DONE';
+  /** The legs in the order they were placed (the stop leg first, as Binance numbers them). */
+  readonly orders: ReadonlyArray<{ readonly orderId: number; readonly clientOrderId: string }>;
+  readonly transactionTime: number;
+}
 
 /** Why the engine refused something. The server turns these into Binance's codes. */
 export type RejectKind =
@@ -173,6 +212,8 @@ export type RejectKind =
   | 'INVALID_CALLBACK_RATE'
   /** An OCO whose prices break Binance's rule (SELL: limit > last > stop; BUY: limit < last < stop). */
   | 'ORDER_LIST_PRICES'
+  /** An OCO whose legs are not one limit and one stop on the right sides (see EngineReject.listRule). */
+  | 'ORDER_LIST_INVALID'
   | 'NO_PRICE';
 
 export interface EngineReject {
@@ -180,6 +221,8 @@ export interface EngineReject {
   readonly kind: RejectKind;
   readonly message: string;
   readonly filter?: FilterFailure;
+  /** ORDER_LIST_INVALID: which OCO rule the legs break. */
+  readonly listRule?: 'BOTH_LIMIT' | 'SELL_LIMIT_MUST_BE_ABOVE' | 'SELL_STOP_MUST_BE_BELOW' | 'BUY_LIMIT_MUST_BE_BELOW' | 'BUY_STOP_MUST_BE_ABOVE';
 }
 
 export type EngineResult<T> = { readonly ok: true; readonly value: T } | EngineReject;
