@@ -22,6 +22,15 @@
  *
  * The portfolio applies fills (it owns cash and the day's counters and needs
  * each fill's realized PnL); the ledger tracks working orders from the bus.
+ *
+ * Each line keeps the exact cost of what it holds: a reduce realizes its
+ * proceeds less its share of that cost (the whole cost when the line closes),
+ * so realized PnL plus what is held at cost adds up to the cash that moved,
+ * to the last unit, also when the average entry price does not divide
+ * evenly (a spot buy net of its base-asset fee on top of dust). Each line
+ * also books its open round trip (what was added and taken away, at what
+ * value, its largest size, its fees) and hands it over when the trip
+ * closes; the backtester's trade list is made of these trips.
  */
 import type { Bus } from '../bus/bus.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
@@ -64,6 +73,45 @@ export interface LotView extends OwnerKey {
   readonly openedAt?: number;
 }
 
+/** A round trip on one owner's line: from the fill that opened it (flat to position) until now, or until it closed. */
+export interface TripView {
+  /** LONG or SHORT: the side of the position the trip held. */
+  readonly side: 'LONG' | 'SHORT';
+  readonly openedAt: number;
+  /**
+   * Quantity and quote value put on: the trip's adding fills (spot buys net of
+   * a base-asset fee) at their prices, and dust the line carried into the
+   * trip at its cost (the trip's exits sell it).
+   */
+  readonly entryQuantity: Dec;
+  readonly entryValue: Dec;
+  /** Quantity taken off and its value at the fills' prices (a spot sell's base-asset fee leaves with it). */
+  readonly exitQuantity: Dec;
+  readonly exitValue: Dec;
+  /** Largest absolute position during the trip. */
+  readonly maxQuantity: Dec;
+  /** Fees charged to the trip, in quote (a flip's fee is the new trip's). */
+  readonly fees: Dec;
+  /** Realized PnL, fees included (a closed trip: its whole PnL). */
+  readonly pnl: Dec;
+}
+
+/** A trip that closed: flat (or dust) again. */
+export interface ClosedTripView extends TripView {
+  readonly closedAt: number;
+}
+
+/** One owner's holding at exact cost, with its open round trip. */
+export interface HoldingView extends OwnerKey {
+  /** Signed quantity (dust included). */
+  readonly quantity: Dec;
+  /** What the quantity held cost, in quote (positive for longs and shorts alike): its entry value. */
+  readonly cost: Dec;
+  readonly flat: boolean;
+  /** The trip under way (absent when none was opened since the last one closed). */
+  readonly trip?: TripView;
+}
+
 /** What one fill did to one owner's line. */
 export interface LotChange {
   readonly key: OwnerKey;
@@ -72,8 +120,8 @@ export interface LotChange {
   readonly realized: Dec;
   /** This owner's share of the fee, in quote (0 when the fee asset cannot be valued). */
   readonly feeQuote: Dec;
-  /** A round trip this change closed (flat to flat), fees included. */
-  readonly closedTrip?: { readonly pnl: Dec; readonly openedAt: number };
+  /** A round trip this change closed (flat to flat): pnl fees included, and the trip's figures. */
+  readonly closedTrip?: ClosedTripView;
   readonly lot: LotView;
 }
 
@@ -97,8 +145,8 @@ export interface LedgerView {
   lot(strategy: string, symbol: string, side?: PositionSide): LotView;
   /** Every non-empty line (dust and external included), optionally of one symbol. */
   lots(symbol?: string): LotView[];
-  /** The bot's net position on the symbol: every owner but external. */
-  net(symbol: string): Dec;
+  /** The bot's net position on the symbol (one hedge leg, when side is given): every owner but external. */
+  net(symbol: string, side?: PositionSide): Dec;
   /** What the venue should hold: the bot's net plus external. */
   venueExpected(symbol: string, side?: PositionSide): Dec;
   external(symbol: string, side?: PositionSide): Dec;
@@ -130,7 +178,30 @@ interface Lot {
   tripPnl: Dec;
   /** Whether the line held a position (not dust) after the last change. */
   open: boolean;
+  /** Exact quote cost of |qty| (see the header). */
+  cost: Dec;
+  /** The open trip's figures (beside openedAt and tripPnl). */
+  trip: TripBook;
 }
+
+interface TripBook {
+  side: 'LONG' | 'SHORT' | undefined;
+  entryQty: Dec;
+  entryValue: Dec;
+  exitQty: Dec;
+  exitValue: Dec;
+  maxQty: Dec;
+  fees: Dec;
+}
+
+/**
+ * A partial reduce takes cost * closed / held, rounded to this many decimals
+ * (far below any quote asset's unit; sums of such figures stay exact at 40
+ * significant digits). A full close takes the whole cost, so nothing is lost.
+ */
+const COST_DP = 20;
+
+const freshTrip = (qty: Dec = ZERO, cost: Dec = ZERO): TripBook => ({ side: qty.isZero() ? undefined : qty.isPos() ? 'LONG' : 'SHORT', entryQty: qty.abs(), entryValue: cost, exitQty: ZERO, exitValue: ZERO, maxQty: qty.abs(), fees: ZERO });
 
 interface Working {
   strategy: string;
@@ -164,6 +235,7 @@ export class Ledger implements LedgerView {
   private readonly bySymbol = new Map<string, Set<Lot>>();
   private readonly orders = new Map<string, Working>();
   private readonly warnedFeeAssets = new Set<string>();
+  private readonly watchers = new Set<(changes: readonly LotChange[], fill: Fill) => void>();
   private unsubs: Array<() => void> = [];
 
   constructor(private readonly deps: LedgerDeps) {
@@ -299,9 +371,9 @@ export class Ledger implements LedgerView {
     return src.filter((l) => !l.qty.isZero()).map((l) => this.view(l)).sort((a, b) => (a.symbol + a.strategy + a.side < b.symbol + b.strategy + b.side ? -1 : 1));
   }
 
-  net(symbol: string): Dec {
+  net(symbol: string, side?: PositionSide): Dec {
     let q = ZERO;
-    for (const l of this.bySymbol.get(symbol) ?? []) if (l.key.strategy !== EXTERNAL) q = q.plus(l.qty);
+    for (const l of this.bySymbol.get(symbol) ?? []) if (l.key.strategy !== EXTERNAL && (side === undefined || l.key.side === side)) q = q.plus(l.qty);
     return q;
   }
 
@@ -350,6 +422,23 @@ export class Ledger implements LedgerView {
     return roundQuantity(held.abs(), lot);
   }
 
+  /** One owner's holding at exact cost and its open round trip (the backtester's trade list reads it). */
+  holding(strategy: string, symbol: string, side: PositionSide = 'BOTH'): HoldingView {
+    const l = this.lines.get(k(strategy, symbol, side)) ?? this.blank({ strategy, symbol, side });
+    const trip = l.openedAt !== undefined ? this.tripView(l, l.openedAt) : undefined;
+    return { ...l.key, quantity: l.qty, cost: l.cost, flat: this.isDust(symbol, l.qty), ...(trip ? { trip } : {}) };
+  }
+
+  /**
+   * Calls `fn` with what each fill did, after it is booked (the backtester's
+   * trade recorder listens here; a bus handler on `fill` may run before the
+   * portfolio's). Returns the unsubscribe.
+   */
+  watch(fn: (changes: readonly LotChange[], fill: Fill) => void): () => void {
+    this.watchers.add(fn);
+    return () => void this.watchers.delete(fn);
+  }
+
   // ------------------------------------------------------------ fills
 
   /**
@@ -361,7 +450,7 @@ export class Ledger implements LedgerView {
   applyFill(f: Fill): LotChange[] {
     const side = f.positionSide ?? 'BOTH';
     const fee = this.feeOf(f);
-    if (!NOT_OWNERS.has(f.strategy)) return [this.applyTo({ strategy: f.strategy, symbol: f.symbol, side }, f, f.quantity, fee.quote, fee.base, f.ts)];
+    if (!NOT_OWNERS.has(f.strategy)) return this.notify([this.applyTo({ strategy: f.strategy, symbol: f.symbol, side }, f, f.quantity, fee.quote, fee.base, f.ts)], f);
     // Allocate a reducing fill across the lines it closes.
     const sign = f.side === 'BUY' ? -1 : 1; // a SELL reduces longs, a BUY reduces shorts
     const lines = [...(this.bySymbol.get(f.symbol) ?? [])].filter((l) => l.key.side === side && (sign > 0 ? l.qty.isPos() : l.qty.isNeg())).sort((a, b) => b.qty.abs().cmp(a.qty.abs()) || (a.key.strategy < b.key.strategy ? -1 : 1));
@@ -378,7 +467,12 @@ export class Ledger implements LedgerView {
       const share = rest.div(f.quantity);
       out.push(this.applyTo({ strategy: EXTERNAL, symbol: f.symbol, side }, f, rest, fee.quote.times(share), fee.base.times(share), f.ts));
     }
-    return out;
+    return this.notify(out, f);
+  }
+
+  private notify(changes: LotChange[], f: Fill): LotChange[] {
+    for (const w of this.watchers) w(changes, f);
+    return changes;
   }
 
   /** The fee in the quote asset, and how much of the base asset it took (spot buys pay in base). */
@@ -401,44 +495,81 @@ export class Ledger implements LedgerView {
     // What the position changes by: a spot buy's base fee never arrives; a spot sell's base fee leaves too.
     const signed = f.side === 'BUY' ? quantity.minus(feeBase) : quantity.plus(feeBase).neg();
     const wasOpen = l.open;
+    // The side the line held before this fill (what a trip it closes was).
+    const heldSide = l.qty.isNeg() ? 'SHORT' : 'LONG';
     let realized = ZERO;
     let closedTrip: LotChange['closedTrip'];
     if (!wasOpen && l.openedAt === undefined) {
       l.openedAt = ts;
       l.tripPnl = ZERO;
+      // Dust the line holds joins the trip at its cost: the trip's exits sell it.
+      l.trip = freshTrip(l.qty, l.cost);
     }
     if (l.qty.isZero() || l.qty.isPos() === signed.isPos()) {
       const total = l.qty.abs().plus(signed.abs());
-      l.entry = total.isZero() ? ZERO : l.entry.times(l.qty.abs()).plus(f.price.times(signed.abs())).div(total);
+      const value = f.price.times(signed.abs());
+      l.entry = total.isZero() ? ZERO : l.entry.times(l.qty.abs()).plus(value).div(total);
       l.qty = l.qty.plus(signed);
+      l.cost = l.cost.plus(value);
+      l.trip.entryQty = l.trip.entryQty.plus(signed.abs());
+      l.trip.entryValue = l.trip.entryValue.plus(value);
     } else {
-      const closeQty = Dec.min(signed.abs(), l.qty.abs());
-      realized = f.price.minus(l.entry).times(closeQty).times(l.qty.isPos() ? 1 : -1);
-      const flipped = signed.abs().gt(l.qty.abs());
+      const held = l.qty.abs();
+      const closeQty = Dec.min(signed.abs(), held);
+      // Proceeds less the closed part's cost: all of it when the line closes, so realized plus cost held is the cash that moved.
+      const share = closeQty.eq(held) ? l.cost : l.cost.times(closeQty).div(held).toDecimalPlaces(COST_DP, Dec.ROUND_HALF_EVEN);
+      const proceeds = f.price.times(closeQty);
+      realized = l.qty.isPos() ? proceeds.minus(share) : share.minus(proceeds);
+      const flipped = signed.abs().gt(held);
       l.qty = l.qty.plus(signed);
+      l.cost = l.cost.minus(share);
       l.realized = l.realized.plus(realized);
       l.tripPnl = l.tripPnl.plus(realized);
+      l.trip.exitQty = l.trip.exitQty.plus(closeQty);
+      l.trip.exitValue = l.trip.exitValue.plus(proceeds);
       if (flipped) {
         // The old trip closes on its own PnL; the rest opens a new one at this price, which pays the fee.
-        closedTrip = { pnl: l.tripPnl, openedAt: l.openedAt ?? ts };
+        closedTrip = { ...this.tripView(l, l.openedAt ?? ts, heldSide), closedAt: ts };
         l.entry = f.price;
+        l.cost = f.price.times(l.qty.abs());
         l.openedAt = ts;
         l.tripPnl = ZERO;
+        l.trip = freshTrip(l.qty, l.cost);
       } else if (l.qty.isZero()) l.entry = ZERO;
     }
     l.realized = l.realized.minus(feeQuote);
     l.fees = l.fees.plus(feeQuote);
     l.tripPnl = l.tripPnl.minus(feeQuote);
+    l.trip.fees = l.trip.fees.plus(feeQuote);
+    if (l.qty.abs().gt(l.trip.maxQty)) l.trip.maxQty = l.qty.abs();
     const nowOpen = !this.isDust(key.symbol, l.qty);
+    if (nowOpen && l.trip.side === undefined) l.trip.side = l.qty.isPos() ? 'LONG' : 'SHORT';
     if (!closedTrip && wasOpen && !nowOpen) {
-      closedTrip = { pnl: l.tripPnl, openedAt: l.openedAt ?? ts };
+      closedTrip = { ...this.tripView(l, l.openedAt ?? ts, heldSide), closedAt: ts };
       l.tripPnl = ZERO;
       l.openedAt = undefined;
+      l.trip = freshTrip();
     } else if (closedTrip && !nowOpen) {
       l.openedAt = undefined;
     }
     l.open = nowOpen;
     return { key, quantity, realized, feeQuote, ...(closedTrip ? { closedTrip } : {}), lot: this.view(l) };
+  }
+
+  /** The line's trip figures; `side` when the book has none yet (a trip that closes without ever being open). */
+  private tripView(l: Lot, openedAt: number, side: 'LONG' | 'SHORT' = l.qty.isNeg() ? 'SHORT' : 'LONG'): TripView {
+    const t = l.trip;
+    return {
+      side: t.side ?? side,
+      openedAt,
+      entryQuantity: t.entryQty,
+      entryValue: t.entryValue,
+      exitQuantity: t.exitQty,
+      exitValue: t.exitValue,
+      maxQuantity: t.maxQty,
+      fees: t.fees,
+      pnl: l.tripPnl,
+    };
   }
 
   /**
@@ -452,12 +583,13 @@ export class Ledger implements LedgerView {
     if (!diff.isZero() && (l.qty.isZero() || !qty.isZero())) l.entry = price ?? l.entry;
     l.qty = qty;
     if (qty.isZero()) l.entry = ZERO;
+    l.cost = l.entry.times(qty.abs());
     l.open = !this.isDust(symbol, qty);
     return diff;
   }
 
   private blank(key: OwnerKey): Lot {
-    return { key, qty: ZERO, entry: ZERO, realized: ZERO, fees: ZERO, openedAt: undefined, tripPnl: ZERO, open: false };
+    return { key, qty: ZERO, entry: ZERO, realized: ZERO, fees: ZERO, openedAt: undefined, tripPnl: ZERO, open: false, cost: ZERO, trip: freshTrip() };
   }
 
   private line(key: OwnerKey): Lot {

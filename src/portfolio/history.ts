@@ -237,7 +237,7 @@ export function replayFills(store: Store, market: Market, quoteAsset: string, on
     store.db
       .selectFrom('fills')
       .leftJoin('orders', 'orders.client_order_id', 'fills.client_order_id')
-      .select(['fills.trade_id', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.ts', 'fills.owner', 'orders.strategy', 'orders.position_side'])
+      .select(['fills.trade_id', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.ts', 'fills.owner', 'fills.position_side as fill_side', 'orders.strategy', 'orders.position_side'])
       .where('fills.market', '=', market)
       .orderBy('fills.ts')
       .orderBy('fills.id'),
@@ -256,7 +256,7 @@ export function replayFills(store: Store, market: Market, quoteAsset: string, on
       ts: r.ts,
       tradeId: r.trade_id,
       strategy: r.strategy ?? r.owner ?? EXTERNAL,
-      ...(r.position_side && r.position_side !== 'BOTH' ? { positionSide: r.position_side as PositionSide } : {}),
+      ...((r.position_side ?? r.fill_side) && (r.position_side ?? r.fill_side) !== 'BOTH' ? { positionSide: (r.position_side ?? r.fill_side) as PositionSide } : {}),
       market,
       symbol: r.symbol,
       side: r.side as 'BUY' | 'SELL',

@@ -164,7 +164,7 @@ export class Portfolio implements PortfolioView {
       store.db
         .selectFrom('fills')
         .leftJoin('orders', 'orders.client_order_id', 'fills.client_order_id')
-        .select(['fills.trade_id', 'fills.client_order_id', 'fills.market', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.is_maker', 'fills.realized_pnl', 'fills.ts', 'orders.strategy', 'orders.position_side', 'fills.owner'])
+        .select(['fills.trade_id', 'fills.client_order_id', 'fills.market', 'fills.symbol', 'fills.side', 'fills.price', 'fills.quantity', 'fills.fee', 'fills.fee_asset', 'fills.is_maker', 'fills.realized_pnl', 'fills.ts', 'orders.strategy', 'orders.position_side', 'fills.owner', 'fills.position_side as fill_side'])
         .where('fills.market', '=', this.market)
         .orderBy('fills.ts')
         .orderBy('fills.id'),
@@ -176,7 +176,7 @@ export class Portfolio implements PortfolioView {
         tradeId: r.trade_id,
         ...(r.client_order_id ? { clientOrderId: r.client_order_id } : {}),
         strategy: r.strategy ?? r.owner ?? EXTERNAL,
-        ...(r.position_side && r.position_side !== 'BOTH' ? { positionSide: r.position_side as PositionSide } : {}),
+        ...((r.position_side ?? r.fill_side) && (r.position_side ?? r.fill_side) !== 'BOTH' ? { positionSide: (r.position_side ?? r.fill_side) as PositionSide } : {}),
         market: this.market,
         symbol: r.symbol,
         side: r.side as 'BUY' | 'SELL',

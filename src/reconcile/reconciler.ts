@@ -33,7 +33,13 @@ import { readKv, writeKv } from '../store/kv.ts';
 import { z } from 'zod';
 import type { RiskEngine } from '../risk/risk-engine.ts';
 import type { Store } from '../store/store.ts';
-import { VenueError, type Venue, type VenueFill, type VenueOrder } from '../venues/venue.ts';
+import { VenueError, type Venue, type VenueFill, type VenueOrder, type VenuePosition } from '../venues/venue.ts';
+import type { PositionSide } from '../model/events.ts';
+
+/** The venue's quantity on one leg (one-way: the BOTH position). */
+function legQty(held: readonly VenuePosition[], symbol: string, side: PositionSide): Dec {
+  return held.filter((p) => p.symbol === symbol && (side === 'BOTH' ? true : p.positionSide === side)).reduce((a, p) => a.plus(p.quantity), ZERO);
+}
 
 export type ExternalPolicy = 'adopt' | 'ignore' | 'halt';
 
@@ -44,6 +50,8 @@ export interface SymbolDiff {
   readonly externalOrders: ReadonlyArray<{ readonly clientOrderId: string; readonly side: string; readonly type: string; readonly quantity: string; readonly action: ExternalPolicy }>;
   /** moving: the symbol traded during the check, so no verdict this pass (the next one looks again). */
   readonly position: { readonly ours: string; readonly venue: string; readonly external?: string; readonly status: 'match' | 'external' | 'unexplained' | 'moving'; readonly action?: string };
+  /** Hedge mode: each leg's verdict (position is the one that needs a look). */
+  readonly legs?: ReadonlyArray<SymbolDiff['position'] & { readonly side: PositionSide }>;
 }
 
 export interface ReconcileReport {
@@ -104,7 +112,7 @@ export class Reconciler {
     const halted: string[] = [];
     let discrepancies = 0;
     for (const symbol of [...symbols].sort()) {
-      const diff = await this.symbol(symbol, venueOpen.filter((o) => o.symbol === symbol), heldByVenue.find((p) => p.symbol === symbol)?.quantity ?? ZERO, dryRun);
+      const diff = await this.symbol(symbol, venueOpen.filter((o) => o.symbol === symbol), heldByVenue.filter((p) => p.symbol === symbol), dryRun);
       if (diff.fillsAdded > 0 || diff.externalOrders.length > 0 || (diff.position.status !== 'match' && diff.position.status !== 'moving')) {
         discrepancies++;
         out.push(diff);
@@ -152,9 +160,9 @@ export class Reconciler {
    * traded meanwhile (the reads differ, or a fill reached us during the
    * second read).
    */
-  private async settledPosition(symbol: string, dryRun: boolean): Promise<{ venueQty: Dec; added: number; pendingQty: Dec } | undefined> {
+  private async settledPosition(symbol: string, side: PositionSide, dryRun: boolean): Promise<{ venueQty: Dec; added: number; pendingQty: Dec } | undefined> {
     const { venue, store, market } = this.deps;
-    const read = async (): Promise<Dec> => (await this.venueCall(() => venue.positions([symbol]))).find((p) => p.symbol === symbol)?.quantity ?? ZERO;
+    const read = async (): Promise<Dec> => legQty(await this.venueCall(() => venue.positions([symbol])), symbol, side);
     const fillCount = (): number => Number(store.sqlite.prepare('SELECT COUNT(*) AS n FROM fills WHERE market = ? AND symbol = ?').pluck().get(market, symbol));
     const first = await read();
     const caught = await this.catchUpFills(symbol, dryRun);
@@ -164,11 +172,12 @@ export class Reconciler {
     return { venueQty: second, ...caught };
   }
 
-  private async symbol(symbol: string, venueOpen: VenueOrder[], venueQty: Dec, dryRun: boolean): Promise<SymbolDiff> {
+  private async symbol(symbol: string, venueOpen: VenueOrder[], venueHeld: readonly VenuePosition[], dryRun: boolean): Promise<SymbolDiff> {
     const { store, portfolio, risk, logger } = this.deps;
     const policy = this.deps.external();
 
-    let { added: fillsAdded, pendingQty } = await this.catchUpFills(symbol, dryRun);
+    const caught = await this.catchUpFills(symbol, dryRun);
+    let fillsAdded = caught.added;
 
     // Open orders we did not place.
     const externalOrders: Array<SymbolDiff['externalOrders'][number]> = [];
@@ -182,61 +191,78 @@ export class Reconciler {
       else logger.warn({ symbol, clientOrderId: o.clientOrderId }, `open order ${o.clientOrderId} on ${symbol} was not placed by this bot: left alone (reconcile.external: ignore)`);
     }
 
-    // Positions: the venue holds the bot's owners plus the external line. The bot's own lines come from
-    // its fills only; what the venue holds beyond them is external (holdings the user had, or traded
-    // by hand), never a strategy's. A venue holding less of the bot's direction than the bot's owners
-    // hold cannot be explained by anything we know: the symbol is HALTED, and nothing is booked.
-    const { ledger } = this.deps;
+    // Positions, per leg: BOTH in one-way mode (and spot), LONG and SHORT in hedge mode.
+    const legs: Array<NonNullable<SymbolDiff['legs']>[number]> = [];
+    for (const side of this.deps.ledger.hedge ? (['LONG', 'SHORT'] as const) : (['BOTH'] as const)) {
+      // A dry run's missed fills are counted, not applied: they belong to the one-way position (hedge legs: not split).
+      const r = await this.leg(symbol, side, legQty(venueHeld, symbol, side), side === 'BOTH' ? caught.pendingQty : ZERO, dryRun);
+      fillsAdded = dryRun ? Math.max(fillsAdded, r.added) : fillsAdded + r.added;
+      legs.push({ side, ...r.position });
+    }
+    // The leg that needs a look speaks for the symbol (match only when every leg matches).
+    const rank = { unexplained: 3, external: 2, moving: 1, match: 0 } as const;
+    const worst = legs.reduce((a, b) => (rank[b.status] > rank[a.status] ? b : a));
+    const { side: _side, ...position } = worst;
+    return { symbol, fillsAdded, externalOrders, position, ...(legs.length > 1 ? { legs } : {}) };
+  }
+
+  /**
+   * One leg's verdict. The venue holds the bot's owners plus the external line. The bot's own lines
+   * come from its fills only; what the venue holds beyond them is external (holdings the user had, or
+   * traded by hand), never a strategy's. A venue holding less of the bot's direction than the bot's
+   * owners hold cannot be explained by anything we know: the symbol is HALTED, and the books follow.
+   */
+  private async leg(symbol: string, side: PositionSide, venueQty: Dec, pendingQty: Dec, dryRun: boolean): Promise<{ added: number; position: SymbolDiff['position'] }> {
+    const { ledger, risk, logger } = this.deps;
+    const policy = this.deps.external();
     const inst = this.deps.instruments.get(symbol);
     const dust = inst ? inst.filters.lot.minQty : ZERO;
     const differs = (a: Dec, b: Dec): boolean => {
       const d = a.minus(b);
       return d.abs().gt(dust) || (dust.isZero() && !d.isZero());
     };
-    const external = ledger.external(symbol);
-    let ours = ledger.net(symbol).plus(pendingQty);
+    const where = side === 'BOTH' ? symbol : `${symbol} ${side}`;
+    const external = ledger.external(symbol, side);
+    let ours = ledger.net(symbol, side).plus(pendingQty);
+    let added = 0;
     if (differs(venueQty, ours.plus(external))) {
       // The venue's positions were read at the start of the pass, and fills keep arriving while it
       // runs: a trade in between makes the two sides differ for a moment. Before any verdict, look
       // again consistently; a symbol still trading gets no verdict until the next pass.
-      const again = await this.settledPosition(symbol, dryRun);
-      if (!again) return { symbol, fillsAdded, externalOrders, position: { ours: ours.toFixed(), venue: venueQty.toFixed(), external: external.toFixed(), status: 'moving' } };
+      const again = await this.settledPosition(symbol, side, dryRun);
+      if (!again) return { added, position: { ours: ours.toFixed(), venue: venueQty.toFixed(), external: external.toFixed(), status: 'moving' } };
       venueQty = again.venueQty;
-      // A dry run applied nothing, so the second look counted the first one's missed fills again:
-      // its figures replace the first. A real run applied them, so the second look found only new ones.
-      fillsAdded = dryRun ? again.added : fillsAdded + again.added;
-      pendingQty = again.pendingQty;
-      ours = ledger.net(symbol).plus(pendingQty);
+      added = again.added;
+      // A dry run applied nothing: the second look's missed fills replace the first look's.
+      ours = ledger.net(symbol, side).plus(side === 'BOTH' ? again.pendingQty : ZERO);
     }
     let position: SymbolDiff['position'] = { ours: ours.toFixed(), venue: venueQty.toFixed(), external: external.toFixed(), status: 'match' };
-    if (differs(venueQty, ours.plus(external))) {
-      const covered = ours.abs().lte(dust) || (venueQty.isPos() === ours.isPos() && venueQty.abs().gte(ours.abs()));
-      if (covered) {
-        // Everything beyond the bot's own lines is external.
-        const ext = venueQty.minus(ours);
-        position = { ...position, external: ext.toFixed(), status: 'external', action: policy === 'halt' ? 'HALTED' : policy === 'adopt' ? `adopted by ${this.deps.adoptOwner()}` : 'ignored' };
-        if (!dryRun) {
-          // Adopted holdings become the adopting owner's (no external line); without a price yet, the next pass adopts them.
-          if (policy === 'adopt') {
-            if (this.adoptPosition(symbol, ext.minus(external))) this.setExternal(symbol, ZERO);
-          } else this.setExternal(symbol, ext);
-          if (policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()} external=${ext.toFixed()}`, 'reconcile');
-          else if (policy === 'ignore') logger.warn({ symbol, venue: venueQty.toFixed(), ours: ours.toFixed(), external: ext.toFixed() }, `${symbol}: ${ext.toFixed()} held on the exchange beyond the bot's own positions is external: no strategy trades it (reconcile.external: ignore)`);
-        }
-      } else {
-        // The bot's own holdings are not all there (sold by hand, liquidated unseen). The books follow
-        // the exchange: a 'reconcile' adjustment closes what is missing from the owners' lines (it can
-        // only shrink a claim to what exists, never give an owner what it did not buy), and a person
-        // decides (HALTED until resumed).
-        position = { ...position, status: 'unexplained', action: 'HALTED' };
-        if (!dryRun) {
-          this.setExternal(symbol, ZERO);
-          risk.setState('symbol', symbol, 'HALTED', `RECONCILE_POSITION_MISMATCH: venue=${venueQty.toFixed()} ours=${ours.toFixed()} diff=${venueQty.minus(ours).toFixed()}`, 'reconcile');
-          this.bookShortfall(symbol, venueQty.minus(ours));
-        }
-      }
+    if (!differs(venueQty, ours.plus(external))) return { added, position };
+    const covered = ours.abs().lte(dust) || (venueQty.isPos() === ours.isPos() && venueQty.abs().gte(ours.abs()));
+    if (covered) {
+      // Everything beyond the bot's own lines is external.
+      const ext = venueQty.minus(ours);
+      position = { ...position, external: ext.toFixed(), status: 'external', action: policy === 'halt' ? 'HALTED' : policy === 'adopt' ? `adopted by ${this.deps.adoptOwner()}` : 'ignored' };
+      if (dryRun) return { added, position };
+      // Adopted holdings become the adopting owner's (no external line); without a price yet, the next pass adopts them.
+      if (policy === 'adopt') {
+        if (this.adoptPosition(symbol, ext.minus(external), undefined, side)) this.setExternal(symbol, ZERO, side);
+      } else this.setExternal(symbol, ext, side);
+      if (policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()} external=${ext.toFixed()}${side === 'BOTH' ? '' : ` side=${side}`}`, 'reconcile');
+      else if (policy === 'ignore') logger.warn({ symbol, side, venue: venueQty.toFixed(), ours: ours.toFixed(), external: ext.toFixed() }, `${where}: ${ext.toFixed()} held on the exchange beyond the bot's own positions is external: no strategy trades it (reconcile.external: ignore)`);
+      return { added, position };
     }
-    return { symbol, fillsAdded, externalOrders, position };
+    // The bot's own holdings are not all there (sold by hand, liquidated unseen). The books follow
+    // the exchange: a 'reconcile' adjustment closes what is missing from the owners' lines (it can
+    // only shrink a claim to what exists, never give an owner what it did not buy), and a person
+    // decides (HALTED until resumed).
+    position = { ...position, status: 'unexplained', action: 'HALTED' };
+    if (!dryRun) {
+      this.setExternal(symbol, ZERO, side);
+      risk.setState('symbol', symbol, 'HALTED', `RECONCILE_POSITION_MISMATCH: venue=${venueQty.toFixed()} ours=${ours.toFixed()} diff=${venueQty.minus(ours).toFixed()}${side === 'BOTH' ? '' : ` side=${side}`}`, 'reconcile');
+      this.bookShortfall(symbol, venueQty.minus(ours), side);
+    }
+    return { added, position };
   }
 
   /** A venue read; on -1021 the clock is resynced once and the read repeated. */
@@ -303,7 +329,7 @@ export class Reconciler {
    * owner explicitly, so positions, PnL, protection and the kill switch see it
    * from now on. The external line shrinks by what was adopted.
    */
-  adoptPosition(symbol: string, qty: Dec, at?: Dec): boolean {
+  adoptPosition(symbol: string, qty: Dec, at?: Dec, positionSide: PositionSide = 'BOTH'): boolean {
     const { store, clock, portfolio, market, bus } = this.deps;
     if (qty.isZero()) return true;
     const price = at ?? portfolio.mark(symbol);
@@ -318,45 +344,51 @@ export class Reconciler {
     const res = store.run(
       store.db
         .insertInto('fills')
-        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: qty.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now, owner })
+        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: qty.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now, owner, position_side: positionSide })
         .onConflict((oc) => oc.doNothing()),
     );
     if (res.changes === 0) return false;
-    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: owner, market, symbol, side, price, quantity: qty.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
+    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: owner, ...(positionSide !== 'BOTH' ? { positionSide } : {}), market, symbol, side, price, quantity: qty.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
     return true;
   }
 
   /** A 'reconcile' fill of the missing quantity: the ledger closes the owners' lines it reduces. */
-  private bookShortfall(symbol: string, diff: Dec): void {
+  private bookShortfall(symbol: string, diff: Dec, positionSide: PositionSide): void {
     const { store, clock, portfolio, market, bus } = this.deps;
     const price = portfolio.mark(symbol) ?? portfolio.position(symbol).entryPrice;
     const now = clock.now();
-    const tradeId = `reconcile-${symbol}-${now}`;
+    const tradeId = `reconcile-${symbol}-${positionSide}-${now}`;
     const side = diff.isPos() ? 'BUY' : 'SELL';
     const res = store.run(
       store.db
         .insertInto('fills')
-        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: diff.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now, owner: 'reconcile' })
+        .values({ market, symbol, trade_id: tradeId, client_order_id: null, exchange_order_id: null, side, price: price.toFixed(), quantity: diff.abs().toFixed(), fee: '0', fee_asset: portfolio.quoteAsset, realized_pnl: null, is_maker: 0, ts: now, owner: 'reconcile', position_side: positionSide })
         .onConflict((oc) => oc.doNothing()),
     );
     if (res.changes === 0) return;
-    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: 'reconcile', market, symbol, side, price, quantity: diff.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
+    bus.publish('fill', { kind: 'fill', ts: now, tradeId, strategy: 'reconcile', ...(positionSide !== 'BOTH' ? { positionSide } : {}), market, symbol, side, price, quantity: diff.abs(), fee: new Dec(0), feeAsset: portfolio.quoteAsset, isMaker: false });
   }
 
   /** Loads the external lines an earlier run found (after the portfolio replayed the fills: these are the truth for external). */
   static restore(store: Store, ledger: Ledger, market: Market): void {
     const saved = readKv(store, `${KV_EXTERNAL}.${market}`, externalSchema);
-    if (saved.ok && saved.value) for (const [symbol, qty] of Object.entries(saved.value.lines)) ledger.setExternal(symbol, new Dec(qty), undefined);
+    if (saved.ok && saved.value) {
+      for (const [key, qty] of Object.entries(saved.value.lines)) {
+        const [symbol, side] = key.split(' ') as [string, PositionSide | undefined];
+        ledger.setExternal(symbol, new Dec(qty), undefined, side ?? 'BOTH');
+      }
+    }
   }
 
-  private setExternal(symbol: string, qty: Dec): void {
+  private setExternal(symbol: string, qty: Dec, side: PositionSide = 'BOTH'): void {
     const { ledger, store, clock, market } = this.deps;
-    ledger.setExternal(symbol, qty, this.deps.portfolio.mark(symbol));
+    ledger.setExternal(symbol, qty, this.deps.portfolio.mark(symbol), side);
+    const key = side === 'BOTH' ? symbol : `${symbol} ${side}`;
     const saved = readKv(store, `${KV_EXTERNAL}.${market}`, externalSchema);
     const value = saved.ok && saved.value ? saved.value : { lines: {} };
     const lines: Record<string, string> = { ...value.lines };
-    if (qty.isZero()) delete lines[symbol];
-    else lines[symbol] = qty.toFixed();
+    if (qty.isZero()) delete lines[key];
+    else lines[key] = qty.toFixed();
     writeKv(store, `${KV_EXTERNAL}.${market}`, { ...value, lines }, clock.now());
   }
 

@@ -114,7 +114,6 @@ export function loadSettings(opts: LoadSettingsOptions = {}): Settings {
     }
     const db = parseDbUrl(env.DB_URL);
     if (!db.ok) issues.push({ ...origin('DB_URL'), field: 'DB_URL', message: db.message });
-    if (env.POSITION_MODE === 'HEDGE') issues.push({ ...origin('POSITION_MODE'), field: 'POSITION_MODE', message: 'HEDGE is not supported yet: the bot keeps one net position per symbol and sets the futures account to one-way mode at start; use ONEWAY (the default)' });
     if (env.FEED === 'replay' && !env.REPLAY_FILES) issues.push({ ...origin('REPLAY_FILES'), field: 'REPLAY_FILES', message: 'FEED=replay needs REPLAY_FILES (comma-separated kline dump files or folders), got nothing' });
   }
 

@@ -313,10 +313,13 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('orders').addColumn('position_side', 'text', (c) => c.notNull().defaultTo('BOTH')).execute();
       await sql`UPDATE orders SET source = strategy WHERE strategy IN ('protective', 'kill-switch')`.execute(db);
       await sql`UPDATE orders SET source = 'manual' WHERE strategy = 'manual'`.execute(db);
-      // A fill with no order of ours (an adoption of external holdings) names the owner it was handed to.
+      // A fill with no order of ours (an adoption of external holdings, a reconcile adjustment) names
+      // the owner it was handed to and, in hedge mode, the leg.
       await db.schema.alterTable('fills').addColumn('owner', 'text').execute();
+      await db.schema.alterTable('fills').addColumn('position_side', 'text').execute();
     },
     async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('fills').dropColumn('position_side').execute();
       await db.schema.alterTable('fills').dropColumn('owner').execute();
       await db.schema.alterTable('orders').dropColumn('position_side').execute();
       await db.schema.alterTable('orders').dropColumn('source').execute();

@@ -101,8 +101,10 @@ export interface FillsTable {
   realized_pnl: string | null;
   is_maker: number;
   ts: number;
-  /** The owner of a fill with no order row (an adopted external holding); migration 0004. */
+  /** The owner of a fill with no order row (an adopted external holding, a reconcile adjustment); migration 0004. */
   owner?: string | null;
+  /** Its hedge-mode leg (LONG / SHORT), when it has no order row to say so; migration 0004. */
+  position_side?: string | null;
 }
 
 export interface PositionsTable {

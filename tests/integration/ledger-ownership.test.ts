@@ -281,3 +281,54 @@ describe('futures: a stop the exchange refuses', () => {
     expect(t.protection.view().owners.map((o) => [o.strategy, o.stop, o.onExchange]), 'the stop is on the exchange').toEqual([['rev', '58800', ['stop']]]);
   });
 });
+
+describe('futures hedge mode (POSITION_MODE=HEDGE)', () => {
+  it('two strategies hold the LONG and SHORT legs of one symbol; each exit and stop acts on its own leg', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('futures', 'ETHUSDT', new Dec('3000'));
+    ws = tradingWorkspace(ex, 'market: futures\n', { POSITION_MODE: 'HEDGE' });
+    addStrategy(ws, 'up', { 'ETHUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.1\nrisk:\n  stopLossPct: 2\n' });
+    addStrategy(ws, 'down', { 'ETHUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.3\nrisk:\n  stopLossPct: 2\n' });
+    const clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    const k = kernel;
+    const t = k.trading!;
+    const c = futuresClient(ex);
+    const dual = (await c.fapiPrivateGetPositionSideDual()) as { dualSidePosition: boolean };
+    expect(dual.dualSidePosition, 'the bot switched the account to hedge mode at start').toBe(true);
+    const legs = async (): Promise<Record<string, string>> => {
+      const raw = (await c.fapiPrivateV2GetPositionRisk({ symbol: 'ETHUSDT' })) as Array<{ positionSide: string; positionAmt: string }>;
+      return Object.fromEntries(raw.filter((p) => p.positionSide !== 'BOTH' && !new Dec(p.positionAmt).isZero()).map((p) => [p.positionSide, new Dec(p.positionAmt).toFixed()]));
+    };
+    const stops = async (): Promise<string[]> => {
+      const open = await c.fetchOpenOrders('ETH/USDT:USDT', undefined, undefined, { trigger: true });
+      return open.map((o) => {
+        const i = o.info as Record<string, string>;
+        return `${i.positionSide} ${i.side} ${i.orderType ?? i.type} ${new Dec(i.quantity ?? i.origQty ?? '0').toFixed()}@${new Dec(i.triggerPrice ?? i.stopPrice ?? '0').toFixed()}`;
+      }).sort();
+    };
+    const signal = (strategy: string, action: SignalAction) => k.bus.publish(`signal.${strategy}`, { kind: 'signal', ts: clock.now(), strategy, symbol: 'ETHUSDT', action, reason: `test ${action}` });
+    const rejected: string[] = [];
+    k.bus.on('order.update', (u) => u.status === 'REJECTED' && void rejected.push(`${u.strategy} ${u.reason}`), 'test');
+
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'futures', 'ETHUSDT', '3000');
+    signal('up', 'enterLong');
+    signal('down', 'enterShort');
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect(await legs(), 'each strategy on its own leg: nothing netted').toEqual({ LONG: '0.1', SHORT: '-0.3' });
+    expect([t.portfolio.ledger.lot('up', 'ETHUSDT', 'LONG').quantity.toFixed(), t.portfolio.ledger.lot('down', 'ETHUSDT', 'SHORT').quantity.toFixed()]).toEqual(['0.1', '-0.3']);
+    expect(await stops(), "each leg's stop closes that leg (positionSide, no reduceOnly: Binance refuses it in hedge mode)").toEqual(['LONG SELL STOP_MARKET 0.1@2940', 'SHORT BUY STOP_MARKET 0.3@3060']);
+
+    // up exits: the LONG leg closes; the SHORT leg and its stop stay.
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'futures', 'ETHUSDT', '3010');
+    signal('up', 'exitLong');
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect(await legs(), 'the LONG leg is closed').toEqual({ SHORT: '-0.3' });
+    expect(await stops(), "the LONG leg's stop went with it").toEqual(['SHORT BUY STOP_MARKET 0.3@3060']);
+    expect(rejected, 'nothing refused').toEqual([]);
+    const r = await t.reconciler.run();
+    expect([r.discrepancies, r.halted], 'the legs reconcile one by one').toEqual([0, []]);
+  });
+});
