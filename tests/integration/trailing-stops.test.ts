@@ -1,0 +1,115 @@
+/**
+ * Trailing stops, on the local exchange through the real ccxt and ws clients
+ * (issue 17: `risk.trailingPct` and a signal's `trailing` were accepted and
+ * did nothing: the same 21 trades with and without them).
+ *
+ *   USD-M: a TRAILING_STOP_MARKET held by the exchange (New Algo Order
+ *          (TRADE): callbackRate in percent, 0.1..5, step 0.1), on the
+ *          owner's leg, replaced when the position changes, gone with it;
+ *   spot:  emulated from the mark (a resting sell would need the coins the
+ *          stop-loss locks): the best mark since entry is tracked and the
+ *          position is sold when the mark falls back by the trailing
+ *          distance; the heartbeat names the leg as emulated.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClock } from '../../src/core/clock.ts';
+import { Dec } from '../../src/core/decimal.ts';
+import type { Kernel } from '../../src/kernel/kernel.ts';
+import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
+import type { Fill, SignalAction } from '../../src/model/events.ts';
+import { createFuturesClient } from '../../src/venues/binance/ccxt-clients.ts';
+import { candle, startKernel, tradingWorkspace } from '../support/trading.ts';
+import { addStrategy, type Workspace } from '../support/workspace.ts';
+
+let ex: LocalExchange | undefined;
+let kernel: Kernel | undefined;
+let ws: Workspace | undefined;
+afterEach(async () => {
+  await kernel?.stop('test done');
+  await ex?.close();
+  ws?.cleanup();
+  kernel = ex = ws = undefined;
+});
+
+async function settled(k: Kernel): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await k.trading!.execution.idle();
+    await new Promise((r) => setImmediate(r));
+  }
+  await k.trading!.execution.poll();
+  await k.trading!.execution.idle();
+}
+
+describe('USD-M: risk.trailingPct', () => {
+  it('places a TRAILING_STOP_MARKET with callbackRate = trailingPct on the exchange, and it closes the position on a 1.5 % pull-back', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('futures', 'BTCUSDT', new Dec('60000'));
+    ws = tradingWorkspace(ex, 'market: futures\n');
+    addStrategy(ws, 'trend', { 'BTCUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.002\nrisk:\n  trailingPct: 1.5\n' });
+    const clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    const k = kernel;
+    const c = createFuturesClient({ spotBase: ex.url, futuresBase: ex.url, apiKey: DEFAULT_ACCOUNT.apiKey, secret: DEFAULT_ACCOUNT.secret, enableRateLimit: false });
+    const conditionals = async (): Promise<string[]> =>
+      (await c.fetchOpenOrders('BTC/USDT:USDT', undefined, undefined, { trigger: true })).map((o) => {
+        const i = o.info as Record<string, string>;
+        return `${i.side} ${i.orderType ?? i.type} ${new Dec(i.quantity ?? i.origQty ?? '0').toFixed()} callbackRate=${i.callbackRate ?? i.priceRate}`;
+      });
+    const fills: Fill[] = [];
+    k.bus.on('fill', (f) => void fills.push(f), 'test');
+    const signal = (action: SignalAction) => k.bus.publish('signal.trend', { kind: 'signal', ts: clock.now(), strategy: 'trend', symbol: 'BTCUSDT', action, reason: 'test' });
+
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'futures', 'BTCUSDT', '60000');
+    signal('enterLong');
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect(await conditionals(), 'held by the exchange, not emulated').toEqual(['SELL TRAILING_STOP_MARKET 0.002 callbackRate=1.5']);
+    expect(k.trading!.protection.view().owners.map((o) => [o.strategy, o.trail, o.onExchange, o.emulated])).toEqual([['trend', '1.5', ['trail'], []]]);
+
+    // Up to 62000, then back 1.5 % from there (61070): the exchange closes the position.
+    for (const p of ['61000', '62000', '61500', '61000']) {
+      clock.advanceBy(60_000);
+      candle(k, ex, clock, 'futures', 'BTCUSDT', p);
+      await settled(k);
+    }
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect(fills.filter((f) => f.strategy === 'trend').map((f) => `${f.side} ${f.quantity.toFixed()}`), 'the trailing stop sold the position, as its owner').toEqual(['BUY 0.002', 'SELL 0.002']);
+    expect(k.trading!.portfolio.ledger.lot('trend', 'BTCUSDT').flat).toBe(true);
+    expect(await conditionals(), 'nothing left behind').toEqual([]);
+  });
+});
+
+describe('spot: a signal with `trailing`', () => {
+  it('trails from the mark (emulated, said so in the heartbeat) and sells when the mark falls back by 2 %', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('spot', 'ETHUSDT', new Dec('3000'));
+    ws = tradingWorkspace(ex, 'market: spot\n');
+    addStrategy(ws, 'swing', { 'ETHUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.1\n' });
+    const clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    const k = kernel;
+    const fills: Fill[] = [];
+    k.bus.on('fill', (f) => void fills.push(f), 'test');
+
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'spot', 'ETHUSDT', '3000');
+    k.bus.publish('signal.swing', { kind: 'signal', ts: clock.now(), strategy: 'swing', symbol: 'ETHUSDT', action: 'enterLong', reason: 'test', trailing: new Dec(2) });
+    for (let i = 0; i < 4; i++) await settled(k);
+    const hbDetail = k.heartbeat.write().protection?.detail;
+
+    // Best 3200; 3140 is -1.9 % (holds); 3130 is -2.2 % (sells).
+    for (const p of ['3100', '3200', '3140']) {
+      clock.advanceBy(60_000);
+      candle(k, ex, clock, 'spot', 'ETHUSDT', p);
+      await settled(k);
+    }
+    expect(fills.filter((f) => f.side === 'SELL'), 'still held at -1.9 %').toEqual([]);
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'spot', 'ETHUSDT', '3130');
+    for (let i = 0; i < 4; i++) await settled(k);
+    // Bought 0.1, fee 0.0001 ETH: 0.0999 arrives and is sold.
+    expect(fills.map((f) => `${f.strategy} ${f.side} ${f.quantity.toFixed()}`), 'closed at market by the emulated trailing stop').toEqual(['swing BUY 0.1', 'swing SELL 0.0999']);
+    expect(k.trading!.portfolio.ledger.lot('swing', 'ETHUSDT').flat).toBe(true);
+    expect(hbDetail, 'while it was held, the heartbeat said which leg is emulated').toMatch(/emulated from the mark: swing ETHUSDT trail/);
+  });
+});
