@@ -29,7 +29,7 @@ import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import type { OrdersTable } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
-import { VenueError, type PlaceOrder, type Venue, type VenueEvent, type VenueFill, type VenueOrder } from '../venues/venue.ts';
+import { VenueError, type PlaceOco, type PlaceOrder, type Venue, type VenueEvent, type VenueFill, type VenueOrder } from '../venues/venue.ts';
 import type { InstrumentBook } from './instrument-book.ts';
 import type { LedgerView } from '../ledger/ledger.ts';
 
@@ -181,6 +181,7 @@ export class ExecutionEngine {
     // late, at a price its signal never saw: it is denied now; the strategy signals again.
     if (this.deps.clock.now() < this.holdUntil) return this.deny(i, `RATE_LIMITED: the venue answered 429; no new orders until ${new Date(this.holdUntil).toISOString()}`);
 
+    if (i.type === 'OCO') return this.submitOco(i, inst);
     const prepared = prepareOrder(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
     if ('reason' in prepared) return this.deny(i, prepared.reason);
 
@@ -247,6 +248,100 @@ export class ExecutionEngine {
     });
     if (i.ttlMs !== undefined && i.type === 'LIMIT') {
       this.ttlTimers.set(cid, this.deps.clock.after(i.ttlMs, () => this.expire(cid, i.symbol)));
+    }
+  }
+
+  /**
+   * A spot OCO (Binance "New Order list - OCO (TRADE)"): a LIMIT_MAKER
+   * take-profit and a STOP_LOSS_LIMIT stop that share the coins; when one
+   * fills or triggers, the exchange expires the other. Each leg gets its own
+   * order row (client ids `<cid>` and `<cid>-s`, the list `<cid>-l`), both
+   * written before the list is sent; after an unanswered try the legs are
+   * looked up before anything is sent again, as for single orders.
+   */
+  private submitOco(i: OrderIntent, inst: Instrument): void {
+    const { venue, store, clock } = this.deps;
+    if (!venue.placeOco) return this.deny(i, `OCO_UNSUPPORTED: venue=${venue.name}`);
+    if (!i.price || !i.stopPrice || !i.stopLimitPrice) return this.deny(i, 'OCO_INCOMPLETE: an OCO needs price (take-profit), stopPrice and stopLimitPrice');
+    const quantity = roundQuantity(i.quantity, inst.filters.lot);
+    // The take-profit rests on the passive side; the stop triggers no later than asked; its limit lets it fill.
+    const limit = roundPrice(i.price, inst, i.side === 'SELL' ? 'SELL' : 'BUY');
+    const stopPrice = roundPrice(i.stopPrice, inst, i.side === 'SELL' ? 'SELL' : 'BUY');
+    const stopLimit = roundPrice(i.stopLimitPrice, inst, i.side === 'SELL' ? 'BUY' : 'SELL');
+    if (quantity.lte(0)) return this.deny(i, `QTY_ROUNDS_TO_ZERO: quantity=${i.quantity.toFixed()} step=${inst.filters.lot.stepSize.toFixed()}`);
+    const open = this.openOrders(i.symbol).length;
+    for (const leg of [{ price: limit }, { price: stopLimit, stopPrice }]) {
+      const failure = checkOrder(inst, { side: i.side, isMarket: false, quantity, ...leg }, { ...(this.deps.referencePrice(i.symbol) ? { referencePrice: this.deps.referencePrice(i.symbol)! } : {}), openOrders: open + 1 });
+      if (failure) return this.deny(i, failure.reason);
+    }
+    const cid = makeClientOrderId(i.strategy, i.symbol, i.seq);
+    const legs = [
+      { cid, intentId: i.intentId, type: 'LIMIT_MAKER', price: limit, stop: null as Dec | null, tif: null as string | null },
+      { cid: `${cid}-s`, intentId: `${i.intentId}#stop`, type: 'STOP_LOSS_LIMIT', price: stopLimit, stop: stopPrice, tif: 'GTC' },
+    ];
+    const now = clock.now();
+    let written = 0;
+    store.sqlite.transaction(() => {
+      for (const l of legs) {
+        written += store.run(
+          store.db
+            .insertInto('orders')
+            .values({ client_order_id: l.cid, intent_id: l.intentId, strategy: i.strategy, market: i.market, symbol: i.symbol, side: i.side, type: l.type, time_in_force: l.tif, quantity: quantity.toFixed(), price: l.price.toFixed(), stop_price: l.stop?.toFixed() ?? null, reduce_only: i.reduceOnly ? 1 : 0, status: 'PENDING', exchange_order_id: null, filled_quantity: '0', average_price: null, error: null, created_at: now, updated_at: now, source: i.source, position_side: 'BOTH' })
+            .onConflict((oc) => oc.doNothing()),
+        ).changes;
+      }
+    })();
+    if (written === 0) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
+    for (const l of legs) this.publishUpdate(l.cid, i, 'PENDING', ZERO);
+    const list = { symbol: i.symbol, side: i.side, quantity, listClientOrderId: `${cid}-l`, limit: { clientOrderId: cid, price: limit }, stop: { clientOrderId: `${cid}-s`, stopPrice, price: stopLimit } };
+    for (const l of legs) this.inFlight.add(l.cid);
+    this.enqueue(i.symbol, async () => {
+      try {
+        await this.sendOco(list);
+      } finally {
+        for (const l of legs) this.inFlight.delete(l.cid);
+      }
+    });
+  }
+
+  /** Sends an OCO list; a try that may have reached the venue is resolved by looking the legs up first. */
+  private async sendOco(o: PlaceOco): Promise<void> {
+    const { venue, logger } = this.deps;
+    const legs = [o.limit.clientOrderId, o.stop.clientOrderId];
+    let unsure = false;
+    for (let attempt = 1; attempt <= this.opts.tries; attempt++) {
+      if (this.abort.signal.aborted) return;
+      try {
+        if (unsure) {
+          const found = await Promise.all(legs.map((cid) => this.lookup(o.symbol, cid)));
+          if (found.every((f) => f !== undefined)) {
+            for (const f of found) this.applyOrder(f!);
+            return;
+          }
+          unsure = false;
+        }
+        this.stats.sent++;
+        for (const v of await venue.placeOco!(o)) this.applyOrder(v);
+        return;
+      } catch (err) {
+        const e = err instanceof VenueError ? err : undefined;
+        if (e && (e.kind === 'AMBIGUOUS' || e.kind === 'DUPLICATE')) unsure = true;
+        const retry = e && ['AMBIGUOUS', 'RETRYABLE', 'RATE_LIMITED', 'DUPLICATE'].includes(e.kind);
+        if (!retry || attempt === this.opts.tries) {
+          if (retry) {
+            for (const cid of legs) this.setError(cid, `SEND_UNRESOLVED: ${(err as Error).message}`);
+            logger.error({ list: o.listClientOrderId, err }, `OCO ${o.listClientOrderId}: no answer after ${this.opts.tries} tries; its legs stay PENDING until a lookup settles them`);
+            return;
+          }
+          this.stats.rejected++;
+          const reason = e ? `VENUE_REJECTED: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(err as Error).message}`;
+          for (const cid of legs) this.finishRejected(cid, reason);
+          return;
+        }
+        this.stats.retries++;
+        const wait = e?.details.retryAfterMs ?? this.opts.retryDelayMs;
+        await new Promise<void>((r) => this.deps.clock.after(wait, r));
+      }
     }
   }
 

@@ -5,9 +5,12 @@
  *
  *   futures: STOP_MARKET, TAKE_PROFIT_MARKET and TRAILING_STOP_MARKET
  *            (callbackRate), on the venue;
- *   spot:    the stop as a STOP_LOSS_LIMIT on the venue; take-profit and the
- *            trailing stop are emulated from the mark (a resting sell would
- *            need the coins the stop already locks), and the heartbeat says so.
+ *   spot:    stop and take-profit together as one OCO order list on the
+ *            venue (LIMIT_MAKER + STOP_LOSS_LIMIT sharing the coins: one fills,
+ *            the exchange expires the other), where the venue offers it; a
+ *            stop alone as a STOP_LOSS_LIMIT; without OCO the take-profit, and
+ *            always the trailing stop, are emulated from the mark (a resting
+ *            sell would need the coins the stop locks), and the heartbeat says so.
  *
  * Levels travel with the entry intent and attach to the owner's position when
  * that entry fills, not when it is submitted: on a reversal (exit and
@@ -94,6 +97,8 @@ export interface ProtectionDeps {
   ledger: LedgerView;
   instrument: (symbol: string) => Instrument | undefined;
   planner: OrderPlanner;
+  /** Spot stop + take-profit go as one OCO list (the venue has placeOco and keeps lists across restarts). */
+  oco?: boolean;
 }
 
 const ownerKey = (o: Owner): string => `${o.strategy}\u0000${o.symbol}\u0000${o.side}`;
@@ -129,7 +134,7 @@ export class ProtectionManager {
       const w = this.work(ownerKey({ strategy: r.strategy, symbol: r.symbol, side: r.position_side as PositionSide }));
       const q = new Dec(r.quantity);
       w.covered = r.side === 'SELL' ? q : q.neg();
-      w.cids[r.type === 'TAKE_PROFIT_MARKET' ? 'target' : r.type === 'TRAILING_STOP_MARKET' ? 'trail' : 'stop'] = r.client_order_id;
+      w.cids[r.type === 'TAKE_PROFIT_MARKET' || r.type === 'LIMIT_MAKER' ? 'target' : r.type === 'TRAILING_STOP_MARKET' ? 'trail' : 'stop'] = r.client_order_id;
     }
     this.unsubs.push(
       bus.observe('order.submit', (c) => this.onSubmit(c.intent), 'protection'),
@@ -171,7 +176,12 @@ export class ProtectionManager {
 
   private emulatedLegs(l: Levels): Leg[] {
     if (this.deps.market !== 'spot') return [];
-    return [...(l.target ? (['target'] as const) : []), ...(l.trail ? (['trail'] as const) : [])];
+    return [...(l.target && !this.ocoFor(l) ? (['target'] as const) : []), ...(l.trail ? (['trail'] as const) : [])];
+  }
+
+  /** Spot with both a stop and a target, on a venue with OCO lists: one list holds both. */
+  private ocoFor(l: Levels): boolean {
+    return this.deps.market === 'spot' && this.deps.oco === true && l.stop !== undefined && l.target !== undefined;
   }
 
   /** An entry with protective levels: remembered until its fill opens the position. */
@@ -279,7 +289,8 @@ export class ProtectionManager {
     const size = roundQuantity(lot.quantity.abs(), inst.filters.lot);
     const signed = lot.quantity.isPos() ? size : size.neg();
     const futures = this.deps.market === 'futures';
-    const wanted: Leg[] = [...(l.stop ? (['stop'] as const) : []), ...(l.target && futures ? (['target'] as const) : []), ...(l.trail && futures ? (['trail'] as const) : [])];
+    const oco = this.ocoFor(l);
+    const wanted: Leg[] = [...(l.stop ? (['stop'] as const) : []), ...(l.target && (futures || oco) ? (['target'] as const) : []), ...(l.trail && futures ? (['trail'] as const) : [])];
     const hasLegs = wanted.every((leg) => w.cids[leg] !== undefined);
     if (w.covered.eq(signed) && hasLegs) {
       this.unprotectedWhy.delete(key);
@@ -290,7 +301,13 @@ export class ProtectionManager {
     if (size.lt(inst.filters.lot.minQty)) return;
     const side = lot.quantity.isPos() ? 'SELL' : 'BUY';
     const base = { strategy: lot.strategy, symbol: lot.symbol, side, quantity: size, ...(lot.side !== 'BOTH' ? { positionSide: lot.side } : {}) } as const;
-    if (l.stop) {
+    if (oco) {
+      const stopLimit = side === 'SELL' ? l.stop!.times(Dec.sub(1, STOP_LIMIT_SLIPPAGE)) : l.stop!.times(Dec.add(1, STOP_LIMIT_SLIPPAGE));
+      const i = this.deps.planner.protect({ ...base, type: 'OCO', price: l.target!, stopPrice: l.stop!, stopLimitPrice: stopLimit, reason: `OCO: take-profit at ${l.target!.toFixed()}, stop-loss at ${l.stop!.toFixed()}` });
+      // Two rows, one per leg: the take-profit keeps the intent id, the stop has '#stop'.
+      this.legs.set(i.intentId, { owner: key, leg: 'target' });
+      this.legs.set(`${i.intentId}#stop`, { owner: key, leg: 'stop' });
+    } else if (l.stop) {
       const i = futures
         ? this.deps.planner.protect({ ...base, type: 'STOP_MARKET', stopPrice: l.stop, reason: `stop-loss at ${l.stop.toFixed()}` })
         : this.deps.planner.protect({ ...base, type: 'STOP_LOSS_LIMIT', stopPrice: l.stop, price: side === 'SELL' ? l.stop.times(Dec.sub(1, STOP_LIMIT_SLIPPAGE)) : l.stop.times(Dec.add(1, STOP_LIMIT_SLIPPAGE)), reason: `stop-loss at ${l.stop.toFixed()}` });
@@ -327,7 +344,8 @@ export class ProtectionManager {
     const mark = this.deps.portfolio.mark(symbol);
     if (!mark) return;
     for (const [key, l] of this.active) {
-      if (!l.target && !l.trail) continue;
+      const emulatedTarget = l.target !== undefined && !this.ocoFor(l);
+      if (!emulatedTarget && !l.trail) continue;
       const o = ownerOf(key);
       if (o.symbol !== symbol) continue;
       const w = this.work(key);
@@ -335,7 +353,7 @@ export class ProtectionManager {
       if (w.fired || lot.flat) continue;
       const long = lot.quantity.isPos();
       let why: string | undefined;
-      if (l.target && (long ? mark.gte(l.target) : mark.lte(l.target))) why = `take-profit at ${l.target.toFixed()} (emulated)`;
+      if (emulatedTarget && l.target && (long ? mark.gte(l.target) : mark.lte(l.target))) why = `take-profit at ${l.target.toFixed()} (emulated)`;
       if (l.trail) {
         const peak = l.peak === undefined ? mark : long ? Dec.max(l.peak, mark) : Dec.min(l.peak, mark);
         if (!l.peak || !peak.eq(l.peak)) l.peak = peak;

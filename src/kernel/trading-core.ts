@@ -242,7 +242,21 @@ export class TradingCore {
       });
       planner.start();
 
-      const protection = new ProtectionManager({ bus, store, clock, logger: logger.child({ component: 'protection' }), market, portfolio, ledger: portfolio.ledger, instrument: inst, planner });
+      const protection = new ProtectionManager({
+        bus,
+        store,
+        clock,
+        logger: logger.child({ component: 'protection' }),
+        market,
+        portfolio,
+        ledger: portfolio.ledger,
+        instrument: inst,
+        planner,
+        // OCO lists on Binance spot. The sim venue's paper account does not keep order lists across a
+        // restart yet (its legs would come back unlinked and could both sell): there the take-profit
+        // stays emulated from the mark.
+        oco: market === 'spot' && venue.placeOco !== undefined && !(venue instanceof SimVenue),
+      });
       if (!deps.readOnly) protection.start();
 
       const symbolsTraded = (): string[] => {

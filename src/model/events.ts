@@ -65,7 +65,8 @@ export interface Signal extends Base<'signal'> {
 }
 
 export type OrderSide = 'BUY' | 'SELL';
-export type OrderType = 'MARKET' | 'LIMIT' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'STOP_LOSS_LIMIT' | 'TRAILING_STOP_MARKET';
+/** OCO: a spot order list of a LIMIT_MAKER take-profit (price) and a STOP_LOSS_LIMIT stop (stopPrice, stopLimitPrice); one fills, the other expires. */
+export type OrderType = 'MARKET' | 'LIMIT' | 'STOP_MARKET' | 'TAKE_PROFIT_MARKET' | 'STOP_LOSS_LIMIT' | 'TRAILING_STOP_MARKET' | 'OCO';
 
 /** Who asked for an order: a strategy's signal, a person, the kill switch, or a protective exit. */
 export type OrderSource = 'strategy' | 'manual' | 'kill-switch' | 'protective';
@@ -92,6 +93,8 @@ export interface OrderIntent {
   readonly reduceOnly?: boolean;
   /** Hedge mode: the leg this order acts on (absent: BOTH). */
   readonly positionSide?: PositionSide;
+  /** OCO: the stop leg's limit price (its trigger is stopPrice; the take-profit leg's price is price). */
+  readonly stopLimitPrice?: Dec;
   /** Trailing stop: callback rate in percent (USD-M TRAILING_STOP_MARKET), or the trail a spot stop follows from the mark. */
   readonly callbackRate?: Dec;
   /** Spot exits: protective orders of the owner that lock the coins, cancelled (and settled) before this order is sent. */

@@ -245,7 +245,7 @@ export class OrderPlanner {
   }
 
   /** A protective exit (stop, take-profit, trailing stop) for an owner's position: reduce-only, admitted by risk in any state. */
-  protect(o: { strategy: string; symbol: string; side: OrderSide; type: OrderType; quantity: Dec; stopPrice?: Dec; price?: Dec; callbackRate?: Dec; positionSide?: PositionSide; releaseFirst?: readonly string[]; reason: string }): OrderIntent {
+  protect(o: { strategy: string; symbol: string; side: OrderSide; type: OrderType; quantity: Dec; stopPrice?: Dec; price?: Dec; stopLimitPrice?: Dec; callbackRate?: Dec; positionSide?: PositionSide; releaseFirst?: readonly string[]; reason: string }): OrderIntent {
     return this.request({
       strategy: o.strategy,
       symbol: o.symbol,
@@ -254,6 +254,7 @@ export class OrderPlanner {
       quantity: o.quantity,
       ...(o.stopPrice ? { stopPrice: o.stopPrice } : {}),
       ...(o.price ? { price: o.price } : {}),
+      ...(o.stopLimitPrice ? { stopLimitPrice: o.stopLimitPrice } : {}),
       ...(o.callbackRate ? { callbackRate: o.callbackRate } : {}),
       ...(o.positionSide && o.positionSide !== 'BOTH' ? { positionSide: o.positionSide } : {}),
       ...(o.releaseFirst?.length ? { releaseFirst: o.releaseFirst } : {}),

@@ -20,7 +20,8 @@ import type { OrderSide, OrderStatus, OrderType } from '../model/events.ts';
 export interface PlaceOrder {
   readonly symbol: string;
   readonly side: OrderSide;
-  readonly type: OrderType;
+  /** One order (an OCO list goes through placeOco). */
+  readonly type: Exclude<OrderType, 'OCO'>;
   /** Already rounded to the step size by the execution engine. */
   readonly quantity: Dec;
   /** Limit price, rounded to the tick. */

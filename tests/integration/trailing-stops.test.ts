@@ -17,7 +17,7 @@ import { Dec } from '../../src/core/decimal.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import type { Fill, SignalAction } from '../../src/model/events.ts';
-import { createFuturesClient } from '../../src/venues/binance/ccxt-clients.ts';
+import { createFuturesClient, createSpotClient } from '../../src/venues/binance/ccxt-clients.ts';
 import { candle, startKernel, tradingWorkspace } from '../support/trading.ts';
 import { addStrategy, type Workspace } from '../support/workspace.ts';
 
@@ -111,5 +111,60 @@ describe('spot: a signal with `trailing`', () => {
     expect(fills.map((f) => `${f.strategy} ${f.side} ${f.quantity.toFixed()}`), 'closed at market by the emulated trailing stop').toEqual(['swing BUY 0.1', 'swing SELL 0.0999']);
     expect(k.trading!.portfolio.ledger.lot('swing', 'ETHUSDT').flat).toBe(true);
     expect(hbDetail, 'while it was held, the heartbeat said which leg is emulated').toMatch(/emulated from the mark: swing ETHUSDT trail/);
+  });
+});
+
+describe('spot: stop-loss and take-profit as one OCO list', () => {
+  it('both legs rest on the exchange sharing the coins; the take-profit fills and the stop expires; an exit releases the list first', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('spot', 'ETHUSDT', new Dec('3000'));
+    ws = tradingWorkspace(ex, 'market: spot\n');
+    addStrategy(ws, 'band', { 'ETHUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.1\nrisk:\n  stopLossPct: 2\n  takeProfitPct: 3\n' });
+    const clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    const k = kernel;
+    const t = k.trading!;
+    const spot = createSpotClient({ spotBase: ex.url, futuresBase: ex.url, apiKey: DEFAULT_ACCOUNT.apiKey, secret: DEFAULT_ACCOUNT.secret, enableRateLimit: false });
+    const open = async (): Promise<string[]> =>
+      (await spot.fetchOpenOrders('ETH/USDT')).map((o) => {
+        const i = o.info as Record<string, string>;
+        const stop = new Dec(i.stopPrice ?? '0');
+        return `${i.side} ${i.type} ${new Dec(i.origQty ?? '0').toFixed()}@${new Dec(i.price ?? '0').toFixed()}${stop.isZero() ? '' : ` stop ${stop.toFixed()}`} list=${i.orderListId !== undefined && String(i.orderListId) !== '-1' ? 'yes' : 'no'}`;
+      }).sort();
+    const fills: Fill[] = [];
+    const rejected: string[] = [];
+    k.bus.on('fill', (f) => void fills.push(f), 'test');
+    k.bus.on('order.update', (u) => u.status === 'REJECTED' && void rejected.push(`${u.clientOrderId} ${u.reason}`), 'test');
+    const signal = (action: SignalAction) => k.bus.publish('signal.band', { kind: 'signal', ts: clock.now(), strategy: 'band', symbol: 'ETHUSDT', action, reason: 'test' });
+
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'spot', 'ETHUSDT', '3000');
+    signal('enterLong');
+    for (let i = 0; i < 4; i++) await settled(k);
+    // 0.1 bought, 0.0999 received (fee in ETH): both legs cover what arrived, in one list.
+    expect(await open(), 'New Order list - OCO (TRADE): LIMIT_MAKER above, STOP_LOSS_LIMIT below, one list').toEqual(['SELL LIMIT_MAKER 0.0999@3090 list=yes', 'SELL STOP_LOSS_LIMIT 0.0999@2925.3 stop 2940 list=yes']);
+    expect(t.protection.view().owners.map((o) => [o.onExchange.sort(), o.emulated]), 'both legs on the exchange, nothing emulated').toEqual([[['stop', 'target'], []]]);
+
+    // The price reaches the take-profit: it fills, the exchange expires the stop (one cancels the other).
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'spot', 'ETHUSDT', '3100');
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect(fills.map((f) => `${f.side} ${f.quantity.toFixed()}@${f.price.toFixed()}`), 'one sale, at the take-profit').toEqual(['BUY 0.1@3000', 'SELL 0.0999@3090']);
+    expect(await open(), 'the stop leg expired with the list').toEqual([]);
+    expect(t.portfolio.ledger.lot('band', 'ETHUSDT').flat).toBe(true);
+
+    // Again, and this time the strategy exits first: the list is cancelled before the sale, which then has the coins.
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'spot', 'ETHUSDT', '3000');
+    signal('enterLong');
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect((await open()).length, 'a new list for the new position').toBe(2);
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'spot', 'ETHUSDT', '3010');
+    signal('exitLong');
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect(fills.slice(2).map((f) => `${f.side} ${f.quantity.toFixed()}@${f.price.toFixed()}`)).toEqual(['BUY 0.1@3000', 'SELL 0.0999@3010']);
+    expect(await open()).toEqual([]);
+    expect(rejected, 'no leg or exit refused').toEqual([]);
   });
 });
