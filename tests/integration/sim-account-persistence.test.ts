@@ -141,6 +141,29 @@ describe('the sim paper account on the database', () => {
     await shutdown(run3);
   });
 
+  it('spot OCO: both legs and their list continue; the take-profit filling after the restart expires the stop, the coins locked once', async () => {
+    ws = makeWorkspace();
+    const clock = new TestClock(T0);
+    const run1 = await boot(ws, clock);
+    candle(run1.venue, '60000');
+    await buyAtMarket(run1.venue, 'entry', '0.01');
+    await run1.venue.placeOco({ symbol: 'BTCUSDT', side: 'SELL', quantity: dec('0.00999'), listClientOrderId: 'exit', limit: { clientOrderId: 'tp', price: dec('61000') }, stop: { clientOrderId: 'sl', stopPrice: dec('59000'), price: dec('58900') } });
+    const before = await view(run1.venue);
+    await shutdown(run1);
+
+    const run2 = await boot(ws, clock);
+    expect(await view(run2.venue), 'both legs, the coins locked once').toEqual(before);
+    expect(run2.venue.engine.openOrderLists('sim').map((l) => [l.listClientOrderId, l.listStatusType]), 'the list itself').toEqual([['exit', 'EXEC_STARTED']]);
+    run2.venue.onCandle('BTCUSDT', { open: 60500, high: 61100, low: 60400, close: 61000, volume: 1 });
+    expect([(await run2.venue.fetchOrder('BTCUSDT', 'tp'))?.status, (await run2.venue.fetchOrder('BTCUSDT', 'sl'))?.status], 'one leg filled, the other expired').toEqual(['FILLED', 'EXPIRED']);
+    // 10000 - 600 + 0.00999 * 61000 - 0.1% fee in quote; nothing left locked, no coin sold twice.
+    expect((await run2.venue.account()).balances.map((b) => [b.asset, b.free.toFixed(), b.locked.toFixed()])).toEqual([
+      ['BTC', '0', '0'],
+      ['USDT', '10008.78061', '0'],
+    ]);
+    await shutdown(run2);
+  });
+
   it('futures: wallet, position and entry, leverage and a working stop continue; the stop still fires', async () => {
     ws = makeWorkspace();
     ws.write('config/bot.yaml', 'market: futures\n');
@@ -288,6 +311,22 @@ describe('the sim paper account on the database', () => {
     await v2.start();
     expect(await view(v2), 'both fills and their balances were written by the second save').toEqual(before);
     expect([f1.tradeId, f2.tradeId]).toEqual(['1', '2']);
+  });
+
+  it('order fields without a column (a trailing stop, an order list) survive a save and a load, decimals exact', async () => {
+    ws = makeWorkspace();
+    const store = await openStore(ws.dbFile);
+    const clock = new TestClock(T0);
+    const v = new SimVenue({ market: 'futures', clock, instruments: catalog('futures'), quoteAsset: 'USDT', balance: dec('10000') });
+    v.onCandle('BTCUSDT', { open: 60000, high: 60000, low: 60000, close: 60000, volume: 1 });
+    await v.place({ symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', quantity: dec('0.01'), price: dec('59000'), clientOrderId: 'rest', timeInForce: 'GTC' });
+    const rec = v.engine.orderRecord('futures', 'BTCUSDT', 1)!;
+    const later = { priceRate: dec('0.3'), activatePrice: dec('61000.1'), trailExtreme: dec('60123.456789'), trailActivated: true, orderListId: 7 };
+    const sqlite = new SqliteSimAccountStore(store);
+    sqlite.save('futures', { now: T0, quoteAsset: 'USDT', seed: dec('10000'), origin: 'seeded', account: v.engine.accountState('sim'), counters: v.engine.idCounters(), orders: [{ ...rec, ...later }], trades: [], orderLists: [] });
+    const back = sqlite.load('futures')!.orders[0] as unknown as Record<string, unknown>;
+    const plain = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, x]) => [k, x !== null && typeof x === 'object' && 'toFixed' in x ? (x as { toFixed(): string }).toFixed() : x]));
+    expect(plain(back), 'every field, the ones without a column included').toEqual(plain({ ...rec, ...later }));
   });
 
   it('without a store (the backtester) the account lives in memory and nothing is written', async () => {

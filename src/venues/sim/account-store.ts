@@ -4,15 +4,15 @@
  * passes none and its account lives in memory only).
  *
  * What is kept: balances (spot) or wallet, positions and per-symbol
- * settings (futures), every order (working ones with the funds they lock)
- * and trade, and the id counters. Not kept: prices (the feed's; the first
- * candle after a restart sets them), funding incomes (the sim venue never
- * reports them), MARKET orders waiting for the next step (the backtester's
- * next-step mode only).
+ * settings (futures), every order (working ones with the funds they lock),
+ * order list (spot OCO) and trade, and the id counters. Not kept: prices
+ * (the feed's; the first candle after a restart sets them), funding incomes
+ * (the sim venue never reports them), MARKET orders waiting for the next
+ * step (the backtester's next-step mode only).
  */
 import type { Dec } from '../../core/decimal.ts';
 import type { Market } from '../../model/market.ts';
-import type { Side, SimAccountState, SimIdCounter, SimOrderRecord, SimTrade } from './types.ts';
+import type { Side, SimAccountState, SimIdCounter, SimOrderList, SimOrderRecord, SimTrade } from './types.ts';
 
 /** How the stored account came to be. */
 export type SimAccountOrigin =
@@ -32,6 +32,8 @@ export interface StoredSimAccount {
   readonly counters: readonly SimIdCounter[];
   readonly orders: readonly SimOrderRecord[];
   readonly trades: readonly SimTrade[];
+  /** Spot OCO lists (their legs are among `orders`). */
+  readonly orderLists: readonly SimOrderList[];
 }
 
 /** One state of the account, written at once (one transaction). */
@@ -47,6 +49,8 @@ export interface SimAccountSave {
   readonly orders: readonly SimOrderRecord[];
   /** Trades since the last save. */
   readonly trades: readonly SimTrade[];
+  /** Order lists changed since the last save. */
+  readonly orderLists: readonly SimOrderList[];
 }
 
 /** A fill as the bot's books hold it (the fills table). */

@@ -67,6 +67,7 @@ export class SimVenue implements Venue {
   private dirty = false;
   private readonly changedOrders = new Map<string, { market: Market; symbol: string; orderId: number }>();
   private readonly newTrades: SimTrade[] = [];
+  private readonly changedLists = new Map<number, SimOrderList>();
   private readonly held: VenueEvent[] = [];
   private depth = 0;
   private draining = false;
@@ -84,6 +85,7 @@ export class SimVenue implements Venue {
     this.engine = engine;
     this.changedOrders.clear();
     this.newTrades.length = 0;
+    this.changedLists.clear();
     this.dirty = false;
     if (persisted) this.openAccount(engine);
     else engine.createAccount(ACCOUNT, this.seedBalances());
@@ -168,6 +170,7 @@ export class SimVenue implements Venue {
     const stored = p.load(this.market);
     if (stored) {
       engine.restoreAccount(ACCOUNT, { account: stored.account, orders: stored.orders, trades: stored.trades, counters: stored.counters });
+      engine.restoreOrderLists(stored.orderLists);
       this.origin = stored.origin;
       const working = stored.orders.filter((x) => x.working).length;
       const created = new Date(stored.createdAt).toISOString();
@@ -229,6 +232,7 @@ export class SimVenue implements Venue {
   /** What an engine event changed, for the next save. */
   private track(e: EngineEvent): void {
     this.dirty = true;
+    if (e.type === 'orderList') this.changedLists.set(e.list.orderListId, e.list);
     if (e.type !== 'order') return;
     this.changedOrders.set(`${e.order.market}:${e.order.symbol}:${e.order.orderId}`, { market: e.order.market, symbol: e.order.symbol, orderId: e.order.orderId });
     if (e.trade) this.newTrades.push(e.trade);
@@ -274,10 +278,17 @@ export class SimVenue implements Venue {
   private save(engine: MatchingEngine = this.engine): void {
     const p = this.o.persistence;
     if (!p) return;
+    // A spot OCO is kept on its legs' rows: a changed list re-saves its legs, and a saved leg carries its list as it is now.
+    for (const l of this.changedLists.values()) for (const x of l.orders) this.changedOrders.set(`spot:${l.symbol}:${x.orderId}`, { market: 'spot', symbol: l.symbol, orderId: x.orderId });
     const orders: SimOrderRecord[] = [];
+    const lists = new Map<number, SimOrderList>();
     for (const r of this.changedOrders.values()) {
       const rec = engine.orderRecord(r.market, r.symbol, r.orderId);
-      if (rec) orders.push(rec);
+      if (!rec) continue;
+      orders.push(rec);
+      if (rec.orderListId === undefined || lists.has(rec.orderListId)) continue;
+      const l = engine.getOrderList(ACCOUNT, { orderListId: rec.orderListId });
+      if (l.ok) lists.set(rec.orderListId, l.value.list);
     }
     try {
       p.save(this.market, {
@@ -289,9 +300,11 @@ export class SimVenue implements Venue {
         counters: engine.idCounters(),
         orders,
         trades: [...this.newTrades],
+        orderLists: [...lists.values()],
       });
       this.changedOrders.clear();
       this.newTrades.length = 0;
+      this.changedLists.clear();
       this.dirty = false;
     } catch (err) {
       this.dirty = true;

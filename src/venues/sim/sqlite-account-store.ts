@@ -2,13 +2,14 @@
  * The paper account in the bot's SQLite database (tables sim_*, migration
  * 0005). A save is one transaction: the small account state is rewritten
  * whole, changed orders are upserted and new trades appended, so the stored
- * account is always one state the engine was in.
+ * account is always one state the engine was in. A spot OCO list is kept on
+ * its legs' rows (sim_orders.extra.orderList): no table of its own.
  */
 import { Dec } from '../../core/decimal.ts';
 import type { Market } from '../../model/market.ts';
 import type { Store } from '../../store/store.ts';
 import type { RecordedFill, SimAccountOrigin, SimAccountPersistence, SimAccountSave, StoredSimAccount, UsedIds } from './account-store.ts';
-import type { MarginType, PositionSide, Side, SimOrderRecord, SimOrderStatus, SimOrderType, SimTrade, TimeInForce, WorkingType } from './types.ts';
+import type { MarginType, PositionSide, Side, SimOrderList, SimOrderRecord, SimOrderStatus, SimOrderType, SimTrade, TimeInForce, WorkingType } from './types.ts';
 
 const ACCOUNT = 'sim';
 /** The SimOrderRecord fields sim_orders has a column for; any other (optional) field goes to its `extra` JSON. */
@@ -28,7 +29,41 @@ export class SqliteSimAccountStore implements SimAccountPersistence {
     const positions = store.all(db.selectFrom('sim_positions').selectAll().where('market', '=', market).orderBy('symbol').orderBy('position_side'));
     const symbols = store.all(db.selectFrom('sim_symbols').selectAll().where('market', '=', market).orderBy('symbol'));
     const orders = store.all(db.selectFrom('sim_orders').selectAll().where('market', '=', market).orderBy('symbol').orderBy('order_id'));
+    // Order lists live on their legs' rows (extra.orderList); the newest copy of each wins.
+    const lists = new Map<number, SimOrderList>();
     const trades = store.all(db.selectFrom('sim_trades').selectAll().where('market', '=', market).orderBy('symbol').orderBy('trade_id'));
+    const records = orders.map((o): SimOrderRecord => {
+      const { orderList, ...extra } = decodeExtra(o.extra);
+      const list = orderList as SimOrderList | undefined;
+      if (list && (lists.get(list.orderListId)?.transactionTime ?? -Infinity) <= list.transactionTime) lists.set(list.orderListId, { ...list, account: ACCOUNT });
+      return {
+        account: ACCOUNT,
+        market,
+        symbol: o.symbol,
+        orderId: o.order_id,
+        clientOrderId: o.client_order_id,
+        side: o.side as Side,
+        type: o.type as SimOrderType,
+        timeInForce: o.time_in_force as TimeInForce,
+        positionSide: o.position_side as PositionSide,
+        workingType: o.working_type as WorkingType,
+        reduceOnly: o.reduce_only === 1,
+        closePosition: o.close_position === 1,
+        price: new Dec(o.price),
+        stopPrice: new Dec(o.stop_price),
+        origQty: new Dec(o.orig_qty),
+        executedQty: new Dec(o.executed_qty),
+        cumQuote: new Dec(o.cum_quote),
+        avgPrice: new Dec(o.avg_price),
+        status: o.status as SimOrderStatus,
+        triggered: o.triggered === 1,
+        time: o.time,
+        updateTime: o.update_time,
+        locked: new Dec(o.locked),
+        working: o.working === 1,
+        ...extra,
+      };
+    });
     return {
       quoteAsset: a.quote_asset,
       seed: new Dec(a.seed_balance),
@@ -43,35 +78,7 @@ export class SqliteSimAccountStore implements SimAccountPersistence {
         settings: symbols.filter((s) => s.leverage !== null && s.margin_type !== null).map((s) => ({ symbol: s.symbol, leverage: s.leverage!, marginType: s.margin_type as MarginType })),
       },
       counters: symbols.map((s) => ({ market, symbol: s.symbol, nextOrderId: s.next_order_id, nextTradeId: s.next_trade_id })),
-      orders: orders.map(
-        (o): SimOrderRecord => ({
-          account: ACCOUNT,
-          market,
-          symbol: o.symbol,
-          orderId: o.order_id,
-          clientOrderId: o.client_order_id,
-          side: o.side as Side,
-          type: o.type as SimOrderType,
-          timeInForce: o.time_in_force as TimeInForce,
-          positionSide: o.position_side as PositionSide,
-          workingType: o.working_type as WorkingType,
-          reduceOnly: o.reduce_only === 1,
-          closePosition: o.close_position === 1,
-          price: new Dec(o.price),
-          stopPrice: new Dec(o.stop_price),
-          origQty: new Dec(o.orig_qty),
-          executedQty: new Dec(o.executed_qty),
-          cumQuote: new Dec(o.cum_quote),
-          avgPrice: new Dec(o.avg_price),
-          status: o.status as SimOrderStatus,
-          triggered: o.triggered === 1,
-          time: o.time,
-          updateTime: o.update_time,
-          locked: new Dec(o.locked),
-          working: o.working === 1,
-          ...decodeExtra(o.extra),
-        }),
-      ),
+      orders: records,
       trades: trades.map(
         (t): SimTrade => ({
           account: ACCOUNT,
@@ -92,6 +99,7 @@ export class SqliteSimAccountStore implements SimAccountPersistence {
           time: t.time,
         }),
       ),
+      orderLists: [...lists.values()],
     };
   }
 
@@ -99,6 +107,7 @@ export class SqliteSimAccountStore implements SimAccountPersistence {
     const { store } = this;
     const db = store.db;
     const a = s.account;
+    const lists = new Map(s.orderLists.map((l) => [l.orderListId, l]));
     store.transaction(() => {
       const wallet = a.wallet.toFixed();
       const dual = a.dualSidePosition ? 1 : 0;
@@ -148,7 +157,7 @@ export class SqliteSimAccountStore implements SimAccountPersistence {
           working: o.working ? 1 : 0,
           time: o.time,
           update_time: o.updateTime,
-          extra: encodeExtra(o),
+          extra: encodeExtra(o, o.orderListId !== undefined ? lists.get(o.orderListId) : undefined),
         };
         const { market: _m, symbol: _s, order_id: _o, ...changed } = row;
         store.run(db.insertInto('sim_orders').values(row).onConflict((oc) => oc.columns(['market', 'symbol', 'order_id']).doUpdateSet(changed)));
@@ -205,8 +214,10 @@ export class SqliteSimAccountStore implements SimAccountPersistence {
 }
 
 /** Order fields without a column (added by later features), as JSON; decimals stay exact strings. */
-function encodeExtra(o: SimOrderRecord): string | null {
+function encodeExtra(o: SimOrderRecord, list?: SimOrderList): string | null {
   const out: Record<string, unknown> = {};
+  // A spot OCO leg carries its list: which legs belong together and whether it still executes.
+  if (list) out.orderList = { symbol: list.symbol, orderListId: list.orderListId, listClientOrderId: list.listClientOrderId, contingencyType: list.contingencyType, listStatusType: list.listStatusType, listOrderStatus: list.listOrderStatus, orders: list.orders.map((x) => ({ orderId: x.orderId, clientOrderId: x.clientOrderId })), transactionTime: list.transactionTime };
   for (const [k, v] of Object.entries(o)) {
     if (ORDER_COLUMNS.has(k) || v === undefined) continue;
     out[k] = Dec.isDecimal(v) ? { $dec: (v as Dec).toFixed() } : v;
