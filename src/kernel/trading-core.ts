@@ -221,6 +221,7 @@ export class TradingCore {
         config: {
           risk: () => deps.settings().bot.risk,
           strategy: strategyOf,
+          strategyFiles: (strategy) => deps.settings().strategies.filter((e) => e.strategy === strategy && e.config.enabled).map((e) => e.config),
           leverage: (symbol) => (market === 'futures' ? (deps.settings().bot.symbols[symbol]?.leverage ?? deps.settings().bot.risk.maxLeverage) : 1),
         },
       });

@@ -48,6 +48,8 @@ export interface RiskConfigView {
   risk(): RiskConfig;
   /** The strategy's YAML for the symbol, if any. */
   strategy(strategy: string, symbol: string): StrategyConfig | undefined;
+  /** Every enabled YAML of the strategy (its per-strategy caps hold across its symbols: the strictest file wins). */
+  strategyFiles?(strategy: string): readonly StrategyConfig[];
   /** Futures leverage of the symbol (1 on spot). */
   leverage(symbol: string): number;
 }
@@ -236,12 +238,14 @@ export class RiskEngine {
           out.push(G.drawdown({ haltAtPct: new Dec(r.maxDrawdownPct), reduceAtPct: new Dec(r.reduceDrawdownPct ?? r.maxDrawdownPct / 2) }));
           break;
         case 'strategy-daily-loss': {
-          const limits = [s?.risk.maxDailyLoss, s?.risk.maxDailyLossPct !== undefined ? eq.times(s.risk.maxDailyLossPct).div(HUNDRED) : undefined].filter((x): x is Dec => x !== undefined);
+          // The strategy's realized loss today across its symbols: the strictest limit any of its files sets.
+          const files = this.deps.config.strategyFiles?.(i.strategy) ?? (s ? [s] : []);
+          const limits = files.flatMap((f) => [f.risk.maxDailyLoss, f.risk.maxDailyLossPct !== undefined ? eq.times(f.risk.maxDailyLossPct).div(HUNDRED) : undefined]).filter((x): x is Dec => x !== undefined);
           if (limits.length > 0) out.push(G.strategyDailyLoss({ maxLoss: Dec.min(...limits) }));
           break;
         }
         case 'consecutive-losses':
-          out.push(G.consecutiveLosses({ maxLosses: r.maxConsecutiveLosses, cooldownMs: (s?.risk.cooldownMinutes || r.lossCooldownMinutes) * 60_000 }));
+          out.push(G.consecutiveLosses({ maxLosses: r.maxConsecutiveLosses, cooldownMs: (s?.risk.cooldownMinutes ?? r.lossCooldownMinutes) * 60_000 }));
           break;
         case 'duplicate-order':
           out.push(G.duplicateOrder());
@@ -249,7 +253,12 @@ export class RiskEngine {
         case 'max-open-positions':
           out.push(maxOpenPositions(r.maxOpenPositions, this.deps.ledger, `intent:${i.intentId}`));
           // The strategy YAML's cap: this strategy's positions across its symbols.
-          if (s?.risk.maxOpenPositions !== undefined) out.push(maxOpenPositions(s.risk.maxOpenPositions, this.deps.ledger, `intent:${i.intentId}`, i.strategy));
+          {
+            // A per-strategy cap: the strictest value any of the strategy's files sets (a cap written in
+            // BTCUSDT.yaml alone used to let an ETHUSDT entry through while BTC was open).
+            const caps = (this.deps.config.strategyFiles?.(i.strategy) ?? (s ? [s] : [])).map((f) => f.risk.maxOpenPositions).filter((x): x is number => x !== undefined);
+            if (caps.length) out.push(maxOpenPositions(Math.min(...caps), this.deps.ledger, `intent:${i.intentId}`, i.strategy));
+          }
           break;
         case 'max-position-size': {
           const q = r.maxPositionQty[i.symbol];

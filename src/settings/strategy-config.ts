@@ -48,7 +48,8 @@ export const strategyConfigSchema = z.strictObject({
       takeProfitPct: z.number().gt(0).max(10_000).optional(),
       trailingPct: percent().optional(),
       maxOpenPositions: positiveInt(1000).optional(),
-      cooldownMinutes: z.number().min(0).max(100_000).default(0),
+      /** Pause after the loss streak, minutes; absent: the bot's risk.lossCooldownMinutes; 0: no pause. */
+      cooldownMinutes: z.number().min(0).max(100_000).optional(),
     })
     .prefault({}),
   order: orderStyle.prefault({ type: 'market' }),

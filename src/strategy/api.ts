@@ -47,7 +47,7 @@ export interface SignalOptions {
   readonly reason: string;
   /** Conviction 0..1 (sizing may scale with it). */
   readonly strength?: number;
-  /** Protective prices (absolute), or a trailing distance (price units). */
+  /** Protective prices (absolute); trailing: a trailing stop's distance in percent of price (USD-M callbackRate 0.1..5, step 0.1; spot: emulated from the mark), overriding the YAML's risk.trailingPct. */
   readonly stopLoss?: number;
   readonly takeProfit?: number;
   readonly trailing?: number;

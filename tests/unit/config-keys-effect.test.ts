@@ -218,7 +218,7 @@ class Rig {
       portfolio,
       ledger: portfolio.ledger,
       instrument,
-      config: { risk: () => riskCfg, strategy: (st, sym) => (st === S ? yamls.get(sym) : undefined), leverage: () => (market === 'futures' ? 5 : 1) },
+      config: { risk: () => riskCfg, strategy: (st, sym) => (st === S ? yamls.get(sym) : undefined), strategyFiles: (st) => (st === S ? [...yamls.values()] : []), leverage: () => (market === 'futures' ? 5 : 1) },
     });
     const planner = new OrderPlanner({
       bus,
@@ -842,8 +842,9 @@ const SCENARIOS: Record<string, Scenario> = {
     values: [undefined, 1],
     expected: ['approved', `denied STRATEGY_MAX_OPEN_POSITIONS: strategy=${S} open=1 max=1`],
     run: async (v) => {
+      // The cap is written in BTCUSDT.yaml only: it still holds for the strategy's ETHUSDT entry (the strictest file wins).
       const y = { sizing: { type: 'fixed', quantity: 1 }, risk: { ...opt('maxOpenPositions', v) } };
-      const r = await Rig.open({ yaml: { BTCUSDT: y, ETHUSDT: y } });
+      const r = await Rig.open({ yaml: { BTCUSDT: y, ETHUSDT: { sizing: { type: 'fixed', quantity: 1 } } } });
       r.candle('BTCUSDT', 100);
       r.candle('ETHUSDT', 50);
       r.order('BUY', '1', { symbol: 'ETHUSDT', strategy: 'beta' });
@@ -855,8 +856,9 @@ const SCENARIOS: Record<string, Scenario> = {
     },
   },
   'strategy.risk.cooldownMinutes': {
-    // After one loss (maxConsecutiveLosses 1), an entry 10 minutes later: the bot's 60 minutes, or the strategy's 5.
-    values: [undefined, 5],
+    // After one loss (maxConsecutiveLosses 1), an entry 10 minutes later: the bot's 60 minutes, or the strategy's 0 (no pause:
+    // an explicit 0 used to fall back to the bot's 60).
+    values: [undefined, 0],
     expected: [`denied CONSECUTIVE_LOSSES: strategy=${S} symbol=BTCUSDT losses=1 max=1 until=${new Date(T0 + MIN + 60 * MIN).toISOString()}`, 'approved'],
     run: (v) => afterLosingTrip({ maxConsecutiveLosses: 1, lossCooldownMinutes: 60 }, { risk: { ...opt('cooldownMinutes', v) } }, 10 * MIN),
   },
