@@ -9,16 +9,22 @@
  *     into the in-process sim venue.
  *
  * Three built-in strategies (rsi, ema-cross, bollinger) are switched on for
- * ALGOUSDT on 1m candles, on USD-M futures. Everything goes to a fresh
- * folder (printed at the start): database, logs, heartbeat, config. The log
- * shows signals, orders, fills, positions and PnL as they happen; a summary
- * comes every 10 s and at the end.
+ * ALGOUSDT on 1m candles, on USD-M futures (one-way mode), each with a 3 %
+ * stop-loss and a 4 % take-profit. Everything goes to a fresh folder (printed
+ * at the start): database, logs, heartbeat, config. The log shows signals,
+ * orders, fills, positions and PnL as they happen. Every 5 s a status shows
+ * each strategy's own position (the ledger's line: quantity, entry, its stop
+ * and where the stop is) and the symbol's net beside what the exchange holds;
+ * at the end a table per strategy (round trips, realized PnL, fees, open
+ * position, unrealized PnL) whose total is checked against the account's
+ * figures (demo-summary.ts), also written to status/demo-summary.json.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LiveClock } from '../core/clock.ts';
+import { Dec, ZERO } from '../core/decimal.ts';
 import { EXIT } from '../core/errors.ts';
 import { newRunId } from '../core/ids.ts';
 import { createLogger } from '../core/logger.ts';
@@ -27,11 +33,16 @@ import { Kernel } from '../kernel/kernel.ts';
 import { LocalExchange } from '../local-exchange/local-exchange.ts';
 import { replaySources } from '../market-data/replay.ts';
 import { loadSettings } from '../settings/load-settings.ts';
+import { Store } from '../store/store.ts';
 import { createIndicatorFactory } from '../strategy/indicators/index.ts';
+import { owners, renderSummary, statusLines, stopCounts, storedFees, strategyRow, summarize, summaryJson, workingStops } from './demo-summary.ts';
 import { loadStrategiesOrReport } from './run.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SAMPLE = join(REPO, 'data/sample/ALGOUSDT-1m-2023-02.csv.gz');
+const SYMBOL = 'ALGOUSDT';
+/** How often the running status is printed. */
+const STATUS_EVERY_MS = 5_000;
 
 const STRATEGIES: Record<string, string> = {
   rsi: 'params:\n  period: 14\n  oversold: 35\n  overbought: 65\n  allowShort: true\n',
@@ -56,8 +67,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'trader-demo-'));
   mkdirSync(join(dir, 'config'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-  // The replay runs hundreds of times faster than a real minute: per-minute order limits scale with it.
-  writeFileSync(join(dir, 'config/bot.yaml'), `market: futures\nrisk:\n  maxDailyLossPct: 10\n  maxOrdersPerSymbolPerMinute: ${Math.min(10_000, Math.max(20, Math.ceil(20 * speed)))}\nsymbols:\n  ALGOUSDT:\n    leverage: 2\n`);
+  // The replay runs hundreds of times faster than real time: the order rate limits scale with it (at
+  // 600x, an entry with its stop and target and a reversal's exit land within one real second, and the
+  // default 10 orders a second denied exits).
+  const scaled = (perMarketTime: number) => Math.min(10_000, Math.max(perMarketTime, Math.ceil(perMarketTime * speed)));
+  writeFileSync(join(dir, 'config/bot.yaml'), `market: futures\nrisk:\n  maxDailyLossPct: 10\n  maxOrdersPerSymbolPerMinute: ${scaled(20)}\n  maxOrdersPerSecond: ${scaled(10)}\nsymbols:\n  ALGOUSDT:\n    leverage: 2\n`);
   for (const [name, yaml] of Object.entries(STRATEGIES)) {
     mkdirSync(join(dir, 'strategies', name), { recursive: true });
     // The demo trades the shipped strategies as they are: a one-line module that re-exports each.
@@ -94,32 +108,92 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   say(`  folder ${dir} (heartbeat: status/heartbeat.json, logs: logs/, database: data/trader.db)`);
 
   const kernel = await Kernel.start({ settings, clock, logger: log.logger, version: VERSION, runId: newRunId(), specs: strategies.specs, indicators: createIndicatorFactory });
-  const summary = () => {
-    const t = kernel.trading!;
-    const st = kernel.store;
-    const count = (table: 'orders' | 'fills' | 'signals') => (st.all(st.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')))[0]?.n ?? 0);
+  const t = kernel.trading!;
+  const names = Object.keys(STRATEGIES);
+  const quote = t.portfolio.quoteAsset;
+  // The account's own figures, kept beside the strategies' lines: the wallet at start (the exchange's snapshot), funding, closed trips as reported.
+  const walletStart = t.portfolio.cash();
+  let funding = ZERO;
+  let closedTrips = 0;
+  kernel.bus.on(
+    'position.changed',
+    (p) => {
+      if (p.symbol === SYMBOL && p.closedTrade) closedTrips++;
+    },
+    'demo',
+  );
+  kernel.bus.on(
+    'account.updated',
+    (a) => {
+      if (a.reason === 'FUNDING_FEE' && a.balanceChange) funding = funding.plus(a.balanceChange);
+    },
+    'demo',
+  );
+
+  const count = (table: 'orders' | 'fills' | 'signals') => (kernel.store.all(kernel.store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')))[0]?.n ?? 0);
+  const headline = () => {
     const v = t.riskView() as { equity: string; realizedToday: string; unrealized: string };
-    const pos = t.portfolio.positions().map((p) => `${p.symbol} ${p.quantity.toFixed()} @ ${p.entryPrice.toFixed(4)}`).join(', ') || 'flat';
-    return `signals ${count('signals')}, orders ${count('orders')}, fills ${count('fills')}; position ${pos}; realized ${v.realizedToday}, unrealized ${v.unrealized}, equity ${v.equity} USDT`;
+    return `signals ${count('signals')}, orders ${count('orders')}, fills ${count('fills')}; realized ${v.realizedToday}, unrealized ${v.unrealized}, equity ${v.equity} ${quote}`;
   };
-  const ticker = setInterval(() => say(`[demo] ${summary()}`), 10_000);
+  const venueNet = async (): Promise<Dec | string> => {
+    try {
+      return (await t.venue.positions([SYMBOL])).filter((p) => p.symbol === SYMBOL).reduce((q, p) => q.plus(p.quantity), ZERO);
+    } catch (e) {
+      return `the exchange's position unknown: ${(e as Error).message}`;
+    }
+  };
+  const rows = (store: Store) => {
+    const view = t.protection.view();
+    const working = workingStops(store, SYMBOL);
+    return owners(t.portfolio, names, SYMBOL).map((s) => strategyRow(t.portfolio, view, working, s, SYMBOL));
+  };
+  let running = true;
+  const status = async () => {
+    const venue = await venueNet();
+    if (!running) return;
+    // One write: the block stays together between the log lines.
+    say([headline(), ...statusLines(rows(kernel.store), SYMBOL, t.portfolio.ledger.net(SYMBOL), venue)].map((l) => `[demo] ${l}`).join('\n'));
+  };
+  const ticker = setInterval(() => void status(), STATUS_EVERY_MS);
   await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, seconds * 1000);
+    const timer = setTimeout(resolve, seconds * 1000);
     const stop = () => {
-      clearTimeout(t);
+      clearTimeout(timer);
       resolve();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  running = false;
   clearInterval(ticker);
-  const last = summary();
+  const venueAtEnd = await venueNet();
+  const last = headline();
   await kernel.stop('demo finished');
   await ex?.close();
   log.flush();
   log.close();
+  // The books are final once the kernel stopped (execution stops before the portfolio stops booking).
+  const store = Store.open(settings.paths.dbFile, { readonly: true });
+  let summary;
+  try {
+    summary = summarize(SYMBOL, quote, rows(store), stopCounts(store, SYMBOL), {
+      trades: closedTrips,
+      realized: t.portfolio.cash().minus(walletStart).minus(funding),
+      fees: storedFees(store, SYMBOL, quote),
+      unrealized: t.portfolio.unrealized(),
+      walletStart,
+      walletEnd: t.portfolio.cash(),
+      funding,
+      equity: t.portfolio.equity(),
+      venueNet: venueAtEnd,
+    });
+  } finally {
+    store.close();
+  }
+  writeFileSync(join(dir, 'status/demo-summary.json'), `${JSON.stringify(summaryJson(summary), null, 2)}\n`);
   say(`[demo] done: ${last}`);
-  say(`  look around: ${join(dir, 'status/heartbeat.json')}, ${join(dir, 'logs')}; trader order list / trade status with DB_URL=sqlite:${join(dir, 'data/trader.db')}`);
+  say(renderSummary(summary).map((l) => `[demo] ${l}`).join('\n'));
+  say(`  look around: ${join(dir, 'status/heartbeat.json')}, ${join(dir, 'status/demo-summary.json')}, ${join(dir, 'logs')}; trader order list / trade status with DB_URL=sqlite:${join(dir, 'data/trader.db')}`);
   return EXIT.OK;
 }
 
