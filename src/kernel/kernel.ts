@@ -433,7 +433,7 @@ function logTrading(bus: Bus, logger: Logger): () => void {
 /** The heartbeat's userStream block from whatever the venue can say about its stream. */
 function userStreamBlock(venue: Venue, mode: string): { status: 'ok' | 'degraded' | 'down' | 'n/a' | 'starting'; detail: string } & Record<string, unknown> {
   const v = venue as Venue & { userStreamStatus?: () => { enabled: boolean; connected: boolean; reconnects: number; malformedFrames: number; lastFrameAt?: number } };
-  if (!v.userStreamStatus) return { status: 'ok', detail: mode === 'sim' ? 'sim venue: in process (the paper account starts fresh each run)' : `${venue.name} venue` };
+  if (!v.userStreamStatus) return { status: 'ok', detail: mode === 'sim' ? 'sim venue: in process (the paper account is kept in the database across restarts)' : `${venue.name} venue` };
   const s = v.userStreamStatus();
   if (!s.enabled) return { status: 'n/a', detail: 'user-data stream off' };
   return { status: s.connected ? 'ok' : 'down', detail: `${venue.name} user-data stream ${s.connected ? 'connected' : 'disconnected'}; ${s.reconnects} reconnects`, ...s };

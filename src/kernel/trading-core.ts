@@ -253,10 +253,9 @@ export class TradingCore {
         ledger: portfolio.ledger,
         instrument: inst,
         planner,
-        // OCO lists on Binance spot. The sim venue's paper account does not keep order lists across a
-        // restart yet (its legs would come back unlinked and could both sell): there the take-profit
-        // stays emulated from the mark.
-        oco: market === 'spot' && venue.placeOco !== undefined && !(venue instanceof SimVenue),
+        // OCO lists on spot, where the venue offers them (Binance, and the sim venue, whose paper account
+        // keeps its order lists across restarts).
+        oco: market === 'spot' && venue.placeOco !== undefined,
       });
       if (!deps.readOnly) protection.start();
 
