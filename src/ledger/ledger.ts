@@ -78,13 +78,12 @@ export interface TripView {
   /** LONG or SHORT: the side of the position the trip held. */
   readonly side: 'LONG' | 'SHORT';
   readonly openedAt: number;
-  /**
-   * Quantity and quote value put on: the trip's adding fills (spot buys net of
-   * a base-asset fee) at their prices, and dust the line carried into the
-   * trip at its cost (the trip's exits sell it).
-   */
+  /** Quantity and quote value the trip's adding fills put on (spot buys net of a base-asset fee), at their prices. */
   readonly entryQuantity: Dec;
   readonly entryValue: Dec;
+  /** Dust the line held when the trip opened, and its cost: the trip's exits sell it (0 when there was none). */
+  readonly carriedQuantity: Dec;
+  readonly carriedCost: Dec;
   /** Quantity taken off and its value at the fills' prices (a spot sell's base-asset fee leaves with it). */
   readonly exitQuantity: Dec;
   readonly exitValue: Dec;
@@ -188,6 +187,8 @@ interface TripBook {
   side: 'LONG' | 'SHORT' | undefined;
   entryQty: Dec;
   entryValue: Dec;
+  carriedQty: Dec;
+  carriedCost: Dec;
   exitQty: Dec;
   exitValue: Dec;
   maxQty: Dec;
@@ -201,7 +202,11 @@ interface TripBook {
  */
 const COST_DP = 20;
 
-const freshTrip = (qty: Dec = ZERO, cost: Dec = ZERO): TripBook => ({ side: qty.isZero() ? undefined : qty.isPos() ? 'LONG' : 'SHORT', entryQty: qty.abs(), entryValue: cost, exitQty: ZERO, exitValue: ZERO, maxQty: qty.abs(), fees: ZERO });
+/** A trip's book: `carried` is dust the line holds when it opens (a flip's rest is an entry: `entry`). */
+const freshTrip = (carried: { qty: Dec; cost: Dec } = { qty: ZERO, cost: ZERO }, entry: { qty: Dec; value: Dec } = { qty: ZERO, value: ZERO }): TripBook => {
+  const held = carried.qty.isZero() ? entry.qty : carried.qty;
+  return { side: held.isZero() ? undefined : held.isPos() ? 'LONG' : 'SHORT', entryQty: entry.qty.abs(), entryValue: entry.value, carriedQty: carried.qty.abs(), carriedCost: carried.cost, exitQty: ZERO, exitValue: ZERO, maxQty: carried.qty.abs().plus(entry.qty.abs()), fees: ZERO };
+};
 
 interface Working {
   strategy: string;
@@ -503,7 +508,7 @@ export class Ledger implements LedgerView {
       l.openedAt = ts;
       l.tripPnl = ZERO;
       // Dust the line holds joins the trip at its cost: the trip's exits sell it.
-      l.trip = freshTrip(l.qty, l.cost);
+      l.trip = freshTrip({ qty: l.qty, cost: l.cost });
     }
     if (l.qty.isZero() || l.qty.isPos() === signed.isPos()) {
       const total = l.qty.abs().plus(signed.abs());
@@ -534,7 +539,7 @@ export class Ledger implements LedgerView {
         l.cost = f.price.times(l.qty.abs());
         l.openedAt = ts;
         l.tripPnl = ZERO;
-        l.trip = freshTrip(l.qty, l.cost);
+        l.trip = freshTrip(undefined, { qty: l.qty, value: l.cost });
       } else if (l.qty.isZero()) l.entry = ZERO;
     }
     l.realized = l.realized.minus(feeQuote);
@@ -564,6 +569,8 @@ export class Ledger implements LedgerView {
       openedAt,
       entryQuantity: t.entryQty,
       entryValue: t.entryValue,
+      carriedQuantity: t.carriedQty,
+      carriedCost: t.carriedCost,
       exitQuantity: t.exitQty,
       exitValue: t.exitValue,
       maxQuantity: t.maxQty,

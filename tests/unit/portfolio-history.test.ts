@@ -76,11 +76,16 @@ describe('realized PnL per day', () => {
     const byDay = realizedByDay(s, 'spot', 'USDT');
     // Day 0: no reduction; fees 0.00001 BTC x 40000 = 0.4 and 0.42 USDT.
     expect([byDay.get(D0)!.realized.toFixed(), byDay.get(D0)!.fees.toFixed(), byDay.get(D0)!.fills]).toEqual(['-0.82', '0.82', 2]);
-    // Entry: (40000 x 0.00999 + 42000 x 0.01) / 0.01999; day 1 sells 0.005 at 45000 and pays 0.225.
-    const entry = new Dec('40000').times('0.00999').plus(new Dec('42000').times('0.01')).div('0.01999');
-    expect(byDay.get(D0 + DAY)!.realized.toFixed()).toBe(new Dec('45000').minus(entry).times('0.005').minus('0.225').toFixed());
-    // Day 2: the rest at 39000; the BNB fee is left out (no BNBUSDT price), as the portfolio does.
-    expect(byDay.get(D0 + 2 * DAY)!.realized.toFixed()).toBe(new Dec('39000').minus(entry).times('0.01499').toFixed());
+    // Cost of the 0.01999 held: 40000 x 0.00999 + 42000 x 0.01 (the average entry, cost / 0.01999, does not divide evenly).
+    // Day 1 sells 0.005 at 45000 and pays 0.225: it realizes the proceeds less its share of the cost (rounded to 20 decimals).
+    const cost = new Dec('40000').times('0.00999').plus(new Dec('42000').times('0.01'));
+    const share = cost.times('0.005').div('0.01999').toDecimalPlaces(20, Dec.ROUND_HALF_EVEN);
+    expect(byDay.get(D0 + DAY)!.realized.toFixed()).toBe(new Dec('45000').times('0.005').minus(share).minus('0.225').toFixed());
+    // Day 2: the rest at 39000 closes the line and takes the rest of the cost, so the two days realize exactly the cash
+    // that moved (before, (price - average entry) x quantity left a residue in the 37th decimal); the BNB fee is left
+    // out (no BNBUSDT price), as the portfolio does.
+    expect(byDay.get(D0 + 2 * DAY)!.realized.toFixed()).toBe(new Dec('39000').times('0.01499').minus(cost.minus(share)).toFixed());
+    expect([...byDay.values()].reduce((a, d) => a.plus(d.realized).plus(d.fees), ZERO).toFixed(), 'proceeds less cost, to the last unit').toBe(new Dec('45000').times('0.005').plus(new Dec('39000').times('0.01499')).minus(cost).toFixed());
     const sum = [...byDay.values()].reduce((a, d) => a.plus(d.realized), ZERO);
     expect(sum.toFixed(), 'the same arithmetic as the portfolio').toBe(portfolioRealized(s, 'spot', { BTCUSDT: 'BTC' }).toFixed());
   });
