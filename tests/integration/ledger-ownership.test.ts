@@ -24,7 +24,7 @@ import type { Kernel } from '../../src/kernel/kernel.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import type { Fill, OrderUpdate, SignalAction } from '../../src/model/events.ts';
 import { createFuturesClient, createSpotClient } from '../../src/venues/binance/ccxt-clients.ts';
-import { candle, startKernel, tradingWorkspace } from '../support/trading.ts';
+import { candle, settled, startKernel, tradingWorkspace } from '../support/trading.ts';
 import { addStrategy, type Workspace } from '../support/workspace.ts';
 
 let ex: LocalExchange | undefined;
@@ -67,16 +67,6 @@ async function btcHeld(x: LocalExchange): Promise<Dec> {
   const b = await spotClient(x).fetchBalance();
   const info = (b.info as { balances: Array<{ asset: string; free: string; locked: string }> }).balances.find((a) => a.asset === 'BTC');
   return info ? new Dec(info.free).plus(info.locked) : new Dec(0);
-}
-
-/** Lets the kernel's queues and the exchange's stream settle (real sockets), without sleeping on a timer. */
-async function settled(k: Kernel): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await k.trading!.execution.idle();
-    await new Promise((r) => setImmediate(r));
-  }
-  await k.trading!.execution.poll();
-  await k.trading!.execution.idle();
 }
 
 describe('spot: holdings the bot did not buy, base-asset fees and dust, a stop that locks the coins', () => {
@@ -246,7 +236,6 @@ describe('futures: a reversal keeps its stop', () => {
     expect(k.trading!.protection.view().unprotected, 'nothing unprotected').toEqual([]);
   });
 });
-
 
 describe('futures: a stop the exchange refuses', () => {
   it('the position is reported unprotected (heartbeat unhealthy) until the retried stop is working', async () => {

@@ -18,7 +18,7 @@ import type { Kernel } from '../../src/kernel/kernel.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import type { Fill, SignalAction } from '../../src/model/events.ts';
 import { createFuturesClient, createSpotClient } from '../../src/venues/binance/ccxt-clients.ts';
-import { candle, startKernel, tradingWorkspace } from '../support/trading.ts';
+import { candle, settled, startKernel, tradingWorkspace } from '../support/trading.ts';
 import { addStrategy, type Workspace } from '../support/workspace.ts';
 
 let ex: LocalExchange | undefined;
@@ -30,15 +30,6 @@ afterEach(async () => {
   ws?.cleanup();
   kernel = ex = ws = undefined;
 });
-
-async function settled(k: Kernel): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await k.trading!.execution.idle();
-    await new Promise((r) => setImmediate(r));
-  }
-  await k.trading!.execution.poll();
-  await k.trading!.execution.idle();
-}
 
 describe('USD-M: risk.trailingPct', () => {
   it('places a TRAILING_STOP_MARKET with callbackRate = trailingPct on the exchange, and it closes the position on a 1.5 % pull-back', async () => {

@@ -74,3 +74,16 @@ export function candle(kernel: Kernel, ex: LocalExchange, clock: Clock, market: 
   const openTime = clock.now() - (clock.now() % 60_000);
   kernel.bus.publish('candle.closed', { kind: 'candle.closed', ts: clock.now(), market, symbol, timeframe: '1m', openTime, open: p, high: p, low: p, close: p, volume: 1 });
 }
+
+/**
+ * Lets the kernel's order queues and the exchange's stream settle (real sockets), then polls once:
+ * no timer sleeps, so a test moves as fast as the machine does.
+ */
+export async function settled(k: Kernel): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await k.trading!.execution.idle();
+    await new Promise((r) => setImmediate(r));
+  }
+  await k.trading!.execution.poll();
+  await k.trading!.execution.idle();
+}
