@@ -38,7 +38,7 @@ import { defaultFillModel, type FillModelConfig } from '../venues/sim/fill-model
 import { catalog } from '../venues/sim/catalog.ts';
 import { SimVenue } from '../venues/sim/sim-venue.ts';
 import { computeMetrics } from './metrics.ts';
-import { TradeRecorder } from './trade-recorder.ts';
+import { TradeRecorder, type HeldAtEnd } from './trade-recorder.ts';
 import type { BacktestReport, BacktestRunConfig, EquityPoint } from './types.ts';
 
 const MINUTE = 60_000;
@@ -77,7 +77,14 @@ export interface BacktestDeps {
 }
 
 /** A run's figures, trade list and curve; stored with an id, a time and the git commit it becomes a BacktestReport. */
-export type BacktestResult = Omit<BacktestReport, 'id' | 'createdAt' | 'gitCommit'>;
+export type BacktestResult = Omit<BacktestReport, 'id' | 'createdAt' | 'gitCommit'> & {
+  /**
+   * What the strategies still held at the end below the filters (spot dust),
+   * valued at the last price. The trades' PnL plus these unrealized PnL (less
+   * their funding) is the equity change, to the last unit.
+   */
+  readonly heldAtEnd: readonly HeldAtEnd[];
+};
 
 export class MissingDataError extends TraderError {
   constructor(
@@ -191,15 +198,8 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     engine: { fillModel, marketOrders: 'next-step', latencyMs: cfg.latencyMs ?? 0 },
   });
 
-  const recorder = new TradeRecorder(settings.bot.quoteAsset, (symbol, qty) => {
-    const inst = venue.engine.instrument(cfg.market, symbol);
-    return !inst || qty.lt(inst.filters.lot.minQty) || qty.lt(inst.filters.lot.stepSize);
-  });
   const counts = { submitted: 0, denied: 0, filled: 0, deniedBy: {} as Record<string, number> };
-  bus.on('fill', (f) => {
-    counts.filled++;
-    recorder.onFill(f);
-  }, 'backtest');
+  bus.on('fill', () => void counts.filled++, 'backtest');
   bus.on('order.denied', (d) => {
     counts.denied++;
     const code = d.reason.split(':')[0] ?? d.reason;
@@ -208,9 +208,14 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   const futures = cfg.market === 'futures';
   const fundingRate = cfg.fundingRate ?? DEFAULT_FUNDING_RATE;
   let liquidations = 0;
+  // The trade list is the ledger's trips (built once the kernel, and so the ledger, exists).
+  let recorder: TradeRecorder | undefined;
   venue.engine.onEvent((e) => {
-    if (e.type === 'funding') recorder.onFunding(e.symbol, e.amount);
-    else if (e.type === 'order' && e.order.type === 'LIQUIDATION' && e.order.status === 'FILLED') liquidations++;
+    if (e.type === 'funding') {
+      const p = venue.engine.price(cfg.market, e.symbol);
+      const mark = p.mark ?? p.last;
+      if (recorder && mark) recorder.onFunding(e.symbol, e.amount, mark, e.rate);
+    } else if (e.type === 'order' && e.order.type === 'LIQUIDATION' && e.order.status === 'FILLED') liquidations++;
   });
 
   // The in-process venue reports every order change synchronously and its catalog is fixed: the
@@ -227,6 +232,8 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     execution: { retryDelayMs: 0, pollMs: 30 * 86_400_000 },
     instrumentRefreshMs: 0,
   });
+  const trades = new TradeRecorder(core.portfolio.ledger, cfg.market, new Set(cfg.specs.map((s) => s.strategy)));
+  recorder = trades;
   const host = new StrategyHost({ bus, clock, logger, indicators: deps.indicators, history: deps.candles, initialPositions: () => core.portfolio.ledger.lots() });
   host.start(cfg.specs);
 
@@ -236,8 +243,8 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   let lastEquity = '';
   let lastEquityDec: Dec | undefined;
   const last = new Map<string, StoredCandle>();
-  const closedAtEnd: string[] = [];
-  let feesBeforeEnd = ZERO;
+  let closedAtEnd: string[] = [];
+  let exitFeesAtEnd = ZERO;
   // Stopped whatever happens: an optimizer worker runs many backtests in one thread.
   try {
     for (let t = Math.ceil(cfg.from / MINUTE) * MINUTE; t < cfg.to; t += MINUTE) {
@@ -285,15 +292,13 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
       }
     }
 
-    feesBeforeEnd = recorder.feesPaid;
-    for (const [symbol] of recorder.openTrips()) {
-      const c = last.get(symbol);
-      if (!c) continue;
-      closedAtEnd.push(symbol);
-      recorder.closeAtEnd(symbol, new Dec(c.close), Math.min(clock.now(), cfg.to), fees.taker);
-    }
+    // Trips still open are closed at the last price (the mark the equity uses) with a market exit's fee.
+    const end = trades.closeAtEnd((symbol) => core.portfolio.mark(symbol), Math.min(clock.now(), cfg.to), fees.taker);
+    closedAtEnd = end.closed;
+    exitFeesAtEnd = end.fees;
     counts.submitted = core.execution.stats.sent;
   } finally {
+    trades.stop();
     host.stop();
     await core.stop();
     store.close();
@@ -302,11 +307,11 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
   const startEquity = cfg.balance.toFixed();
   // The equity curve ends where the trade list does: open trips valued as closed at the last price (with the exit fee).
   if (closedAtEnd.length > 0) {
-    // Less the exit fees the recorder charged those trips (one computation, not two).
-    const endEquity = new Dec(lastEquity || startEquity).minus(recorder.feesPaid.minus(feesBeforeEnd));
+    // Less the exit fees the trade list charged those trips (one computation, not two).
+    const endEquity = new Dec(lastEquity || startEquity).minus(exitFeesAtEnd);
     equity.push({ t: Math.min(clock.now(), cfg.to), equity: endEquity.toFixed() });
   }
-  const metrics = computeMetrics({ from: cfg.from, to: cfg.to, startEquity, equity, trades: recorder.trades });
+  const metrics = computeMetrics({ from: cfg.from, to: cfg.to, startEquity, equity, trades: trades.trades });
   const config: BacktestRunConfig = {
     market: cfg.market,
     strategies: cfg.specs.map((s) => ({ strategy: s.strategy, symbol: s.symbol, timeframe: s.timeframe, params: s.params, ...(cfg.sources?.[s.symbol] ? { source: cfg.sources[s.symbol] } : {}) })),
@@ -327,11 +332,14 @@ export async function runBacktest(cfg: BacktestConfig, deps: BacktestDeps): Prom
     notes.push(`Liquidation: checked at each 1m close (the mark price is taken as the close); ${liquidations} liquidation${liquidations === 1 ? '' : 's'} in this run.`);
   }
   if (closedAtEnd.length > 0) notes.push(`Still open when the data ended, closed at the last price with a taker fee: ${closedAtEnd.join(', ')}.`);
+  if (!trades.unattributedFunding.isZero()) notes.push(`Funding on no trade and no holding of the strategies (received): ${trades.unattributedFunding.toFixed()}.`);
+  if (trades.heldAtEnd.length > 0) notes.push(`Dust held at the end (below the exchange's minimum quantity or notional; valued at the last price, part of the equity, in no trade): ${trades.heldAtEnd.map((h) => `${h.symbol} ${h.quantity}`).join(', ')}.`);
   if (cfg.specs.some((s) => s.timeframe !== '1m')) notes.push('Strategies on timeframes above 1m see candles built from the stored 1m candles; orders fill along the 1m sub-candles.');
   return {
     config,
     metrics,
-    trades: recorder.trades,
+    trades: trades.trades,
+    heldAtEnd: trades.heldAtEnd,
     equity,
     candles: n,
     orders: counts,

@@ -1,148 +1,170 @@
 /**
- * Turns the fills of a backtest into round trips (flat -> position -> flat)
- * per symbol, for the trade list and the metrics. It listens to `fill` on
- * the bus like any other component; prices, quantities, fees and PnL stay
- * Decimal until they are written out as strings.
+ * The backtest's trade list: the ledger's round trips of the strategies under
+ * test, one row per trip that closed (flat -> position -> flat, per owner:
+ * strategy, symbol and side). The ledger is the one owner of positions
+ * (DESIGN.md); this keeps no position of its own, so it cannot invent a trip
+ * the books did not make (spot dust read as a position used to open a tiny
+ * SHORT trip here) and its PnL is the books' PnL.
  *
- * PnL of a trip = (exit value - entry value) signed by side, minus every fee
- * of its fills (fees in the quote asset; a spot fee paid in the base asset
- * is valued at the fill price), minus the funding paid while it was open.
- * A fill that flips the position closes the trip at that fill and opens the
- * next one with the rest of its quantity.
+ * From the ledger, per trip: entry and exit times, side, quantities and
+ * values (so average entry and exit prices), the largest size, the fees and
+ * the realized PnL, fees included. Spot is counted as received: a buy's fee in
+ * the base asset never arrives, and what is left below the filters is dust
+ * that the strategy is flat on; it stays on the owner's line at its cost and
+ * is sold by the owner's next trip, whose PnL counts it at that cost (its
+ * entry price is the average of its own fills).
  *
- * Spot buys pay their fee in the coin bought: the position grows by the
- * quantity net of it (what can be sold later), and the fee is valued at the
- * fill price. A remainder below what the exchange lets one sell (`isDust`)
- * ends the trip.
+ * Funding is not in the ledger: each settlement is split over the owners'
+ * lines by their quantity as the venue computes it (-quantity x mark x rate,
+ * to 8 decimals; the venue's rounding remainder goes to the largest line)
+ * and charged to the owner's trip that is open (or to its next one).
+ *
+ * So the trips' PnL (fees and funding included) plus what the owners still
+ * hold at the end, valued at the last price, is the equity change to the last
+ * unit. A trip still open at the end is closed at the last price with the fee
+ * a market exit would pay (the run reports it in closedAtEnd); dust is
+ * reported as held (heldAtEnd).
  */
 import { Dec, ZERO } from '../core/decimal.ts';
-import type { Fill } from '../model/events.ts';
+import { EXTERNAL, type ClosedTripView, type Ledger, type LotChange, type OwnerKey, type TripView } from '../ledger/ledger.ts';
+import type { Market } from '../model/market.ts';
 import type { BacktestTrade } from './types.ts';
 
-interface OpenTrip {
-  side: 'LONG' | 'SHORT';
-  entryTime: number;
-  /** Signed position now. */
-  qty: Dec;
-  maxQty: Dec;
-  entryQty: Dec;
-  entryValue: Dec;
-  exitQty: Dec;
-  exitValue: Dec;
-  fees: Dec;
-  funding: Dec;
+/** What an owner still held at the end below the filters (dust), valued at the last price. */
+export interface HeldAtEnd {
+  readonly strategy: string;
+  readonly symbol: string;
+  readonly side: string;
+  readonly quantity: string;
+  /** What it cost (quote). */
+  readonly cost: string;
+  /** Its value at the last price less its cost (futures: mark less entry, times quantity, as the equity counts it). */
+  readonly unrealizedPnl: string;
+  /** Funding charged to the line after its last trip closed (paid positive). */
+  readonly funding: string;
 }
+
+const key = (k: OwnerKey): string => `${k.strategy}\u0000${k.symbol}\u0000${k.side}`;
+
+/** Average prices: exact for one fill; an average that does not divide evenly is shown to 12 decimals. */
+const avg = (value: Dec, qty: Dec): string => (qty.isZero() ? '0' : value.div(qty).toDecimalPlaces(12, Dec.ROUND_HALF_EVEN).toFixed());
 
 export class TradeRecorder {
   readonly trades: BacktestTrade[] = [];
-  private readonly open = new Map<string, OpenTrip>();
-  feesPaid = ZERO;
-  fundingPaid = ZERO;
+  readonly heldAtEnd: HeldAtEnd[] = [];
+  /** Funding charged to each owner's line since its last trip closed (paid positive). */
+  private readonly funding = new Map<string, Dec>();
+  /** Funding on no trip and no holding of the owners under test (received positive): none in practice, kept so nothing is lost. */
+  unattributedFunding = ZERO;
+  private readonly unwatch: () => void;
 
   constructor(
-    private readonly quoteAsset: string,
-    private readonly isDust: (symbol: string, qty: Dec) => boolean = (_s, q) => q.isZero(),
-  ) {}
-
-  /** Symbols with a trip open, and since when (time in market, the end-of-run marking). */
-  openTrips(): ReadonlyMap<string, { readonly side: 'LONG' | 'SHORT'; readonly entryTime: number }> {
-    return this.open;
+    private readonly ledger: Ledger,
+    private readonly market: Market,
+    /** The strategies under test (other lines are not theirs). */
+    private readonly owners: ReadonlySet<string>,
+  ) {
+    this.unwatch = ledger.watch((changes) => this.onChanges(changes));
   }
 
-  onFill(f: Fill): void {
-    const feeInBase = f.feeAsset !== this.quoteAsset && f.feeAsset !== '' && f.side === 'BUY';
-    const fee = feeInBase ? f.fee.times(f.price) : f.fee;
-    this.feesPaid = this.feesPaid.plus(fee);
-    let qty = feeInBase ? f.quantity.minus(f.fee) : f.quantity;
-    const signed = (q: Dec): Dec => (f.side === 'BUY' ? q : q.neg());
-    let trip = this.open.get(f.symbol);
-    if (!trip) {
-      this.open.set(f.symbol, this.start(f, qty, fee));
-      return;
-    }
-    const adding = (trip.side === 'LONG') === (f.side === 'BUY');
-    if (adding) {
-      trip.qty = trip.qty.plus(signed(qty));
-      trip.entryQty = trip.entryQty.plus(qty);
-      trip.entryValue = trip.entryValue.plus(qty.times(f.price));
-      trip.fees = trip.fees.plus(fee);
-      if (trip.qty.abs().gt(trip.maxQty)) trip.maxQty = trip.qty.abs();
-      return;
-    }
-    // Reducing: up to the open quantity closes; any rest opens the other way.
-    const closing = Dec.min(qty, trip.qty.abs());
-    const share = closing.div(qty);
-    trip.exitQty = trip.exitQty.plus(closing);
-    trip.exitValue = trip.exitValue.plus(closing.times(f.price));
-    trip.fees = trip.fees.plus(fee.times(share));
-    trip.qty = trip.qty.plus(signed(closing));
-    qty = qty.minus(closing);
-    if (trip.qty.isZero() || (qty.isZero() && this.isDust(f.symbol, trip.qty.abs()))) {
-      this.close(f.symbol, trip, f.ts);
-      if (qty.gt(0)) this.open.set(f.symbol, this.start(f, qty, fee.minus(fee.times(share))));
-    }
+  stop(): void {
+    this.unwatch();
   }
 
-  /** Funding settled on a symbol (positive amount = received). */
-  onFunding(symbol: string, amount: Dec): void {
-    this.fundingPaid = this.fundingPaid.minus(amount);
-    const trip = this.open.get(symbol);
-    if (trip) trip.funding = trip.funding.minus(amount);
+  private onChanges(changes: readonly LotChange[]): void {
+    for (const c of changes) {
+      if (c.closedTrip && this.owners.has(c.key.strategy)) this.push(c.key, c.closedTrip, c.closedTrip.closedAt, ZERO, ZERO);
+    }
   }
 
   /**
-   * Trips still open when the data ends are closed at the last price, so the
-   * trade list accounts for the whole equity change (marked `pnl` at that
-   * price, with the fee a market exit would pay).
+   * Funding settled on a symbol: `amount` the account received (negative =
+   * paid), at `mark` and `rate`, as the venue computed it per position.
    */
-  closeAtEnd(symbol: string, price: Dec, at: number, takerFee: Dec): void {
-    const trip = this.open.get(symbol);
-    if (!trip) return;
-    const qty = trip.qty.abs();
-    trip.exitQty = trip.exitQty.plus(qty);
-    trip.exitValue = trip.exitValue.plus(qty.times(price));
-    const fee = qty.times(price).times(takerFee);
-    trip.fees = trip.fees.plus(fee);
-    this.feesPaid = this.feesPaid.plus(fee);
-    trip.qty = ZERO;
-    this.close(symbol, trip, at);
+  onFunding(symbol: string, amount: Dec, mark: Dec, rate: Dec): void {
+    const lines = this.ledger.lots(symbol).filter((l) => l.strategy !== EXTERNAL && !l.quantity.isZero());
+    let rest = amount;
+    let largest: OwnerKey | undefined;
+    let largestQty = ZERO;
+    for (const l of lines) {
+      const received = l.quantity.neg().times(mark).times(rate).toDecimalPlaces(8, Dec.ROUND_HALF_UP);
+      this.charge(l, received.neg());
+      rest = rest.minus(received);
+      if (l.quantity.abs().gt(largestQty)) {
+        largest = l;
+        largestQty = l.quantity.abs();
+      }
+    }
+    if (rest.isZero()) return;
+    if (largest) this.charge(largest, rest.neg());
+    else this.unattributedFunding = this.unattributedFunding.plus(rest);
   }
 
-  private start(f: Fill, qty: Dec, fee: Dec): OpenTrip {
-    return {
-      side: f.side === 'BUY' ? 'LONG' : 'SHORT',
-      entryTime: f.ts,
-      qty: f.side === 'BUY' ? qty : qty.neg(),
-      maxQty: qty,
-      entryQty: qty,
-      entryValue: qty.times(f.price),
-      exitQty: ZERO,
-      exitValue: ZERO,
-      fees: fee,
-      funding: ZERO,
-    };
+  private charge(k: OwnerKey, paid: Dec): void {
+    const id = key(k);
+    this.funding.set(id, (this.funding.get(id) ?? ZERO).plus(paid));
   }
 
-  private close(symbol: string, t: OpenTrip, at: number): void {
-    this.open.delete(symbol);
-    const entryPrice = t.entryValue.div(t.entryQty);
-    const exitPrice = t.exitValue.div(t.exitQty);
-    // Entry and exit quantities match over a whole trip: value difference is the price PnL.
-    const gross = t.side === 'LONG' ? t.exitValue.minus(t.entryValue) : t.entryValue.minus(t.exitValue);
-    const pnl = gross.minus(t.fees).minus(t.funding);
+  /**
+   * The end of the data: each owner's trip still open is closed at `price`
+   * with a market exit's fee (`takerFee` of its value) and listed; dust is
+   * listed in heldAtEnd. Returns the symbols whose trips were closed, and the
+   * exit fees charged (not paid to anyone: the equity curve's last point
+   * takes them off).
+   */
+  closeAtEnd(price: (symbol: string) => Dec | undefined, at: number, takerFee: Dec): { closed: string[]; fees: Dec } {
+    const closed = new Set<string>();
+    let fees = ZERO;
+    for (const lot of this.ledger.lots()) {
+      if (!this.owners.has(lot.strategy)) continue;
+      const mark = price(lot.symbol);
+      if (!mark) continue;
+      const h = this.ledger.holding(lot.strategy, lot.symbol, lot.side);
+      // As the portfolio values it: spot holds the coins at the mark; futures count (mark - entry) x quantity.
+      const unrealized = this.market === 'spot' ? h.quantity.times(mark).minus(h.cost) : mark.minus(lot.entryPrice).times(h.quantity);
+      if (!h.flat && h.trip) {
+        const qty = h.quantity.abs();
+        const fee = qty.times(mark).times(takerFee);
+        fees = fees.plus(fee);
+        const t = h.trip;
+        const trip: TripView = { ...t, exitQuantity: t.exitQuantity.plus(qty), exitValue: t.exitValue.plus(qty.times(mark)), fees: t.fees.plus(fee) };
+        this.push(lot, trip, at, unrealized, fee);
+        closed.add(lot.symbol);
+      } else {
+        const funding = this.funding.get(key(lot)) ?? ZERO;
+        this.funding.delete(key(lot));
+        this.heldAtEnd.push({ strategy: lot.strategy, symbol: lot.symbol, side: lot.side, quantity: h.quantity.toFixed(), cost: h.cost.toFixed(), unrealizedPnl: unrealized.toFixed(), funding: funding.toFixed() });
+      }
+    }
+    // Funding charged to a line that went to zero without closing a trip (none in practice): kept, not lost.
+    for (const paid of this.funding.values()) this.unattributedFunding = this.unattributedFunding.minus(paid);
+    this.funding.clear();
+    return { closed: [...closed].sort(), fees };
+  }
+
+  /** One trade row; `unrealized` and `exitFee` for a trip closed at the end of the data. */
+  private push(k: OwnerKey, t: TripView | ClosedTripView, exitTime: number, unrealized: Dec, exitFee: Dec): void {
+    const id = key(k);
+    const funding = this.funding.get(id) ?? ZERO;
+    this.funding.delete(id);
+    const pnl = t.pnl.plus(unrealized).minus(exitFee).minus(funding);
+    // The price the trip bought (sold) at: its own fills. Dust it carried in is in its PnL at that dust's cost, not in this average.
+    const entryPrice = t.entryQuantity.isZero() ? avg(t.carriedCost, t.carriedQuantity) : avg(t.entryValue, t.entryQuantity);
+    const entered = t.entryQuantity.plus(t.carriedQuantity);
+    const basis = entered.isZero() ? ZERO : t.entryValue.plus(t.carriedCost).div(entered).times(t.maxQuantity);
     this.trades.push({
-      symbol,
+      symbol: k.symbol,
       side: t.side,
-      entryTime: t.entryTime,
-      exitTime: at,
-      entryPrice: entryPrice.toFixed(),
-      exitPrice: exitPrice.toFixed(),
-      quantity: t.maxQty.toFixed(),
+      entryTime: t.openedAt,
+      exitTime,
+      entryPrice,
+      exitPrice: avg(t.exitValue, t.exitQuantity),
+      quantity: t.maxQuantity.toFixed(),
       pnl: pnl.toFixed(),
-      pnlPct: pnl.div(entryPrice.times(t.maxQty)).times(100).toNumber(),
+      pnlPct: basis.isZero() ? 0 : pnl.div(basis).times(100).toNumber(),
       fees: t.fees.toFixed(),
-      funding: t.funding.toFixed(),
-      holdingMs: at - t.entryTime,
+      funding: funding.toFixed(),
+      holdingMs: exitTime - t.openedAt,
     });
   }
 }
