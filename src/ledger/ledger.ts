@@ -150,6 +150,7 @@ export interface LedgerView {
   venueExpected(symbol: string, side?: PositionSide): Dec;
   external(symbol: string, side?: PositionSide): Dec;
   realized(symbol: string): Dec;
+  eachLine(symbol: string, fn: (strategy: string, quantity: Dec, entryPrice: Dec) => void): void;
   /** Signed quantity the owner's working orders will still add (protective legs excluded: they are contingent). */
   pending(strategy: string, symbol: string, side?: PositionSide): Dec;
   /** The owner's position once its working orders fill. */
@@ -380,6 +381,14 @@ export class Ledger implements LedgerView {
     let q = ZERO;
     for (const l of this.bySymbol.get(symbol) ?? []) if (l.key.strategy !== EXTERNAL && (side === undefined || l.key.side === side)) q = q.plus(l.qty);
     return q;
+  }
+
+  /**
+   * The hot path (every candle and mark of a held symbol): each line's owner, quantity and average
+   * cost, without building views or testing dust.
+   */
+  eachLine(symbol: string, fn: (strategy: string, quantity: Dec, entryPrice: Dec) => void): void {
+    for (const l of this.bySymbol.get(symbol) ?? []) if (!l.qty.isZero()) fn(l.key.strategy, l.qty, l.entry);
   }
 
   /** Lifetime realized PnL on the symbol, fees included, of every line (fills on external lines move the cash too). */

@@ -300,11 +300,11 @@ export class Portfolio implements PortfolioView {
     let unreal = ZERO;
     let holding = ZERO;
     const mark = this.mark(symbol);
-    for (const l of this.ledger.lots(symbol)) {
-      if (l.strategy === EXTERNAL) continue;
-      holding = holding.plus(l.quantity.times(mark ?? l.entryPrice));
-      if (mark) unreal = unreal.plus(mark.minus(l.entryPrice).times(l.quantity));
-    }
+    this.ledger.eachLine(symbol, (strategy, quantity, entryPrice) => {
+      if (strategy === EXTERNAL) return;
+      holding = holding.plus(quantity.times(mark ?? entryPrice));
+      if (mark) unreal = unreal.plus(mark.minus(entryPrice).times(quantity));
+    });
     this.sumUnrealized = this.sumUnrealized.plus(unreal).minus(prev?.unreal ?? ZERO);
     this.sumHoldings = this.sumHoldings.plus(holding).minus(prev?.holding ?? ZERO);
     if (unreal.isZero() && holding.isZero()) this.contrib.delete(symbol);
