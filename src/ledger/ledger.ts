@@ -150,7 +150,8 @@ export interface LedgerView {
   venueExpected(symbol: string, side?: PositionSide): Dec;
   external(symbol: string, side?: PositionSide): Dec;
   realized(symbol: string): Dec;
-  eachLine(symbol: string, fn: (strategy: string, quantity: Dec, entryPrice: Dec) => void): void;
+  /** Each non-empty line: owner, quantity, average cost, open (not dust when it last changed), trip start. */
+  eachLine(symbol: string, fn: (strategy: string, quantity: Dec, entryPrice: Dec, open: boolean, openedAt: number | undefined) => void): void;
   /** Signed quantity the owner's working orders will still add (protective legs excluded: they are contingent). */
   pending(strategy: string, symbol: string, side?: PositionSide): Dec;
   /** The owner's position once its working orders fill. */
@@ -160,6 +161,8 @@ export interface LedgerView {
   /** What the owner can sell (buy back) now: its projected holding rounded down to the lot; 0 while it is dust. */
   exitable(strategy: string, symbol: string, side?: PositionSide, marketLot?: boolean): Dec;
   working(filter?: { strategy?: string; symbol?: string; source?: OrderSource }): WorkingOrderView[];
+  /** Whether a working order (client order id, or `intent:<id>` before its first update) is counted. */
+  isWorking(key: string): boolean;
   /** Working entries on the symbol (of one owner), leaving out the order `except` names (a key of working()). */
   openEntries(symbol: string, strategy?: string, except?: string): { BUY: number; SELL: number };
   /** Symbols with a position or an entry in flight, per strategy (the open-positions caps count these), leaving out `except`. */
@@ -329,6 +332,10 @@ export class Ledger implements LedgerView {
     return out;
   }
 
+  isWorking(key: string): boolean {
+    return this.orders.has(key);
+  }
+
   pending(strategy: string, symbol: string, side: PositionSide = 'BOTH'): Dec {
     let q = ZERO;
     for (const w of this.orders.values()) {
@@ -348,9 +355,10 @@ export class Ledger implements LedgerView {
   openSymbols(strategy?: string, except?: string): Set<string> {
     const out = new Set<string>();
     for (const [key, w] of this.orders) if (key !== except && w.entry && w.strategy !== EXTERNAL && (strategy === undefined || w.strategy === strategy)) out.add(w.symbol);
+    // Each line's open flag was set by the dust test when it last changed: no filter arithmetic per order here.
     for (const l of this.lines.values()) {
       if (l.key.strategy === EXTERNAL || (strategy !== undefined && l.key.strategy !== strategy)) continue;
-      if (!this.isDust(l.key.symbol, l.qty)) out.add(l.key.symbol);
+      if (l.open) out.add(l.key.symbol);
     }
     return out;
   }
@@ -387,8 +395,8 @@ export class Ledger implements LedgerView {
    * The hot path (every candle and mark of a held symbol): each line's owner, quantity and average
    * cost, without building views or testing dust.
    */
-  eachLine(symbol: string, fn: (strategy: string, quantity: Dec, entryPrice: Dec) => void): void {
-    for (const l of this.bySymbol.get(symbol) ?? []) if (!l.qty.isZero()) fn(l.key.strategy, l.qty, l.entry);
+  eachLine(symbol: string, fn: (strategy: string, quantity: Dec, entryPrice: Dec, open: boolean, openedAt: number | undefined) => void): void {
+    for (const l of this.bySymbol.get(symbol) ?? []) if (!l.qty.isZero()) fn(l.key.strategy, l.qty, l.entry, l.open, l.openedAt);
   }
 
   /** Lifetime realized PnL on the symbol, fees included, of every line (fills on external lines move the cash too). */

@@ -229,18 +229,24 @@ export class Portfolio implements PortfolioView {
     let realized = ZERO;
     const owners: string[] = [];
     let openedAt: number | undefined;
-    for (const l of this.ledger.lots(symbol)) {
-      if (l.strategy === EXTERNAL) continue;
-      qty = qty.plus(l.quantity);
-      cost = cost.plus(l.quantity.times(l.entryPrice));
-      if (!l.flat) {
-        owners.push(l.strategy);
-        if (l.openedAt !== undefined) openedAt = Math.min(openedAt ?? l.openedAt, l.openedAt);
+    let lines = 0;
+    let only = ZERO;
+    // Per order and per candle (risk snapshots, VaR over every held symbol): a raw walk, no views.
+    this.ledger.eachLine(symbol, (strategy, quantity, entryPrice, open, since) => {
+      if (strategy === EXTERNAL) return;
+      lines++;
+      only = entryPrice;
+      qty = qty.plus(quantity);
+      cost = cost.plus(quantity.times(entryPrice));
+      if (open) {
+        owners.push(strategy);
+        if (since !== undefined) openedAt = Math.min(openedAt ?? since, since);
       }
-    }
+    });
     realized = this.ledger.realized(symbol);
-    const entry = qty.isZero() ? ZERO : cost.div(qty);
-    const flat = this.isFlat(symbol, qty) && owners.length === 0;
+    // One line (the usual case): its own average; several: the cost-weighted one.
+    const entry = qty.isZero() ? ZERO : lines === 1 ? only : cost.div(qty);
+    const flat = owners.length === 0 && this.isFlat(symbol, qty);
     return {
       symbol,
       quantity: qty,

@@ -169,7 +169,7 @@ export class RiskEngine {
     // The owner's own position and working orders, without this intent (the planner counted it when it asked).
     const { ledger } = this.deps;
     const leg = i.positionSide ?? 'BOTH';
-    const self = i.source !== 'protective' && ledger.working({ strategy: i.strategy, symbol: i.symbol }).some((w) => w.key === `intent:${i.intentId}`);
+    const self = i.source !== 'protective' && ledger.isWorking(`intent:${i.intentId}`);
     const mine = i.side === 'BUY' ? i.quantity : i.quantity.neg();
     const pos = ledger.projected(i.strategy, i.symbol, leg).minus(self ? mine : ZERO);
     const signed = i.side === 'BUY' ? i.quantity : i.quantity.neg();
