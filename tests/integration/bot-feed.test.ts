@@ -52,7 +52,7 @@ describe('bot with market data', () => {
     // A mark price makes the exchange talk (markPrice@1s) before the replay starts, as Binance always does.
     ex.engine.setMarkPrice('ALGOUSDT', (await import('../../src/core/decimal.ts')).dec('0.25'));
     bot = startCli(['run'], {
-      env: { ENV_FILE: '/dev/null', FEED: 'live', HEARTBEAT_INTERVAL_MS: '100', BINANCE_FUTURES_WS_URL: ex.urls().futuresWs, BINANCE_FUTURES_REST_URL: ex.url },
+      env: { ENV_FILE: '/dev/null', CONTROL_PORT: '0', FEED: 'live', HEARTBEAT_INTERVAL_MS: '100', BINANCE_FUTURES_WS_URL: ex.urls().futuresWs, BINANCE_FUTURES_REST_URL: ex.url },
       cwd: sd!.dir,
     });
     const live = await waitForHeartbeat(hb, (h) => h.state === 'running' && h.feed.status === 'ok', bot);
@@ -71,7 +71,7 @@ describe('bot with market data', () => {
 
   it('FEED=replay: kline files replayed in process', async () => {
     const { file, hb } = setup();
-    bot = startCli(['run'], { env: { ENV_FILE: '/dev/null', FEED: 'replay', REPLAY_FILES: file, REPLAY_SPEED: 'max', HEARTBEAT_INTERVAL_MS: '100' }, cwd: sd!.dir });
+    bot = startCli(['run'], { env: { ENV_FILE: '/dev/null', CONTROL_PORT: '0', FEED: 'replay', REPLAY_FILES: file, REPLAY_SPEED: 'max', HEARTBEAT_INTERVAL_MS: '100' }, cwd: sd!.dir });
     const done = await waitForHeartbeat(hb, (h) => h.instances[0]?.signals === 17, bot);
     expect(done.feed.status).toBe('ok');
     expect(done.feed.detail).toMatch(/^replaying ALGOUSDT at full speed: 20 candles so far$/);

@@ -162,6 +162,8 @@ describe('entrypoint.sh', () => {
         STRATEGIES_DIR: strategiesDir,
         // The script runs from the checkout: never read a developer's .env there.
         ENV_FILE: '/dev/null',
+        // Never the default 7788: something else on the machine may hold it.
+        CONTROL_PORT: '0',
       };
       delete env.CONFIG_FILE;
 

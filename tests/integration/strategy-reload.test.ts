@@ -27,7 +27,7 @@ describe('strategy hot reload (real bot process)', () => {
     const yaml = sd.write('strategies/breakout/BTCUSDT.yaml', 'enabled: true\nparams:\n  lookback: 3\n');
     sd.write('config/bot.yaml', 'market: spot\n');
     const hbFile = join(sd.dir, 'status', 'heartbeat.json');
-    const env = { HEARTBEAT_INTERVAL_MS: '100', LOG_LEVEL: 'info', ENV_FILE: '/dev/null', FEED: 'none' };
+    const env = { HEARTBEAT_INTERVAL_MS: '100', LOG_LEVEL: 'info', ENV_FILE: '/dev/null', FEED: 'none', CONTROL_PORT: '0' };
     bot = startCli(['run'], { env, cwd: sd.dir });
     await waitForHeartbeat(hbFile, (hb) => hb.state === 'running' && instances(hb).join() === 'breakout/BTCUSDT warming 0/4', bot);
 
@@ -74,7 +74,7 @@ export default defineStrategy({ name: 'momentum', description: 'x', params: z.ob
     sd.write('strategies/breakout/index.ts', BREAKOUT);
     sd.write('strategies/breakout/BTCUSDT.yaml', 'params:\n  lookback: 1\n');
     sd.write('strategies/breakout/ETHUSDT.yaml', 'enabled: false\nparams:\n  lookbak: 3\n');
-    bot = startCli(['run'], { env: { ENV_FILE: '/dev/null', FEED: 'none' }, cwd: sd.dir });
+    bot = startCli(['run'], { env: { ENV_FILE: '/dev/null', FEED: 'none', CONTROL_PORT: '0' }, cwd: sd.dir });
     expect(await bot.exited).toBe(78);
     expect(bot.stderr()).toContain('strategies/breakout/BTCUSDT.yaml:2 params.lookback: expected integer >= 2, got 1');
     expect(bot.stderr()).toContain('strategies/breakout/ETHUSDT.yaml:3 params.lookbak: unknown key');
