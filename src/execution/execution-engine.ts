@@ -369,10 +369,7 @@ export class ExecutionEngine {
   private venueReduceOnly(i: OrderIntent): boolean {
     if (!i.reduceOnly || i.market !== 'futures') return false;
     if (i.positionSide && i.positionSide !== 'BOTH') return false;
-    const { ledger } = this.deps;
-    const others = ledger.lots(i.symbol).some((l) => l.strategy !== i.strategy && !l.quantity.isZero());
-    const otherWorking = ledger.working({ symbol: i.symbol }).some((w) => w.strategy !== i.strategy && w.source !== 'protective');
-    return !others && !otherWorking;
+    return !this.deps.ledger.sharedWith(i.symbol, i.strategy);
   }
 
   /**

@@ -163,6 +163,8 @@ export interface LedgerView {
   working(filter?: { strategy?: string; symbol?: string; source?: OrderSource }): WorkingOrderView[];
   /** Whether a working order (client order id, or `intent:<id>` before its first update) is counted. */
   isWorking(key: string): boolean;
+  /** Whether any other owner holds the symbol or has a working (non-protective) order on it: the venue nets them. */
+  sharedWith(symbol: string, strategy: string): boolean;
   /** Working entries on the symbol (of one owner), leaving out the order `except` names (a key of working()). */
   openEntries(symbol: string, strategy?: string, except?: string): { BUY: number; SELL: number };
   /** Symbols with a position or an entry in flight, per strategy (the open-positions caps count these), leaving out `except`. */
@@ -334,6 +336,12 @@ export class Ledger implements LedgerView {
 
   isWorking(key: string): boolean {
     return this.orders.has(key);
+  }
+
+  sharedWith(symbol: string, strategy: string): boolean {
+    for (const l of this.bySymbol.get(symbol) ?? []) if (l.key.strategy !== strategy && !l.qty.isZero()) return true;
+    for (const w of this.orders.values()) if (w.symbol === symbol && w.strategy !== strategy && w.source !== 'protective') return true;
+    return false;
   }
 
   pending(strategy: string, symbol: string, side: PositionSide = 'BOTH'): Dec {
