@@ -241,8 +241,9 @@ export class ProtectionManager {
 
   /** The fill of an entry that carried levels: they now belong to the owner's position. */
   private onFill(f: Fill): void {
-    if (!f.clientOrderId) return;
-    const intent = this.cidToIntent.get(f.clientOrderId);
+    if (!f.clientOrderId || this.pending.size === 0) return;
+    // After a restart the map is empty: the order row names the intent (its levels were kept in kv).
+    const intent = this.cidToIntent.get(f.clientOrderId) ?? this.intentOfRow(f.clientOrderId);
     const l = intent ? this.pending.get(intent) : undefined;
     if (!intent || !l) return;
     const key = ownerKey({ strategy: f.strategy, symbol: f.symbol, side: f.positionSide ?? 'BOTH' });
@@ -251,6 +252,11 @@ export class ProtectionManager {
     w.fired = false;
     w.failures = 0;
     this.persist();
+  }
+
+  private intentOfRow(cid: string): string | undefined {
+    const { store } = this.deps;
+    return store.all(store.db.selectFrom('orders').select('intent_id').where('client_order_id', '=', cid))[0]?.intent_id;
   }
 
   private onPosition(p: PositionChanged): void {

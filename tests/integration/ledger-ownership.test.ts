@@ -321,3 +321,31 @@ describe('futures hedge mode (POSITION_MODE=HEDGE)', () => {
     expect([r.discrepancies, r.halted], 'the legs reconcile one by one').toEqual([0, []]);
   });
 });
+
+describe('futures: an entry that fills after a restart', () => {
+  it('still gets its stop: the levels kept for the resting entry attach when it fills', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('futures', 'BTCUSDT', new Dec('60000'));
+    ws = tradingWorkspace(ex, 'market: futures\n');
+    addStrategy(ws, 'dip', { 'BTCUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.002\nrisk:\n  stopLossPct: 2\norder:\n  type: limit\n  offsetBps: 50\n  ttlSec: 86400\n  onExpiry: cancel\n' });
+    let clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    clock.advanceBy(60_000);
+    candle(kernel, ex, clock, 'futures', 'BTCUSDT', '60000');
+    kernel.bus.publish('signal.dip', { kind: 'signal', ts: clock.now(), strategy: 'dip', symbol: 'BTCUSDT', action: 'enterLong', reason: 'test' });
+    for (let i = 0; i < 3; i++) await settled(kernel);
+    expect(kernel.trading!.execution.openOrders('BTCUSDT').map((r) => [r.type, r.price, r.status]), 'the entry rests 50 bps below').toEqual([['LIMIT', '59700', 'NEW']]);
+    await kernel.stop('deploy');
+
+    // Restarted; the market trades down through the limit.
+    clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    const k = kernel;
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'futures', 'BTCUSDT', '59600');
+    for (let i = 0; i < 20 && k.trading!.portfolio.ledger.lot('dip', 'BTCUSDT').flat; i++) await settled(k);
+    for (let i = 0; i < 3; i++) await settled(k);
+    expect(k.trading!.portfolio.ledger.lot('dip', 'BTCUSDT').quantity.toFixed(), 'the entry filled after the restart').toBe('0.002');
+    expect(k.trading!.protection.view().owners.map((o) => [o.strategy, o.stop, o.onExchange]), '2 % below the signal price, on the exchange').toEqual([['dip', '58800', ['stop']]]);
+  });
+});
