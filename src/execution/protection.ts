@@ -146,7 +146,14 @@ export class ProtectionManager {
       bus.on('mark.price', (m) => this.checkEmulated(m.symbol), 'protection'),
     );
     // Positions held at start get their protection checked against what is working.
-    for (const l of this.deps.ledger.lots()) if (l.strategy !== 'external') this.sync(l);
+    // Every owner with a line or with protective orders left working: a stop whose position closed
+    // while the bot was down (or just before a kill) is cancelled now, not left to open a position.
+    const owners = new Set<string>([...this.working.keys()]);
+    for (const l of this.deps.ledger.lots()) if (l.strategy !== 'external') owners.add(ownerKey(l));
+    for (const key of owners) {
+      const o = ownerOf(key);
+      this.sync(this.deps.ledger.lot(o.strategy, o.symbol, o.side));
+    }
   }
 
   stop(): void {

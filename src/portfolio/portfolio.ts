@@ -194,6 +194,10 @@ export class Portfolio implements PortfolioView {
       working.map((r) => ({ clientOrderId: r.client_order_id, strategy: r.strategy, symbol: r.symbol, side: r.side as 'BUY' | 'SELL', positionSide: r.position_side as PositionSide, quantity: new Dec(r.quantity), filled: new Dec(r.filled_quantity), source: r.source as OrderSource, reduceOnly: r.reduce_only === 1 })),
     );
     this.ledger.start(bus);
+    // The positions table (what `trader portfolio show` reads with the bot stopped) follows the fills:
+    // a kill between a fill's row and the positions row left it stale until the symbol traded again.
+    const stored = store.all(store.db.selectFrom('positions').select('symbol').distinct().where('market', '=', this.market)).map((r) => r.symbol);
+    for (const symbol of new Set([...stored, ...this.ledger.lots().map((l) => l.symbol)])) this.persistPositions(symbol);
     const saved = readKv(store, KV_MARKS, marksSchema);
     if (!saved.ok) this.deps.logger.warn({ error: saved.error }, 'stored peak equity unreadable; starting from current equity');
     else if (saved.value) {
@@ -460,7 +464,8 @@ export class Portfolio implements PortfolioView {
       const t = sides.get(l.side) ?? { qty: ZERO, cost: ZERO, realized: ZERO };
       sides.set(l.side, { qty: t.qty.plus(l.quantity), cost: t.cost.plus(l.quantity.times(l.entryPrice)), realized: t.realized.plus(l.realizedPnl) });
     }
-    if (sides.size === 0) sides.set('BOTH', { qty: ZERO, cost: ZERO, realized: ZERO });
+    // Every leg is written, the closed ones as zero (a hedge leg that closed stayed in the table).
+    for (const side of this.ledger.hedge ? ['LONG', 'SHORT'] : ['BOTH']) if (!sides.has(side)) sides.set(side, { qty: ZERO, cost: ZERO, realized: ZERO });
     for (const [side, t] of sides) {
       const row = { market: this.market, symbol, position_side: side, quantity: t.qty.toFixed(), entry_price: t.qty.isZero() ? '0' : t.cost.div(t.qty).toFixed(), realized_pnl: t.realized.toFixed(), updated_at: clock.now() };
       store.run(

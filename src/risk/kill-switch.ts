@@ -89,7 +89,7 @@ export class KillSwitch {
           const qty = this.deps.ledger.exitable(lot.strategy, lot.symbol, lot.side);
           if (qty.lte(0)) continue;
           const closeSide = lot.quantity.isPos() ? 'SELL' : 'BUY';
-          const release = this.deps.planner.protectiveOf(lot.strategy, lot.symbol);
+          const release = this.deps.planner.releaseFor(lot.strategy, lot.symbol);
           const intent = this.deps.planner.submit({ symbol: lot.symbol, side: closeSide, quantity: qty, reduceOnly: true, source: 'kill-switch', strategy: lot.strategy, reason, ...(lot.side !== 'BOTH' ? { positionSide: lot.side } : {}), ...(release.length ? { releaseFirst: release } : {}) });
           const d = denied.get(intent.intentId);
           if (d) report.closed.push({ symbol: lot.symbol, side: closeSide, quantity: qty.toFixed(), status: 'DENIED', detail: d });

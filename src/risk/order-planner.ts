@@ -134,6 +134,19 @@ export class OrderPlanner {
     return action === 'enterLong' || action === 'exitLong' ? 'LONG' : 'SHORT';
   }
 
+  /**
+   * What an exit cancels (and settles) before it is sent: on spot the owner's protective orders,
+   * which lock the coins it sells; on USD-M one-way when another owner shares the symbol, its
+   * stops too, which then went without reduceOnly (the venue nets the owners) and would fill after
+   * the exit and open a position nobody asked for. Alone on a symbol, a USD-M stop is reduce-only
+   * and cannot outlive the position it protected.
+   */
+  releaseFor(strategy: string, symbol: string): string[] {
+    const { market, ledger } = this.deps;
+    if (market === 'spot' || (!ledger.hedge && ledger.sharedWith(symbol, strategy))) return this.protectiveOf(strategy, symbol);
+    return [];
+  }
+
   /** The owner's protective orders on the venue (they lock spot coins an exit needs). */
   protectiveOf(strategy: string, symbol: string): string[] {
     return this.deps.ledger.working({ strategy, symbol, source: 'protective' }).map((w) => w.key).filter((key) => !key.startsWith('intent:'));
@@ -148,7 +161,7 @@ export class OrderPlanner {
     const held = this.deps.ledger.projected(o.strategy, o.symbol, leg);
     const qty = this.deps.ledger.exitable(o.strategy, o.symbol, leg);
     if (qty.lte(0)) return undefined;
-    const release = this.deps.market === 'spot' ? this.protectiveOf(o.strategy, o.symbol) : [];
+    const release = this.releaseFor(o.strategy, o.symbol);
     return this.request({ strategy: o.strategy, symbol: o.symbol, side: held.isPos() ? 'SELL' : 'BUY', type: 'MARKET', quantity: qty, reduceOnly: true, source: o.source, reason: o.reason, ...(leg !== 'BOTH' ? { positionSide: leg } : {}), ...(release.length ? { releaseFirst: release } : {}) });
   }
 
@@ -180,7 +193,7 @@ export class OrderPlanner {
         if ('quantity' in unit && !ledger.isDust(s.symbol, qty.minus(unit.quantity))) qty = unit.quantity;
       }
       if (qty.lte(0)) return;
-      const release = this.deps.market === 'spot' ? this.protectiveOf(s.strategy, s.symbol) : [];
+      const release = this.releaseFor(s.strategy, s.symbol);
       this.request({ strategy: s.strategy, symbol: s.symbol, side, type: 'MARKET', quantity: qty, reduceOnly: true, source: 'strategy', reason: s.reason, ...legField, ...(release.length ? { releaseFirst: release } : {}) });
       return;
     }
