@@ -117,6 +117,7 @@ export class ProtectionManager {
   /** Intent id -> which leg of which owner, until its first order.update names the client order id. */
   private readonly legs = new Map<string, { owner: string; leg: Leg }>();
   private readonly unprotectedWhy = new Map<string, string>();
+  private peakWrittenAt = -Infinity;
   private readonly unsubs: Array<() => void> = [];
 
   constructor(private readonly deps: ProtectionDeps) {}
@@ -369,7 +370,15 @@ export class ProtectionManager {
       if (emulatedTarget && l.target && (long ? mark.gte(l.target) : mark.lte(l.target))) why = `take-profit at ${l.target.toFixed()} (emulated)`;
       if (l.trail) {
         const peak = l.peak === undefined ? mark : long ? Dec.max(l.peak, mark) : Dec.min(l.peak, mark);
-        if (!l.peak || !peak.eq(l.peak)) l.peak = peak;
+        if (!l.peak || !peak.eq(l.peak)) {
+          l.peak = peak;
+          // Kept across a restart (a trail restarted from the entry price would sell later than set),
+          // written at most once a minute: every new best on every candle would be an fsync each.
+          if (this.deps.clock.now() - this.peakWrittenAt >= 60_000) {
+            this.peakWrittenAt = this.deps.clock.now();
+            this.persist();
+          }
+        }
         const trigger = long ? peak.times(Dec.sub(1, l.trail.div(100))) : peak.times(Dec.add(1, l.trail.div(100)));
         if (!why && (long ? mark.lte(trigger) : mark.gte(trigger))) why = `trailing stop ${l.trail.toFixed()} % from ${peak.toFixed()} (emulated)`;
       }

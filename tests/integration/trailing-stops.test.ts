@@ -159,3 +159,34 @@ describe('spot: stop-loss and take-profit as one OCO list', () => {
     expect(rejected, 'no leg or exit refused').toEqual([]);
   });
 });
+
+describe('spot: an emulated trailing stop across a restart', () => {
+  it('keeps its best mark: after a restart, a 2.2 % fall from the best sells (not 2 % from the entry)', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('spot', 'ETHUSDT', new Dec('3000'));
+    ws = tradingWorkspace(ex, 'market: spot\n');
+    addStrategy(ws, 'swing', { 'ETHUSDT.yaml': 'sizing:\n  type: fixed\n  quantity: 0.1\nrisk:\n  trailingPct: 2\n' });
+    let clock = new TestClock(Date.now());
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    clock.advanceBy(60_000);
+    candle(kernel, ex, clock, 'spot', 'ETHUSDT', '3000');
+    kernel.bus.publish('signal.swing', { kind: 'signal', ts: clock.now(), strategy: 'swing', symbol: 'ETHUSDT', action: 'enterLong', reason: 'test' });
+    for (let i = 0; i < 4; i++) await settled(kernel);
+    for (const p of ['3100', '3200']) {
+      clock.advanceBy(60_000);
+      candle(kernel, ex, clock, 'spot', 'ETHUSDT', p);
+      await settled(kernel);
+    }
+    await kernel.stop('deploy');
+
+    clock = new TestClock(Date.now() + 10 * 60_000);
+    kernel = await startKernel(ws, clock, { pollMs: 3_600_000 });
+    const k = kernel;
+    const sells: string[] = [];
+    k.bus.on('fill', (f) => f.side === 'SELL' && void sells.push(`${f.strategy} ${f.quantity.toFixed()}`), 'test');
+    clock.advanceBy(60_000);
+    candle(k, ex, clock, 'spot', 'ETHUSDT', '3130');
+    for (let i = 0; i < 4; i++) await settled(k);
+    expect(sells, '3130 is 2.2 % below the best (3200), kept across the restart').toEqual(['swing 0.0999']);
+  });
+});
