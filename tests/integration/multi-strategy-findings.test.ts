@@ -38,7 +38,7 @@ import { Dec } from '../../src/core/decimal.ts';
 import type { Kernel } from '../../src/kernel/kernel.ts';
 import { LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import type { SignalAction } from '../../src/model/events.ts';
-import { candle, nextEvent, startKernel, tradingWorkspace } from '../support/trading.ts';
+import { candle, nextEvent, settled, startKernel, tradingWorkspace } from '../support/trading.ts';
 import { addStrategy, type Workspace } from '../support/workspace.ts';
 
 let ex: LocalExchange | undefined;
@@ -50,16 +50,6 @@ afterEach(async () => {
   ws?.cleanup();
   kernel = ex = ws = undefined;
 });
-
-/** Lets the kernel's queues and the exchange's stream settle (real sockets), without sleeping on a timer. */
-async function settled(k: Kernel): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await k.trading!.execution.idle();
-    await new Promise((r) => setImmediate(r));
-  }
-  await k.trading!.execution.poll();
-  await k.trading!.execution.idle();
-}
 
 describe('multi-strategy campaign finding 1: USD-M one-way, a stop outlives the position it protected', () => {
   it("c exits its long while a holds one too; the price falls through c's stop before the stop's cancel lands: c must stay flat", async () => {
