@@ -230,7 +230,6 @@ export class Portfolio implements PortfolioView {
     const mark = this.mark(symbol);
     let qty = ZERO;
     let cost = ZERO;
-    let realized = ZERO;
     const owners: string[] = [];
     let openedAt: number | undefined;
     let lines = 0;
@@ -247,7 +246,7 @@ export class Portfolio implements PortfolioView {
         if (since !== undefined) openedAt = Math.min(openedAt ?? since, since);
       }
     });
-    realized = this.ledger.realized(symbol);
+    const realized = this.ledger.realized(symbol);
     // One line (the usual case): its own average; several: the cost-weighted one.
     const entry = qty.isZero() ? ZERO : lines === 1 ? only : cost.div(qty);
     const flat = owners.length === 0 && this.isFlat(symbol, qty);
@@ -405,7 +404,9 @@ export class Portfolio implements PortfolioView {
       this.cashLedger = this.cashLedger.plus(realized).minus(feeQuote);
     }
 
-    if (this.ledger.lots(f.symbol).some((l) => l.strategy !== EXTERNAL)) this.held.add(f.symbol);
+    let ours = false;
+    this.ledger.eachLine(f.symbol, (strategy) => (ours ||= strategy !== EXTERNAL));
+    if (ours) this.held.add(f.symbol);
     else this.held.delete(f.symbol);
     if (!this.lasts.has(f.symbol)) this.lasts.set(f.symbol, f.price);
     this.revalue(f.symbol);

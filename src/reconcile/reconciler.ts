@@ -246,7 +246,7 @@ export class Reconciler {
       if (dryRun) return { added, position };
       // Adopted holdings become the adopting owner's (no external line); without a price yet, the next pass adopts them.
       if (policy === 'adopt') {
-        if (this.adoptPosition(symbol, ext.minus(external), undefined, side)) this.setExternal(symbol, ZERO, side);
+        if (this.adoptPosition(symbol, ext.minus(external), side)) this.setExternal(symbol, ZERO, side);
       } else this.setExternal(symbol, ext, side);
       if (policy === 'halt') risk.setState('symbol', symbol, 'HALTED', `RECONCILE_EXTERNAL_POSITION: venue=${venueQty.toFixed()} ours=${ours.toFixed()} external=${ext.toFixed()}${side === 'BOTH' ? '' : ` side=${side}`}`, 'reconcile');
       else if (policy === 'ignore') logger.warn({ symbol, side, venue: venueQty.toFixed(), ours: ours.toFixed(), external: ext.toFixed() }, `${where}: ${ext.toFixed()} held on the exchange beyond the bot's own positions is external: no strategy trades it (reconcile.external: ignore)`);
@@ -329,10 +329,10 @@ export class Reconciler {
    * owner explicitly, so positions, PnL, protection and the kill switch see it
    * from now on. The external line shrinks by what was adopted.
    */
-  adoptPosition(symbol: string, qty: Dec, at?: Dec, positionSide: PositionSide = 'BOTH'): boolean {
+  adoptPosition(symbol: string, qty: Dec, positionSide: PositionSide = 'BOTH'): boolean {
     const { store, clock, portfolio, market, bus } = this.deps;
     if (qty.isZero()) return true;
-    const price = at ?? portfolio.mark(symbol);
+    const price = portfolio.mark(symbol);
     if (!price) {
       this.deps.logger.warn({ symbol }, `cannot adopt the external position on ${symbol}: no price yet; it is adopted at the next pass`);
       return false;
