@@ -48,7 +48,6 @@ import { chatCommands } from '../control/chat-commands.ts';
 import { Notifications } from '../notify/notifications.ts';
 import { daySummary } from '../portfolio/history.ts';
 import { EquitySnapshots } from '../portfolio/snapshots.ts';
-import type { BreakerView } from '../core/circuit-breaker.ts';
 import type { LogTap } from '../core/logger.ts';
 import { ValueScrubber } from '../core/redact.ts';
 import { secretValues } from '../settings/settings.ts';
@@ -211,16 +210,15 @@ export class Kernel {
         if (!r) return { status: 'starting', detail: 'not run yet' };
         return { status: r.halted.length > 0 ? 'degraded' : 'ok', detail: `last pass ${r.at}: ${r.discrepancies} symbol(s) differed${r.halted.length ? `; HALTED ${r.halted.join(', ')}` : ''}`, ...r };
       });
-      heartbeat.setBlockProvider('userStream', () => ({ ...userStreamBlock(trading.venue, settings.mode), execution: { ...trading.execution.stats }, usage: (trading.venue as Venue & { usage?: () => unknown }).usage?.() ?? null }));
-      const venueExtras = trading.venue as Venue & { usage?: () => { usedWeight1m?: number }; breakerView?: () => BreakerView | undefined; userStreamStatus?: () => { reconnects: number } };
+      heartbeat.setBlockProvider('userStream', () => ({ ...userStreamBlock(trading.venue, settings.mode), execution: { ...trading.execution.stats }, usage: trading.venue.usage?.() ?? null }));
       metrics.setSources({
         equity: () => trading.portfolio.equity().toNumber(),
         unrealizedBySymbol: () => trading.portfolio.positions().map((p) => ({ symbol: p.symbol, unrealized: p.unrealizedPnl.toNumber() })),
-        rateLimitWeight: () => venueExtras.usage?.().usedWeight1m,
-        reconnections: () => marketData.reconnects() + (venueExtras.userStreamStatus?.().reconnects ?? 0),
+        rateLimitWeight: () => trading.venue.usage?.().usedWeight1m,
+        reconnections: () => marketData.reconnects() + (trading.venue.userStreamStatus?.().reconnects ?? 0),
       });
       heartbeat.setExtras(() => {
-        const exchange = venueExtras.breakerView?.();
+        const exchange = trading.venue.breakerView?.();
         const channels = kernel.notifications?.view().channels ?? [];
         return {
           breakers: [...(exchange ? [{ ...exchange, critical: true }] : []), ...channels.map((c) => c.breaker)],
@@ -432,9 +430,8 @@ function logTrading(bus: Bus, logger: Logger): () => void {
 
 /** The heartbeat's userStream block from whatever the venue can say about its stream. */
 function userStreamBlock(venue: Venue, mode: string): { status: 'ok' | 'degraded' | 'down' | 'n/a' | 'starting'; detail: string } & Record<string, unknown> {
-  const v = venue as Venue & { userStreamStatus?: () => { enabled: boolean; connected: boolean; reconnects: number; malformedFrames: number; lastFrameAt?: number } };
-  if (!v.userStreamStatus) return { status: 'ok', detail: mode === 'sim' ? 'sim venue: in process (the paper account is kept in the database across restarts)' : `${venue.name} venue` };
-  const s = v.userStreamStatus();
+  if (!venue.userStreamStatus) return { status: 'ok', detail: mode === 'sim' ? 'sim venue: in process (the paper account is kept in the database across restarts)' : `${venue.name} venue` };
+  const s = venue.userStreamStatus();
   if (!s.enabled) return { status: 'n/a', detail: 'user-data stream off' };
   return { status: s.connected ? 'ok' : 'down', detail: `${venue.name} user-data stream ${s.connected ? 'connected' : 'disconnected'}; ${s.reconnects} reconnects`, ...s };
 }

@@ -270,7 +270,7 @@ export class Reconciler {
     try {
       return await fn();
     } catch (err) {
-      const v = this.deps.venue as Venue & { resyncClock?: () => Promise<void> };
+      const v = this.deps.venue;
       if (!(err instanceof VenueError && err.kind === 'CLOCK_SKEW' && v.resyncClock)) throw err;
       await v.resyncClock();
       return fn();

@@ -12,6 +12,7 @@
  * caller may conclude (see VenueErrorKind), so retry and lookup decisions are
  * made on data, never on message text.
  */
+import type { BreakerView } from '../core/circuit-breaker.ts';
 import type { Dec } from '../core/decimal.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
@@ -178,9 +179,50 @@ export class VenueError extends Error {
   }
 }
 
-export interface Venue {
+/** What the exchange's response headers said about our request budget (latest response). */
+export interface VenueUsage {
+  /** X-MBX-USED-WEIGHT-1M. */
+  readonly usedWeight1m?: number;
+  /** X-MBX-ORDER-COUNT-10S (order placements only). */
+  readonly orderCount10s?: number;
+  /** X-MBX-ORDER-COUNT-1D (spot). */
+  readonly orderCount1d?: number;
+  /** X-MBX-ORDER-COUNT-1M (futures). */
+  readonly orderCount1m?: number;
+  /** Our clock when these were last updated. */
+  readonly updatedAt?: number;
+}
+
+/** The user-data stream's state, for the heartbeat and /metrics. */
+export interface UserStreamStatus {
+  readonly enabled: boolean;
+  readonly connected: boolean;
+  readonly reconnects: number;
+  readonly malformedFrames: number;
+  /** Our clock at the last frame or ping. */
+  readonly lastFrameAt?: number;
+  /** Futures: our clock at the last successful listenKey keepalive. */
+  readonly lastKeepAliveAt?: number;
+}
+
+/**
+ * Capabilities only some venues have (Binance has them all, the sim venue
+ * none): callers test for the method before calling it.
+ */
+export interface VenueCapabilities {
   /** A 429 / 418 hold on every call, or an OPEN circuit breaker, while it lasts (Binance): the execution engine denies new orders until it ends. */
   sendingHeld?(): { readonly until: number; readonly kind: 'RATE_LIMITED' | 'BANNED' | 'CIRCUIT_OPEN' } | undefined;
+  /** Measures the offset to the exchange's clock again (after a CLOCK_SKEW); resolves with the offset in use, ms. */
+  resyncClock?(): Promise<number>;
+  /** The exchange's request-weight and order-count headers from the latest responses. */
+  usage?(): VenueUsage;
+  /** The user-data stream's state. */
+  userStreamStatus?(): UserStreamStatus;
+  /** The REST circuit breaker's state; undefined without one. */
+  breakerView?(): BreakerView | undefined;
+}
+
+export interface Venue extends VenueCapabilities {
   /** e.g. "binance", "sim". */
   readonly name: string;
   readonly market: Market;
