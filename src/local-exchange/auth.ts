@@ -46,7 +46,8 @@ export function checkTimestamp(params: Record<string, string>, serverNow: number
   const recv = params.recvWindow === undefined ? 5000 : Number(params.recvWindow);
   if (!Number.isFinite(recv) || recv <= 0 || recv > 60_000) return ERR.badRecvWindow();
   const t = Number(ts);
-  if (t > serverNow + 1000) return ERR.timestampAhead();
+  // Binance processes a request only if timestamp < serverTime + 1000 (Timing security).
+  if (t >= serverNow + 1000) return ERR.timestampAhead();
   if (serverNow - t > recv) return ERR.timestampOutside();
   return undefined;
 }

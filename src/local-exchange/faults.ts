@@ -18,8 +18,62 @@ export interface DelaySpec {
   pathPrefix?: string;
 }
 
+/**
+ * "Answered 5xx, executed later": the next `count` order placements get this
+ * error at once, and the exchange places the order (same parameters, same
+ * client order id) `delayMs` later on its own clock, as a matching engine that
+ * was slow to answer would. Binance forwards a request to the matching engine
+ * only while serverTime - timestamp <= recvWindow ("Timing security":
+ * https://developers.binance.com/docs/binance-spot-api-docs/rest-api/endpoint-security-type#timing-security
+ * and https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info#timing-security),
+ * so a placement due after timestamp + recvWindow never happens.
+ *
+ * The answer Binance documents for an unknown outcome:
+ *  - spot: 5XX "the execution status is UNKNOWN" (rest-api.md, HTTP Return Codes), with
+ *    -1007 TIMEOUT "Timeout waiting for response from backend server. Send status unknown;
+ *    execution status unknown." (errors.md);
+ *  - USD-M: HTTP 503 "Unknown error, please check your request or try again later."
+ *    (general-info, "HTTP 503 Status: Message Variants & Handling", variant A). That body
+ *    comes from the gateway and carries no `code`: {"timestamp", "path", "msg"} (as logged
+ *    from fapi.binance.com, e.g. github.com/daisy613/LHPControl/issues/16). Variant C
+ *    "Internal error; unable to process your request" (-1001) is a documented FAILURE, which
+ *    is what /control/rest/fail answers by default: not executed.
+ */
+export interface LateExecuteSpec {
+  count: number;
+  delayMs: number;
+  /** Default 503. */
+  status?: number;
+  /** With msg: the error body's code; omitted, the body has none (the USD-M gateway's { timestamp, path, msg }). */
+  code?: number;
+  /** Omitted: unknownOutcomeDefaults for the market of the path placed. */
+  msg?: string;
+  pathPrefix?: string;
+}
+
+/** What became of one late placement (tests read it). */
+export interface LateOutcome {
+  readonly path: string;
+  readonly clientOrderId: string | undefined;
+  /** Exchange time of the (attempted) placement. */
+  readonly at: number;
+  readonly placed: boolean;
+  /** Why not: 'RECV_WINDOW' (too late for the matching engine) or the engine's refusal. */
+  readonly reason?: string;
+}
+
+/** The documented unknown-outcome answer per market (see LateExecuteSpec). */
+export function unknownOutcomeDefaults(market: 'spot' | 'futures'): { status: number; code?: number; msg: string } {
+  return market === 'spot'
+    ? { status: 503, code: -1007, msg: 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.' }
+    : { status: 503, msg: 'Unknown error, please check your request or try again later.' };
+}
+
 export class Faults {
   fails: FailSpec[] = [];
+  lateExecutes: LateExecuteSpec[] = [];
+  /** Outcomes of late placements, oldest first. */
+  lateOutcomes: LateOutcome[] = [];
   delays: DelaySpec[] = [];
   /** Server clock offset in ms (positive: the server runs ahead). */
   clockSkewMs = 0;
@@ -41,6 +95,23 @@ export class Faults {
     if (!f) return undefined;
     f.count--;
     this.fails = this.fails.filter((x) => x.count > 0);
+    return f;
+  }
+
+  /**
+   * Answers the next order placements with an unknown-outcome 5xx and places
+   * them delayMs later (see LateExecuteSpec). Without msg, the answer is the
+   * one Binance documents for the market of the path placed.
+   */
+  lateExecute(spec: { delayMs: number; count?: number; status?: number; code?: number; msg?: string; pathPrefix?: string }): void {
+    this.lateExecutes.push({ ...spec, count: spec.count ?? 1 });
+  }
+
+  takeLateExecute(path: string): LateExecuteSpec | undefined {
+    const f = this.lateExecutes.find((x) => x.count > 0 && (!x.pathPrefix || path.startsWith(x.pathPrefix)));
+    if (!f) return undefined;
+    f.count--;
+    this.lateExecutes = this.lateExecutes.filter((x) => x.count > 0);
     return f;
   }
 

@@ -78,6 +78,7 @@ export class LocalExchange {
   private readonly fundingHistory: RouteDeps['fundingHistory'] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private server!: Server;
+  private rest: RestApi | undefined;
   private baseUrl = '';
 
   private constructor(private readonly opts: LocalExchangeOptions) {
@@ -198,6 +199,7 @@ export class LocalExchange {
     this.replay?.stop();
     for (const t of this.timers) clearInterval(t);
     this.hub.close();
+    this.rest?.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -262,6 +264,7 @@ export class LocalExchange {
     const deps: RouteDeps = { engine: this.engine, candles: this.candles, listenKeys: this.listenKeys, weightLimit: { spot: this.opts.weightLimit?.spot ?? 6000, futures: this.opts.weightLimit?.futures ?? 2400 }, fundingHistory: this.fundingHistory, now: () => this.now() };
     const rest = new RestApi({
       now: () => this.now(),
+      after: (ms, fn) => this.clock.after(ms, fn),
       faults: this.faults,
       accountForKey: (k) => this.accounts.get(k),
       limiter: { spot: new WeightLimiter(deps.weightLimit.spot), futures: new WeightLimiter(deps.weightLimit.futures) },
@@ -275,6 +278,7 @@ export class LocalExchange {
         return c;
       },
     });
+    this.rest = rest;
     rest.add(spotRoutes(deps));
     rest.add(futuresRoutes(deps));
     this.server = createServer((req, res) => {
@@ -363,6 +367,14 @@ export class LocalExchange {
       case '/control/order/reject':
         f.rejectOrders += num('count', 1);
         return reply(200, { ok: true });
+      case '/control/order/late-execute': {
+        // Answer 5xx now, place the order delayMs later (see Faults.lateExecute).
+        const code = typeof body.code === 'number' ? body.code : undefined;
+        f.lateExecute({ count: num('count', 1), delayMs: num('delayMs', 2000), ...(typeof body.status === 'number' ? { status: body.status } : {}), ...(code !== undefined ? { code } : {}), ...(str('msg') ? { msg: str('msg')! } : {}), ...(str('pathPrefix') ? { pathPrefix: str('pathPrefix')! } : {}) });
+        return reply(200, { ok: true });
+      }
+      case '/control/order/late-outcomes':
+        return reply(200, { outcomes: f.lateOutcomes });
       case '/control/order/blackhole':
         f.blackholeOrders += num('count', 1);
         f.blackholeHoldMs = num('holdMs', f.blackholeHoldMs);

@@ -8,7 +8,7 @@ import { Dec, isDecimalString } from '../core/decimal.ts';
 import type { Market } from '../model/market.ts';
 import { checkTimestamp, verifySignature } from './auth.ts';
 import { ERR, type BinanceError } from './binance-errors.ts';
-import type { Faults } from './faults.ts';
+import { unknownOutcomeDefaults, type Faults, type LateExecuteSpec } from './faults.ts';
 import type { OrderCounter, WeightLimiter } from './limits.ts';
 
 export type Security = 'NONE' | 'USER_STREAM' | 'SIGNED';
@@ -94,6 +94,8 @@ export class Params {
 
 export interface RestDeps {
   now(): number;
+  /** Runs fn ms later on the exchange's clock (late executions). */
+  after(ms: number, fn: () => void): { cancel(): void };
   faults: Faults;
   accountForKey(apiKey: string): { account: string; secret: string } | undefined;
   limiter: Record<Market, WeightLimiter>;
@@ -125,6 +127,7 @@ function parseForm(raw: string, into: Record<string, string>): void {
 
 export class RestApi {
   private readonly routes = new Map<string, Route>();
+  private readonly pending = new Set<{ cancel(): void }>();
 
   constructor(private readonly deps: RestDeps) {}
 
@@ -185,6 +188,14 @@ export class RestApi {
 
     const headers: Record<string, string> = weightHeader(verdict.used);
     if (route.placesOrder) {
+      const late = faults.takeLateExecute(path);
+      if (late) {
+        this.executeLate(route, path, params, account, late);
+        const d = unknownOutcomeDefaults(market);
+        const msg = late.msg ?? d.msg;
+        const code = late.msg === undefined ? d.code : late.code;
+        return send(late.status ?? d.status, code === undefined ? { timestamp: now, path, msg } : { code, msg }, weightHeader(verdict.used));
+      }
       if (faults.rejectOrders > 0) {
         faults.rejectOrders--;
         return this.fail(send, ERR.rejectedByTest(), verdict.used);
@@ -211,6 +222,44 @@ export class RestApi {
       return;
     }
     send(result.status ?? 200, result.body, headers);
+  }
+
+  /** Cancels late placements still waiting (the exchange is closing). */
+  close(): void {
+    for (const p of this.pending) p.cancel();
+    this.pending.clear();
+  }
+
+  /**
+   * Places an order that was answered with an unknown outcome, delayMs later,
+   * as the matching engine would once it got to it: only while
+   * serverTime - timestamp <= recvWindow (Binance's second timing check, made
+   * when the request is forwarded to the matching engine; see Faults.lateExecute).
+   */
+  private executeLate(route: Route, path: string, params: Params, account: string, late: LateExecuteSpec): void {
+    const market = marketOf(path);
+    const timestamp = Number(params.raw.timestamp);
+    const recvWindow = params.raw.recvWindow === undefined ? 5000 : Number(params.raw.recvWindow);
+    const clientOrderId = params.str('newClientOrderId') ?? params.str('clientAlgoId') ?? params.str('listClientOrderId');
+    const handle = this.deps.after(late.delayMs, () => {
+      this.pending.delete(handle);
+      const at = this.deps.now();
+      const outcome = { path, clientOrderId, at };
+      if (at - timestamp > recvWindow) {
+        this.deps.faults.lateOutcomes.push({ ...outcome, placed: false, reason: 'RECV_WINDOW' });
+        return;
+      }
+      this.deps.orderCounter(account, market).record(at);
+      let result: RouteResult;
+      try {
+        result = route.handler({ params, account, now: at });
+      } catch (e) {
+        this.deps.faults.lateOutcomes.push({ ...outcome, placed: false, reason: e instanceof ParamError ? e.error.msg : (e as Error).message });
+        return;
+      }
+      this.deps.faults.lateOutcomes.push(isError(result) ? { ...outcome, placed: false, reason: `${result.code} ${result.msg}` } : { ...outcome, placed: true });
+    });
+    this.pending.add(handle);
   }
 
   private fail(send: (s: number, b: unknown, h?: Record<string, string>) => void, e: BinanceError, used: number): void {
