@@ -6,9 +6,13 @@
  * as any order); otherwise a short-lived trading core on the same database
  * sends it to the venue directly, still through risk and the filters, and
  * records it. Prints the outcome; exit 0 when the order went through (or the
- * cancel took effect), 70 when it was denied or rejected.
+ * cancel took effect). A denial (risk, filters) or the exchange's rejection is
+ * an answer, not a fault: exit 3 (EXIT.DENIED) with its code and reason; a
+ * cancel of an id this database does not hold is 66; an outcome still unknown
+ * after the wait is 70.
  */
 import { EXIT } from '../core/errors.ts';
+import { reasonCode } from '../health/metrics.ts';
 import { cancelManual, cancelSchema, listOrders, placeManual, placeSchema, type OrderOutcome } from '../control/order-controls.ts';
 import { TradingCore } from '../kernel/trading-core.ts';
 import { call, findRunningBot, openOffline } from './bot-access.ts';
@@ -76,8 +80,8 @@ function usage(action: string, msg: string): number {
 }
 
 function report(action: Action, body: Record<string, unknown>, via: string, json?: boolean): number {
-  if (json) process.stdout.write(JSON.stringify({ via, ...body }, null, 2) + '\n');
   if (action === 'list') {
+    if (json) process.stdout.write(JSON.stringify({ via, ...body }, null, 2) + '\n');
     const orders = (body.orders as Array<{ createdAt: string; clientOrderId: string; strategy: string; symbol: string; side: string; type: string; quantity: string; price?: string; status: string; filled: string; error?: string }>) ?? [];
     if (!json) {
       process.stdout.write(`${orders.length} order(s) (via ${via})\n`);
@@ -86,6 +90,16 @@ function report(action: Action, body: Record<string, unknown>, via: string, json
     return EXIT.OK;
   }
   const out = body as unknown as OrderOutcome;
-  if (!json) process.stdout.write(`${action} via ${via}: ${out.status}${out.clientOrderId ? ` ${out.clientOrderId}` : ''}${out.filledQuantity ? ` filled ${out.filledQuantity}` : ''}${out.averagePrice ? ` @ ${out.averagePrice}` : ''}${out.reason ? ` (${out.reason})` : ''}\n`);
-  return ['DENIED', 'REJECTED', 'UNKNOWN', 'NOT_FOUND'].includes(out.status) ? EXIT.SOFTWARE : EXIT.OK;
+  const refused = out.status === 'DENIED' || out.status === 'REJECTED';
+  // A refusal's reason is "<CODE>: <figures>" (OrderDenied.reason): the code is what a script branches on.
+  const code = refused ? reasonCode(out.reason ?? '') : undefined;
+  if (json) process.stdout.write(JSON.stringify({ via, ...out, ...(code ? { code } : {}) }, null, 2) + '\n');
+  else {
+    // "DENIED NOTIONAL_BELOW_MIN: notional=0.5 min=5": the code first, then the figures.
+    const why = code ? (out.reason?.startsWith(code) ? ` ${out.reason}` : ` ${code}${out.reason ? ` (${out.reason})` : ''}`) : out.reason ? ` (${out.reason})` : '';
+    process.stdout.write(`${action} via ${via}: ${out.status}${out.clientOrderId ? ` ${out.clientOrderId}` : ''}${out.filledQuantity ? ` filled ${out.filledQuantity}` : ''}${out.averagePrice ? ` @ ${out.averagePrice}` : ''}${why}\n`);
+  }
+  if (refused) return EXIT.DENIED;
+  if (out.status === 'NOT_FOUND') return EXIT.NO_INPUT;
+  return out.status === 'UNKNOWN' ? EXIT.SOFTWARE : EXIT.OK;
 }

@@ -92,6 +92,8 @@ export const EXIT = {
   OK: 0,
   UNHEALTHY: 1,
   NOT_AVAILABLE: 2,
+  /** An expected refusal, not a fault: `trader order` denied by risk or the filters, or rejected by the exchange. */
+  DENIED: 3,
   USAGE: 64,
   /** EX_NOINPUT: the data or stored run asked for does not exist. */
   NO_INPUT: 66,

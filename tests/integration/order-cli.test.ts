@@ -48,10 +48,15 @@ describe('trader order', () => {
     expect(c.out).toMatchObject({ status: 'CANCELED', clientOrderId: l.out.clientOrderId });
     expect(((await order(ws, ['list', '--open'])).out.orders as unknown[]).length).toBe(0);
 
+    // A denial is an answer, not a fault: exit 3 (70 is "internal error"), with the denial's code and reason.
     const small = await order(ws, ['buy', '--symbol', 'BTCUSDT', '--quantity', '0.00001']);
-    expect([small.code, small.out.status, small.out.reason]).toEqual([70, 'DENIED', 'NOTIONAL_BELOW_MIN: notional=0.5 min=5']);
+    expect([small.code, small.out.status, small.out.code, small.out.reason], 'filters deny').toEqual([3, 'DENIED', 'NOTIONAL_BELOW_MIN', 'NOTIONAL_BELOW_MIN: notional=0.5 min=5']);
     const far = await order(ws, ['sell', '--symbol', 'BTCUSDT', '--quantity', '0.001', '--price', '60000']);
-    expect([far.code, far.out.status, far.out.reason]).toEqual([70, 'DENIED', 'PRICE_DEVIATION: price=60000.00 mark=50000.00 bps=2000.00 max=100.00']);
+    expect([far.code, far.out.status, far.out.code, far.out.reason], 'risk denies').toEqual([3, 'DENIED', 'PRICE_DEVIATION', 'PRICE_DEVIATION: price=60000.00 mark=50000.00 bps=2000.00 max=100.00']);
+    const text = await runCli(['order', 'sell', '--symbol', 'BTCUSDT', '--quantity', '0.001', '--price', '60000'], { env: ws.env, cwd: ws.dir });
+    expect([text.code, text.stdout], 'the text form names the code too').toEqual([3, 'sell via venue directly (bot not running): DENIED PRICE_DEVIATION: price=60000.00 mark=50000.00 bps=2000.00 max=100.00\n']);
+    const unknown = await order(ws, ['cancel', '--id', 'no-such-order']);
+    expect([unknown.code, unknown.out.status], 'no such order: 66 (no input), not an internal error').toEqual([66, 'NOT_FOUND']);
 
     const bad = await runCli(['order', 'buy', '--symbol', 'btcusdt', '--quantity', '0'], { env: ws.env, cwd: ws.dir });
     expect(bad.code).toBe(64);
@@ -76,5 +81,7 @@ describe('trader order', () => {
     expect(c.out).toMatchObject({ via: 'running bot', status: 'CANCELED' });
     const list = await order(ws, ['list']);
     expect((list.out.orders as Array<Record<string, string>>).map((o) => [o.type, o.status]), 'newest first').toEqual([['LIMIT', 'CANCELED'], ['MARKET', 'FILLED']]);
+    const small = await order(ws, ['buy', '--symbol', 'BTCUSDT', '--quantity', '0.00001']);
+    expect([small.code, small.out.via, small.out.status, small.out.code], "the bot's denial: exit 3 with its code").toEqual([3, 'running bot', 'DENIED', 'NOTIONAL_BELOW_MIN']);
   });
 });
