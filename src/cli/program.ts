@@ -44,7 +44,7 @@ export function buildProgram(): Command {
   program
     .command('status')
     .description('show the running bot\'s heartbeat; exits 1 when it is stale or unhealthy (usable as a HEALTHCHECK)')
-    .option('--file <path>', 'heartbeat file (default: HEARTBEAT_PATH or status/heartbeat.json)')
+    .option('--file <path>', 'heartbeat file (default: HEARTBEAT_PATH from the environment or the env file, $ENV_FILE or .env, as the bot reads it; else status/heartbeat.json)')
     .option('--json', 'print the heartbeat and verdict as JSON')
     .action((opts: { file?: string; json?: boolean }) => {
       const file = resolve(opts.file ?? peekEnv('HEARTBEAT_PATH') ?? 'status/heartbeat.json');
