@@ -3,10 +3,23 @@
  * URL override is just a base change:
  *
  *   spot market streams   /spot/ws[/<stream>...]  and  /spot/stream?streams=a/b
- *   futures market        /futures/ws[/<stream>], /futures/stream?streams=,
- *                         and the routed /futures/public/..., /futures/market/...
- *   futures user data     /futures/ws/<listenKey>, /futures/private/ws?listenKey=
+ *   futures market        /futures/public/(ws|stream)  bookTicker, depth
+ *                         /futures/market/(ws|stream)  kline, markPrice, aggTrade, ...
+ *   futures user data     /futures/private/ws?listenKey=K&events=A/B
+ *                         /futures/private/stream?listenKey=K1&events=A&listenKey=K2&events=B
  *   spot user data        /ws-api/v3 (WebSocket API: userDataStream.subscribe.signature)
+ *
+ * USD-M routes, per Binance's "Important WebSocket Change Notice"
+ * (https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice):
+ * the legacy root (/futures/ws, /futures/stream) was decommissioned on
+ * 2026-04-23, and "any connections not migrated will ONLY be able to receive
+ * data from /public. Channels under /market and /private will stop pushing
+ * data." So a legacy connection is accepted and kept alive with pings, but only
+ * public streams reach it: a market stream or a listenKey on it stays silent,
+ * as it does on Binance (the handshake succeeds; nothing arrives). A stream on
+ * the wrong route is silent the same way. `events` filters a listenKey's
+ * events: only the named ones are pushed (listenKeyExpired included); without
+ * `events` all are (the notice's examples always name them).
  *
  * Market data: kline_1m (in-progress x=false updates, then the closed x=true
  * candle), markPrice / markPrice@1s (futures), aggTrade, bookTicker. Control
@@ -28,20 +41,48 @@ import { algoView } from './routes.ts';
 
 type ConnKind = 'market' | 'userFutures' | 'wsApi';
 
+/** Which USD-M route a connection came in on; spot has none ('any'). */
+type Route = 'legacy' | 'public' | 'market' | 'any';
+
+/** A listenKey on a /private connection, with its events filter. */
+interface UserKey {
+  readonly key: string;
+  readonly account: string;
+  /** Undefined: every event. */
+  readonly events: ReadonlySet<string> | undefined;
+  dead: boolean;
+}
+
+/** The notice's mapping: book tickers and depth are public; every other market stream is market. */
+function streamCategory(stream: string): 'public' | 'market' {
+  return /(^|@)bookticker$|^!bookticker$|@depth/.test(stream) ? 'public' : 'market';
+}
+
 interface Conn {
   ws: WebSocket;
+  /** The request path (no query: a listenKey is a credential). */
+  path: string;
   kind: ConnKind;
   market: Market;
+  route: Route;
   combined: boolean;
   /** Subscribed stream names, lower-cased, mapped to the name as the client wrote it. */
   streams: Map<string, string>;
-  listenKey?: string;
-  account?: string;
-  listenKeyDead?: boolean;
+  /** USD-M user data: the listenKeys of a /private connection. */
+  userKeys: UserKey[];
   /** WS API user-data subscriptions: id -> account. */
   subscriptions: Map<number, string>;
   alive: boolean;
   msgTimes: number[];
+}
+
+interface RouteSpec {
+  kind: ConnKind;
+  market: Market;
+  route: Route;
+  combined: boolean;
+  streams: string[];
+  keys: Array<{ key: string; events: ReadonlySet<string> | undefined }>;
 }
 
 export interface WsHubDeps {
@@ -79,7 +120,7 @@ export class WsHub {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, query: URLSearchParams): boolean {
     const route = this.route(path, query);
     if (!route) return false;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, route));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, path, route));
     return true;
   }
 
@@ -112,6 +153,11 @@ export class WsHub {
 
   connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** Tests: the USD-M user-data connections, by path, with the events each key asked for (null: all). */
+  userConnections(): Array<{ path: string; keys: number; events: Array<string[] | null> }> {
+    return [...this.conns].filter((c) => c.kind === 'userFutures').map((c) => ({ path: c.path, keys: c.userKeys.length, events: c.userKeys.map((k) => (k.events ? [...k.events] : null)) }));
   }
 
   /** Control API: drop every connection at once (as a network blip would). */
@@ -234,10 +280,12 @@ export class WsHub {
     const now = this.deps.now();
     for (const { key } of this.deps.listenKeys.takeExpired(now)) {
       for (const c of this.conns) {
-        if (c.kind !== 'userFutures' || c.listenKey !== key || c.listenKeyDead) continue;
-        // Binance has sent E as a string on USD-M; clients must accept both.
-        this.send(c, { e: 'listenKeyExpired', E: String(now), listenKey: key }, `${key}`);
-        c.listenKeyDead = true;
+        for (const uk of c.userKeys) {
+          if (uk.key !== key || uk.dead) continue;
+          // Binance has sent E as a string on USD-M; clients must accept both.
+          if (!uk.events || uk.events.has('listenKeyExpired')) this.send(c, { e: 'listenKeyExpired', E: String(now), listenKey: key }, key);
+          uk.dead = true;
+        }
       }
     }
   }
@@ -254,8 +302,11 @@ export class WsHub {
   }
 
   private toFutures(account: string, event: Record<string, unknown>): void {
+    const type = String(event.e);
     for (const c of this.conns) {
-      if (c.kind === 'userFutures' && c.account === account && !c.listenKeyDead && !this.deps.faults.isStalled(c.listenKey ?? '')) this.send(c, event, c.listenKey ?? '');
+      for (const uk of c.userKeys) {
+        if (uk.account === account && !uk.dead && (!uk.events || uk.events.has(type)) && !this.deps.faults.isStalled(uk.key)) this.send(c, event, uk.key);
+      }
     }
   }
 
@@ -268,29 +319,43 @@ export class WsHub {
 
   // ----------------------------------------------------------- connections
 
-  private route(path: string, query: URLSearchParams): { kind: ConnKind; market: Market; combined: boolean; streams: string[]; listenKey?: string } | undefined {
-    if (path === '/ws-api/v3') return { kind: 'wsApi', market: 'spot', combined: false, streams: [] };
-    const m = /^\/(spot|futures)(?:\/(?:public|market|private))?\/(ws|stream)(?:\/(.*))?$/.exec(path);
+  private route(path: string, query: URLSearchParams): RouteSpec | undefined {
+    if (path === '/ws-api/v3') return { kind: 'wsApi', market: 'spot', route: 'any', combined: false, streams: [], keys: [] };
+    const m = /^\/(spot|futures)(?:\/(public|market|private))?\/(ws|stream)(?:\/(.*))?$/.exec(path);
     if (!m) return undefined;
     const market = m[1] as Market;
-    const combined = m[2] === 'stream';
-    const fromPath = (m[3] ?? '').split('/').filter(Boolean);
+    if (market === 'spot' && m[2] !== undefined) return undefined;
+    const combined = m[3] === 'stream';
+    if (m[2] === 'private') {
+      // listenKey and events come in pairs (the stream form may carry several of each).
+      const events = query.getAll('events');
+      const keys = query.getAll('listenKey').map((key, i) => ({ key, events: events[i] === undefined ? undefined : new Set(events[i]!.split('/').filter(Boolean)) }));
+      return { kind: 'userFutures', market, route: 'any', combined, streams: [], keys };
+    }
+    const fromPath = (m[4] ?? '').split('/').filter(Boolean);
     const fromQuery = (query.get('streams') ?? '').split('/').filter(Boolean);
-    const names = [...fromPath, ...fromQuery];
-    const listenKey = query.get('listenKey') ?? (market === 'futures' ? names.find((n) => !n.includes('@')) : undefined);
-    if (listenKey !== undefined && market === 'futures') return { kind: 'userFutures', market, combined, streams: [], listenKey };
-    return { kind: 'market', market, combined, streams: names };
+    // On the legacy root a listenKey is just a name that nothing is published to: silent.
+    const route: Route = market === 'spot' ? 'any' : ((m[2] as 'public' | 'market' | undefined) ?? 'legacy');
+    return { kind: 'market', market, route, combined, streams: [...fromPath, ...fromQuery], keys: [] };
   }
 
-  private accept(ws: WebSocket, r: { kind: ConnKind; market: Market; combined: boolean; streams: string[]; listenKey?: string }): void {
-    const c: Conn = { ws, kind: r.kind, market: r.market, combined: r.combined, streams: new Map(), subscriptions: new Map(), alive: true, msgTimes: [], ...(r.listenKey ? { listenKey: r.listenKey } : {}) };
+  private accept(ws: WebSocket, path: string, r: RouteSpec): void {
+    const c: Conn = { ws, path, kind: r.kind, market: r.market, route: r.route, combined: r.combined, streams: new Map(), userKeys: [], subscriptions: new Map(), alive: true, msgTimes: [] };
     if (c.kind === 'userFutures') {
-      const account = this.deps.listenKeys.accountOf(r.listenKey!, this.deps.now());
-      if (!account) {
-        ws.close(4001, 'invalid or expired listenKey');
+      // Binance's answer to a /private connection without a key is not documented; the local
+      // exchange closes it with a reason rather than keep a socket that can never carry anything.
+      if (r.keys.length === 0) {
+        ws.close(4001, 'listenKey required on /private');
         return;
       }
-      c.account = account;
+      for (const k of r.keys) {
+        const account = this.deps.listenKeys.accountOf(k.key, this.deps.now());
+        if (!account) {
+          ws.close(4001, 'invalid or expired listenKey');
+          return;
+        }
+        c.userKeys.push({ key: k.key, account, events: k.events, dead: false });
+      }
     }
     this.conns.add(c);
     for (const s of r.streams) this.subscribe(c, s);
@@ -348,7 +413,10 @@ export class WsHub {
     if (!set || this.deps.faults.isStalled(stream)) return;
     let raw: string | undefined;
     let combinedCache: Map<string, string> | undefined;
+    const category = market === 'futures' ? streamCategory(stream) : undefined;
     for (const c of set) {
+      // USD-M: the legacy root carries public streams only; each route its own category.
+      if (category !== undefined && c.route !== 'any' && (c.route === 'legacy' ? category !== 'public' : c.route !== category)) continue;
       if (c.combined) {
         const name = c.streams.get(stream) ?? stream;
         combinedCache ??= new Map();
@@ -437,7 +505,7 @@ export class WsHub {
         const recv = params.recvWindow === undefined ? 5000 : Number(params.recvWindow);
         const now = this.deps.now();
         if (!Number.isFinite(ts)) return fail(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.");
-        if (ts > now + 1000 || now - ts > recv) return fail(400, -1021, 'Timestamp for this request is outside of the recvWindow.');
+        if (ts >= now + 1000 || now - ts > recv) return fail(400, -1021, 'Timestamp for this request is outside of the recvWindow.');
         const payload = Object.keys(params)
           .filter((k) => k !== 'signature')
           .sort()

@@ -23,7 +23,7 @@ export async function benchReplay(): Promise<Record<string, unknown>> {
   const parseSec = Number(process.hrtime.bigint() - t0) / 1e9;
 
   const ex = await LocalExchange.start({ replay: { sources: [{ market: 'futures', symbol: 'ALGOUSDT', files: [FILE] }], speed: 'max', autoStart: false } });
-  const ws = new WebSocket(`${ex.urls().futuresWs}/ws/algousdt@kline_1m`);
+  const ws = new WebSocket(`${ex.urls().futuresWs}/market/ws/algousdt@kline_1m`);
   await new Promise((r) => ws.once('open', r));
   let closed = 0;
   let frames = 0;

@@ -17,7 +17,7 @@ describe('trader exchange', () => {
     expect(urls.rest).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const info = (await (await fetch(`${urls.futuresRest}/exchangeInfo`)).json()) as { symbols: Array<{ symbol: string }> };
     expect(info.symbols.map((s) => s.symbol)).toContain('ALGOUSDT');
-    const ws = await connect(`${urls.futuresWs}/ws/algousdt@kline_1m`);
+    const ws = await connect(`${urls.futuresWs}/market/ws/algousdt@kline_1m`);
     const k = await ws.next<{ k: { s: string; t: number } }>((m) => m.e === 'kline');
     expect(k.k.s).toBe('ALGOUSDT');
     expect(k.k.t).toBeGreaterThanOrEqual(Date.UTC(2023, 1, 1));

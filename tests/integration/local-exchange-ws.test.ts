@@ -52,7 +52,7 @@ describe('market streams', () => {
   it('combined stream: two in-progress updates then the closed candle, closed values exactly the file', async () => {
     const file = candleFile();
     ex = await LocalExchange.start({ replay: { sources: [{ market: 'futures', symbol: 'ALGOUSDT', files: [file] }], speed: 'max', autoStart: false } });
-    const c = await open(`${ex.urls().futuresWs}/stream?streams=algousdt@kline_1m/algousdt@markPrice@1s`);
+    const c = await open(`${ex.urls().futuresWs}/market/stream?streams=algousdt@kline_1m/algousdt@markPrice@1s`);
     ex.replay!.start();
     await ex.replay!.done;
     await c.next((m) => (m.data as { k?: { x?: boolean; t?: number } })?.k?.x === true && (m.data as { k: { t: number } }).k.t === Date.UTC(2023, 1, 1, 0, 4));
@@ -95,7 +95,7 @@ describe('market streams', () => {
 
   it('malformed requests get Binance error frames and the connection survives', async () => {
     ex = await LocalExchange.start({});
-    const c = await open(`${ex.urls().futuresWs}/ws`);
+    const c = await open(`${ex.urls().futuresWs}/market/ws`);
     c.send('this is not json');
     expect(await c.next((m) => m.code === 3)).toMatchObject({ code: 3 });
     c.send({ method: 'FROBNICATE', id: 9 });
@@ -106,7 +106,7 @@ describe('market streams', () => {
 
   it('more than 10 messages a second on a futures connection gets it closed, as Binance does', async () => {
     ex = await LocalExchange.start({});
-    const c = await open(`${ex.urls().futuresWs}/ws`);
+    const c = await open(`${ex.urls().futuresWs}/market/ws`);
     for (let i = 0; i < 12; i++) c.send({ method: 'LIST_SUBSCRIPTIONS', id: i });
     expect((await c.closed).code).toBe(1008);
   });
@@ -123,11 +123,11 @@ describe('market streams', () => {
 
   it('control: a stalled stream stays connected but silent; a drop closes every connection', async () => {
     ex = await LocalExchange.start({});
-    const c = await open(`${ex.urls().futuresWs}/ws/btcusdt@aggTrade`);
+    const c = await open(`${ex.urls().futuresWs}/market/ws/btcusdt@aggTrade`);
     ex.faults.stalled.add('btcusdt@aggtrade');
     ex.setPrice('futures', 'BTCUSDT', new Dec('30000'));
     // A second subscriber on another stream proves data flowed meanwhile.
-    const other = await open(`${ex.urls().futuresWs}/ws/ethusdt@aggTrade`);
+    const other = await open(`${ex.urls().futuresWs}/market/ws/ethusdt@aggTrade`);
     ex.setPrice('futures', 'ETHUSDT', new Dec('2000'));
     await other.next((m) => m.e === 'aggTrade');
     expect(c.messages, 'stalled: nothing delivered').toEqual([]);
@@ -153,7 +153,7 @@ describe('user data', () => {
     ex.setPrice('futures', 'BTCUSDT', new Dec('30000'));
     const key = await listenKey();
     expect(await listenKey(), 'POST returns the active key').toBe(key);
-    const c = await open(`${ex.urls().futuresWs}/ws/${key}`);
+    const c = await open(`${ex.urls().futuresWs}/private/ws?listenKey=${key}`);
     const client = createFuturesClient({ spotBase: ex.url, futuresBase: ex.url, ...creds });
     await client.createOrder('BTC/USDT:USDT', 'market', 'buy', 0.01, undefined, { clientOrderId: 'ud-1' });
     const trade = await c.next<{ o: Record<string, unknown> }>((m) => m.e === 'ORDER_TRADE_UPDATE' && (m.o as { x: string }).x === 'TRADE');
@@ -172,7 +172,7 @@ describe('user data', () => {
     ex = await LocalExchange.start({ clock });
     ex.setPrice('futures', 'BTCUSDT', new Dec('30000'));
     const key = await listenKey();
-    const c = await open(`${ex.urls().futuresWs}/ws/${key}`);
+    const c = await open(`${ex.urls().futuresWs}/private/ws?listenKey=${key}`);
     // 59 minutes: still valid.
     clock.advanceBy(59 * 60_000);
     ex.hub.expireListenKeys();
@@ -192,14 +192,14 @@ describe('user data', () => {
     // Prove silence with a second, valid key that does get the next order's events.
     const fresh = await listenKey();
     expect(fresh).not.toBe(key);
-    const c2 = await open(`${ex.urls().futuresWs}/ws/${fresh}`);
+    const c2 = await open(`${ex.urls().futuresWs}/private/ws?listenKey=${fresh}`);
     ex.engine.placeOrder(account, { market: 'futures', symbol: 'BTCUSDT', side: 'SELL', type: 'MARKET', quantity: new Dec('0.01') });
     await c2.next((m) => m.e === 'ORDER_TRADE_UPDATE');
     expect(c.messages.length, 'the expired key gets nothing').toBe(after);
     const dead = await fetch(`${ex.urls().futuresRest}/listenKey`, { method: 'PUT', headers: { 'X-MBX-APIKEY': 'nope' } });
     expect(dead.status).toBe(401);
     // A connection with an unknown key is refused.
-    const refused = await open(`${ex.urls().futuresWs}/ws/not-a-real-key`);
+    const refused = await open(`${ex.urls().futuresWs}/private/ws?listenKey=not-a-real-key`);
     expect((await refused.closed).code).toBe(4001);
   });
 

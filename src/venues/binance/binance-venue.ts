@@ -29,7 +29,7 @@
  *                 because ccxt's clients carry URLs for both APIs.
  *   wsBase        user-data WebSocket. Futures: the stream base
  *                 (wss://fstream.binance.com; local ws://127.0.0.1:PORT/futures),
- *                 connected as `${wsBase}/ws/<listenKey>`. Spot: the WebSocket
+ *                 connected as `${wsBase}/private/ws?listenKey=..`. Spot: the WebSocket
  *                 API URL (wss://ws-api.binance.com:443/ws-api/v3; local
  *                 ws://127.0.0.1:PORT/ws-api/v3).
  *   apiKey, secret  strings or Secret.

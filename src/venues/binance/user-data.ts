@@ -23,7 +23,7 @@ import type { UserStream, UserStreamDeps } from './user-stream.ts';
 
 export interface UserDataContext {
   readonly market: Market;
-  /** Futures: the stream base (`${wsBase}/ws/<listenKey>`); spot: the WebSocket API URL. */
+  /** Futures: the stream base (futuresUserStreamUrl); spot: the WebSocket API URL. */
   readonly wsBase: string;
   readonly apiKey: string;
   readonly secret: string;
@@ -44,6 +44,25 @@ export interface UserDataContext {
   /** Spot order lists: remembers a list's client id (listStatus names it; later executionReports do not). */
   rememberList(orderListId: string, listClientOrderId: string): void;
   withListClientId(o: VenueOrder): VenueOrder;
+}
+
+/**
+ * The events the futures connection asks for: the ones onFuturesFrame reads.
+ * The notice's examples always name them; an `events` list is reported to
+ * filter exhaustively (an event it does not name is not pushed), so
+ * listenKeyExpired is named too, or an expired key could go unnoticed.
+ */
+export const FUTURES_USER_EVENTS = ['ORDER_TRADE_UPDATE', 'ACCOUNT_UPDATE', 'ALGO_UPDATE', 'listenKeyExpired'] as const;
+
+/**
+ * USD-M user data lives under /private since Binance split the streams
+ * ("Important WebSocket Change Notice", https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Important-WebSocket-Change-Notice):
+ * `<base>/private/ws?listenKey=<key>&events=A/B`. The legacy `<base>/ws/<listenKey>`
+ * was decommissioned on 2026-04-23: it still connects but pushes nothing.
+ * `base` is BINANCE_FUTURES_WS_URL (default wss://fstream.binance.com).
+ */
+export function futuresUserStreamUrl(base: string, listenKey: string): string {
+  return `${base.replace(/\/$/, '')}/private/ws?listenKey=${encodeURIComponent(listenKey)}&events=${FUTURES_USER_EVENTS.join('/')}`;
 }
 
 export function userDataDeps(c: UserDataContext): UserStreamDeps {
@@ -171,7 +190,7 @@ export function userDataDeps(c: UserDataContext): UserStreamDeps {
       if (!futures) return c.wsBase;
       const res = await c.call('read', 'listenKey', () => c.listenKeyApi().fapiPrivatePostListenKey());
       const key = parsePayload(listenKeyRaw, res, 'listenKey').listenKey;
-      return `${c.wsBase.replace(/\/$/, '')}/ws/${key}`;
+      return futuresUserStreamUrl(c.wsBase, key);
     },
     async opened(ws) {
       if (!futures) await spotSubscribe(ws);

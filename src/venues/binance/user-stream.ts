@@ -216,7 +216,7 @@ export function open(url: string, clock: Clock, timeoutMs: number): Promise<WebS
       timer.cancel();
       if (e) {
         void terminate(ws);
-        reject(new VenueError('RETRYABLE', `user-data connect to ${url.replace(/\/ws\/[^/?]+$/, '/ws/<listenKey>')} failed: ${e.message}`, { cause: e }));
+        reject(new VenueError('RETRYABLE', `user-data connect to ${url.replace(/\/ws\/[^/?]+$/, '/ws/<listenKey>').replace(/listenKey=[^&]*/g, 'listenKey=<listenKey>')} failed: ${e.message}`, { cause: e }));
       } else resolve(ws);
     }
     ws.once('open', () => done());
