@@ -5,6 +5,7 @@
  * and positions handled as config reconcile.external says, unexplained
  * differences HALT the symbol). Through the running bot when it runs.
  */
+import { Dec } from '../core/decimal.ts';
 import { EXIT } from '../core/errors.ts';
 import { TradingCore } from '../kernel/trading-core.ts';
 import type { ReconcileReport } from '../reconcile/reconciler.ts';
@@ -48,7 +49,9 @@ export async function reconcileCommand(o: { dryRun?: boolean; json?: boolean }):
     const lines = [`reconcile${dryRun ? ' --dry-run (nothing changed)' : ''} via ${via}: ${report.discrepancies === 0 ? 'everything matches' : `${report.discrepancies} symbol(s) differ`}${report.halted.length ? `; HALTED ${report.halted.join(', ')}` : ''} (${report.durationMs} ms)`];
     if (report.fillsFromWorkingOrders > 0) lines.push(`  ${report.fillsFromWorkingOrders} fill(s) of working orders recorded`);
     for (const s of report.symbols) {
-      lines.push(`  ${s.symbol}: position ours ${s.position.ours}, exchange ${s.position.venue} (${s.position.status}${s.position.action ? `: ${s.position.action}` : ''}); ${s.fillsAdded} missed fill(s)${dryRun ? ' to record' : ' recorded'}`);
+      // The exchange holds the bot's lines plus the external one: name it, or "match" reads as two different numbers.
+      const external = s.position.external !== undefined && !new Dec(s.position.external).isZero() ? `, external ${s.position.external}` : '';
+      lines.push(`  ${s.symbol}: position ours ${s.position.ours}${external}, exchange ${s.position.venue} (${s.position.status}${s.position.action ? `: ${s.position.action}` : ''}); ${s.fillsAdded} missed fill(s)${dryRun ? ' to record' : ' recorded'}`);
       for (const e of s.externalOrders) lines.push(`    external order ${e.clientOrderId} ${e.side} ${e.type} ${e.quantity}: ${e.action}`);
     }
     process.stdout.write(lines.join('\n') + '\n');

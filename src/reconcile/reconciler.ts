@@ -146,10 +146,21 @@ export class Reconciler {
       if (!this.known(f)) continue; // Not ours: external fills show up in the position check.
       if (this.recorded(symbol, f.tradeId)) continue;
       added++;
-      if (dryRun) pendingQty = pendingQty.plus(f.side === 'BUY' ? f.quantity : f.quantity.neg());
+      if (dryRun) pendingQty = pendingQty.plus(this.positionChange(f));
       else execution.applyFill(f);
     }
     return { added, pendingQty };
+  }
+
+  /**
+   * What a fill does to the position, as the ledger books it: spot is counted
+   * as received, so a base-asset fee never arrives on a buy and leaves with a
+   * sell. A dry run adds this instead of applying the fill; the gross quantity
+   * made ours differ from the exchange's by the fee.
+   */
+  private positionChange(f: VenueFill): Dec {
+    const baseFee = f.feeAsset === this.deps.instruments.get(f.symbol)?.baseAsset ? f.fee : ZERO;
+    return f.side === 'BUY' ? f.quantity.minus(baseFee) : f.quantity.plus(baseFee).neg();
   }
 
   /**
@@ -217,10 +228,9 @@ export class Reconciler {
     const policy = this.deps.external();
     const inst = this.deps.instruments.get(symbol);
     const dust = inst ? inst.filters.lot.minQty : ZERO;
-    const differs = (a: Dec, b: Dec): boolean => {
-      const d = a.minus(b);
-      return d.abs().gt(dust) || (dust.isZero() && !d.isZero());
-    };
+    // Exact: the venue's position is the sum of the owners' lines and the external one, to the last
+    // unit. (A tolerance of minQty called 0.003998 and 0.003996 a match and hid a wrong figure.)
+    const differs = (a: Dec, b: Dec): boolean => !a.eq(b);
     const where = side === 'BOTH' ? symbol : `${symbol} ${side}`;
     const external = ledger.external(symbol, side);
     let ours = ledger.net(symbol, side).plus(pendingQty);

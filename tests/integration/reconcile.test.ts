@@ -101,6 +101,49 @@ describe('reconciliation at start', () => {
     expect(open.length, 'an order placed by hand is never cancelled').toBe(1);
   });
 
+  it('spot: the dry run counts a missed fill as received (net of its base-asset fee) and calls a position a match only when the figures are equal', async () => {
+    // The account holds 0.000005 BTC before the bot: below the lot's minimum quantity (0.00001), and not the bot's.
+    ex = await LocalExchange.start({ accounts: [{ ...DEFAULT_ACCOUNT, spot: { USDT: '10000', BTC: '0.000005' } }] });
+    ex.setPrice('spot', 'BTCUSDT', new Dec('60000'));
+    ws = tradingWorkspace(ex, 'market: spot\n');
+    const clock = new LiveClock();
+    kernel = await startKernel(ws, clock);
+    const t = kernel.trading!;
+
+    // A market buy (the 0.1 % fee is taken in BTC: 0.002 buys 0.001998) and a resting limit that fills while the bot is down.
+    candle(kernel, ex, clock, 'spot', 'BTCUSDT', '60000');
+    const bought = nextEvent(kernel.bus, 'fill', (f) => f.symbol === 'BTCUSDT');
+    t.planner.submit({ symbol: 'BTCUSDT', side: 'BUY', quantity: dec('0.002'), source: 'manual', strategy: 'manual', reason: 'buy' });
+    await bought;
+    const resting = nextEvent(kernel.bus, 'order.update', (u) => u.symbol === 'BTCUSDT' && u.status === 'NEW');
+    t.planner.submit({ symbol: 'BTCUSDT', side: 'BUY', quantity: dec('0.002'), price: dec('59900'), source: 'manual', strategy: 'manual', reason: 'rest' });
+    await resting;
+    expect(t.portfolio.position('BTCUSDT').quantity.toFixed()).toBe('0.001998');
+    const pass = await t.reconciler.run();
+    expect(pass.symbols.map((s) => [s.symbol, s.position.ours, s.position.external, s.position.venue, s.position.status]), 'less than the lot minimum is still external: the comparison is exact').toEqual([
+      ['BTCUSDT', '0.001998', '0.000005', '0.002003', 'external'],
+    ]);
+    await kernel.stop('deploy');
+    kernel = undefined;
+    ex.setPrice('spot', 'BTCUSDT', new Dec('59800'));
+
+    const dry = await runCli(['reconcile', '--dry-run', '--json'], { env: ws.env, cwd: ws.dir });
+    const d = JSON.parse(dry.stdout) as { symbols: Array<{ symbol: string; fillsAdded: number; position: { ours: string; external: string; venue: string; status: string } }> };
+    expect(d.symbols.map((s) => [s.symbol, s.fillsAdded, s.position.ours, s.position.external, s.position.venue, s.position.status]), 'the missed fill counted as received: 0.001998 + 0.001998, plus the external 0.000005').toEqual([
+      ['BTCUSDT', 1, '0.003996', '0.000005', '0.004001', 'match'],
+    ]);
+    for (const s of d.symbols.filter((x) => x.position.status === 'match')) {
+      expect(new Dec(s.position.ours).plus(s.position.external).eq(s.position.venue), `a match adds up exactly: ${JSON.stringify(s.position)}`).toBe(true);
+    }
+    const text = await runCli(['reconcile', '--dry-run'], { env: ws.env, cwd: ws.dir });
+    expect(text.stdout.split('\n')[1], 'the text names the external part of a match').toBe('  BTCUSDT: position ours 0.003996, external 0.000005, exchange 0.004001 (match); 1 missed fill(s) to record');
+
+    // Applied at the next start: the same figures.
+    kernel = await startKernel(ws, new LiveClock());
+    expect(kernel.trading!.portfolio.position('BTCUSDT').quantity.toFixed(), 'as the dry run said').toBe('0.003996');
+    expect(kernel.trading!.reconciler.last?.discrepancies, 'nothing left to reconcile').toBe(0);
+  });
+
   it('external: adopt takes over orders and positions placed by hand; external: halt halts their symbol', async () => {
     ex = await LocalExchange.start();
     ex.setPrice('futures', 'ALGOUSDT', new Dec('0.2'));
