@@ -15,6 +15,7 @@
  * The strategies' figures come from their lines (portfolio.trips,
  * ledger.lot), so the check compares two ways of keeping the same books.
  */
+import { OPEN_ORDER_STATUSES } from '../model/events.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import type { ProtectionView } from '../execution/protection.ts';
 import { EXTERNAL } from '../ledger/ledger.ts';
@@ -75,7 +76,7 @@ export function workingStops(store: Store, symbol: string): Map<string, { price:
       .where('symbol', '=', symbol)
       .where('source', '=', 'protective')
       .where('type', 'in', STOP_TYPES)
-      .where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED'])
+      .where('status', 'in', [...OPEN_ORDER_STATUSES])
       .orderBy('created_at'),
   );
   return new Map(rows.filter((r) => r.stop_price !== null).map((r) => [r.strategy, { price: r.stop_price!, acknowledged: r.status !== 'PENDING' }]));

@@ -5,9 +5,9 @@
  * control API (bot running) and the CLI's short-lived trading core (bot
  * stopped) alike.
  */
+import { OPEN_ORDER_STATUSES } from '../model/events.ts';
 import { z } from 'zod';
 import { Dec } from '../core/decimal.ts';
-import { clientOrderId } from '../core/ids.ts';
 import type { TradingCore } from '../kernel/trading-core.ts';
 import { SYMBOL_PATTERN } from '../model/market.ts';
 import type { Bus } from '../bus/bus.ts';
@@ -103,7 +103,7 @@ export async function placeManual(core: TradingCore, o: z.infer<typeof placeSche
     reason: 'manual order',
   });
   const out = await w.bind(intent.intentId);
-  return out.status === 'DENIED' ? out : { ...out, clientOrderId: out.clientOrderId ?? clientOrderId('manual', o.symbol, intent.seq) };
+  return out.status === 'DENIED' ? out : { ...out, clientOrderId: out.clientOrderId ?? core.execution.ids.forIntent('manual', intent.seq) };
 }
 
 /** Cancels one of our orders by client order id and waits for the venue's answer. */
@@ -121,7 +121,7 @@ export async function cancelManual(core: TradingCore, id: string): Promise<Order
 export function listOrders(core: TradingCore, open: boolean): Array<Record<string, unknown>> {
   const { store } = core;
   let q = store.db.selectFrom('orders').selectAll();
-  if (open) q = q.where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']);
+  if (open) q = q.where('status', 'in', [...OPEN_ORDER_STATUSES]);
   return store.all(q.orderBy('created_at', 'desc').limit(100)).map((r) => ({
     clientOrderId: r.client_order_id,
     strategy: r.strategy,

@@ -17,13 +17,11 @@
  * Every write is committed before the bus hears about it, so anything that
  * reacts to an order.update or fill can rely on the row being on disk.
  */
-import pRetry, { AbortError } from 'p-retry';
 import type { Bus } from '../bus/bus.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
-import { clientOrderId as makeClientOrderId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
-import type { OrderCancel, OrderIntent, OrderSide, OrderSource, OrderStatus, OrderSubmit, PositionSide } from '../model/events.ts';
+import { OPEN_ORDER_STATUSES, type OrderCancel, type OrderIntent, type OrderSide, type OrderSource, type OrderStatus, type OrderSubmit, type PositionSide } from '../model/events.ts';
 import { checkCallbackRate, checkOrder, roundPrice, roundQuantity } from '../model/filters.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
@@ -32,10 +30,14 @@ import type { Store } from '../store/store.ts';
 import { VenueError, type PlaceOco, type PlaceOrder, type Venue, type VenueEvent, type VenueFill, type VenueOrder } from '../venues/venue.ts';
 import type { InstrumentBook } from './instrument-book.ts';
 import type { LedgerView } from '../ledger/ledger.ts';
+import { ClientOrderIds } from './client-order-ids.ts';
+import { UnknownOutcome, type UnknownOutcomeOptions } from './unknown-outcome.ts';
 
 const FINAL: ReadonlySet<OrderStatus> = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
-const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
+const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, UNKNOWN: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
 const MARKET_TYPES = new Set(['MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET']);
+/** A send this much later than its row's sent_at rewrites it (within the unknown-outcome margin, and no extra write on the hot path). */
+const SENT_AT_SLACK_MS = 250;
 /** Binance's REQUEST_WEIGHT per minute (exchangeInfo rateLimits): spot 6000, USD-M 2400. */
 const WEIGHT_BUDGET: Readonly<Record<Market, number>> = { spot: 6000, futures: 2400 };
 
@@ -57,9 +59,11 @@ export interface ExecutionOptions {
   pollMs: number;
   /** A PENDING order with no send in flight for this long is resolved by a lookup (default 30000). */
   ackTimeoutMs: number;
+  /** How long an unanswered placement may still execute, and how it is looked up meanwhile (unknown-outcome.ts). */
+  unknownOutcome: Partial<UnknownOutcomeOptions>;
 }
 
-export const DEFAULT_EXECUTION: ExecutionOptions = { tries: 5, retryDelayMs: 5000, pollMs: 5000, ackTimeoutMs: 30_000 };
+export const DEFAULT_EXECUTION: ExecutionOptions = { tries: 5, retryDelayMs: 5000, pollMs: 5000, ackTimeoutMs: 30_000, unknownOutcome: {} };
 
 export interface ExecutionDeps {
   bus: Bus;
@@ -73,6 +77,8 @@ export interface ExecutionDeps {
   referencePrice: (symbol: string) => Dec | undefined;
   /** Positions per owner: whether the venue may be told reduce-only, and what a spot exit may still sell after its stop is released. */
   ledger: LedgerView;
+  /** Client order ids in this database's namespace (default: the namespace stored in `store`). */
+  ids?: ClientOrderIds;
   options?: Partial<ExecutionOptions>;
 }
 
@@ -116,8 +122,14 @@ export class ExecutionEngine {
   private startedAt = 0;
   readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, pollsHeldBack: 0, banned: false };
 
+  /** The one maker of client order ids (the kill switch and `trader order` read theirs here). */
+  readonly ids: ClientOrderIds;
+  private readonly unknown: UnknownOutcome;
+
   constructor(private readonly deps: ExecutionDeps) {
     this.opts = { ...DEFAULT_EXECUTION, ...deps.options };
+    this.ids = deps.ids ?? ClientOrderIds.of(deps.store, deps.clock.now());
+    this.unknown = new UnknownOutcome(deps.venue, deps.clock, this.opts.unknownOutcome);
   }
 
   start(): void {
@@ -149,7 +161,7 @@ export class ExecutionEngine {
   /** Our non-final orders (rows), optionally for one symbol. */
   openOrders(symbol?: string): OrdersTable[] {
     const { store } = this.deps;
-    let q = store.db.selectFrom('orders').selectAll().where('market', '=', this.deps.market).where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']);
+    let q = store.db.selectFrom('orders').selectAll().where('market', '=', this.deps.market).where('status', 'in', [...OPEN_ORDER_STATUSES]);
     if (symbol) q = q.where('symbol', '=', symbol);
     return store.all(q.orderBy('created_at'));
   }
@@ -185,7 +197,7 @@ export class ExecutionEngine {
     const prepared = prepareOrder(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
     if ('reason' in prepared) return this.deny(i, prepared.reason);
 
-    const cid = makeClientOrderId(i.strategy, i.symbol, i.seq);
+    const cid = this.ids.forIntent(i.strategy, i.seq);
     const now = this.deps.clock.now();
     const { store } = this.deps;
     const inserted = store.run(
@@ -213,6 +225,8 @@ export class ExecutionEngine {
           updated_at: now,
           source: i.source,
           position_side: i.positionSide ?? 'BOTH',
+          // Sent right after this commit (a release-first exit marks it again when it goes).
+          sent_at: now,
         })
         .onConflict((oc) => oc.doNothing()),
     );
@@ -274,7 +288,7 @@ export class ExecutionEngine {
       const failure = checkOrder(inst, { side: i.side, isMarket: false, quantity, ...leg }, { ...(this.deps.referencePrice(i.symbol) ? { referencePrice: this.deps.referencePrice(i.symbol)! } : {}), openOrders: open + 1 });
       if (failure) return this.deny(i, failure.reason);
     }
-    const cid = makeClientOrderId(i.strategy, i.symbol, i.seq);
+    const cid = this.ids.forIntent(i.strategy, i.seq);
     const legs = [
       { cid, intentId: i.intentId, type: 'LIMIT_MAKER', price: limit, stop: null as Dec | null, tif: null as string | null },
       { cid: `${cid}-s`, intentId: `${i.intentId}#stop`, type: 'STOP_LOSS_LIMIT', price: stopLimit, stop: stopPrice, tif: 'GTC' },
@@ -286,7 +300,7 @@ export class ExecutionEngine {
         written += store.run(
           store.db
             .insertInto('orders')
-            .values({ client_order_id: l.cid, intent_id: l.intentId, strategy: i.strategy, market: i.market, symbol: i.symbol, side: i.side, type: l.type, time_in_force: l.tif, quantity: quantity.toFixed(), price: l.price.toFixed(), stop_price: l.stop?.toFixed() ?? null, reduce_only: i.reduceOnly ? 1 : 0, status: 'PENDING', exchange_order_id: null, filled_quantity: '0', average_price: null, error: null, created_at: now, updated_at: now, source: i.source, position_side: 'BOTH' })
+            .values({ client_order_id: l.cid, intent_id: l.intentId, strategy: i.strategy, market: i.market, symbol: i.symbol, side: i.side, type: l.type, time_in_force: l.tif, quantity: quantity.toFixed(), price: l.price.toFixed(), stop_price: l.stop?.toFixed() ?? null, reduce_only: i.reduceOnly ? 1 : 0, status: 'PENDING', exchange_order_id: null, filled_quantity: '0', average_price: null, error: null, created_at: now, updated_at: now, source: i.source, position_side: 'BOTH', sent_at: now })
             .onConflict((oc) => oc.doNothing()),
         ).changes;
       }
@@ -304,43 +318,67 @@ export class ExecutionEngine {
     });
   }
 
-  /** Sends an OCO list; a try that may have reached the venue is resolved by looking the legs up first. */
+  /**
+   * Sends an OCO list under the same rules as send(): an answer that may hide
+   * an execution makes both legs UNKNOWN until the list is found or can no
+   * longer execute; never a second list while the first may still land.
+   */
   private async sendOco(o: PlaceOco): Promise<void> {
-    const { venue, logger } = this.deps;
+    const { venue, logger, clock } = this.deps;
     const legs = [o.limit.clientOrderId, o.stop.clientOrderId];
-    let unsure = false;
-    for (let attempt = 1; attempt <= this.opts.tries; attempt++) {
+    // The list is placed whole or not at all: the limit leg stands for it.
+    const expected = { symbol: o.symbol, clientOrderId: o.limit.clientOrderId, side: o.side, quantity: o.quantity };
+    let sends = 0;
+    for (;;) {
       if (this.abort.signal.aborted) return;
-      try {
-        if (unsure) {
-          const found = await Promise.all(legs.map((cid) => this.lookup(o.symbol, cid)));
-          if (found.every((f) => f !== undefined)) {
-            for (const f of found) this.applyOrder(f!);
-            return;
-          }
-          unsure = false;
+      const row = this.row(o.limit.clientOrderId);
+      if (!row || (row.status !== 'PENDING' && row.status !== 'UNKNOWN')) return;
+      if (row.status === 'UNKNOWN') {
+        const outcome = await this.unknown.resolve(expected, row.sent_at ?? row.created_at, this.abort.signal, () => this.stats.lookups++);
+        if (outcome.kind === 'found') {
+          this.applyOrder(outcome.order);
+          const stop = await this.lookup(o.symbol, o.stop.clientOrderId).catch(() => undefined);
+          if (stop) this.applyOrder(stop);
+          return;
         }
-        this.stats.sent++;
+        if (outcome.kind === 'conflict') {
+          this.conflict(outcome.order);
+          return this.finishRejected(o.stop.clientOrderId, 'CLIENT_ID_CONFLICT: its list partner is not ours');
+        }
+        if (outcome.kind === 'unresolved') {
+          for (const cid of legs) this.setError(cid, `SEND_UNRESOLVED: ${outcome.reason}`);
+          logger.error({ list: o.listClientOrderId }, `OCO ${o.listClientOrderId}: outcome still unknown (${outcome.reason}); its legs stay UNKNOWN and are looked up by the poll`);
+          return;
+        }
+        for (const cid of legs) this.setStatus(cid, 'PENDING', 'NOT_PLACED: the list was not found after its recvWindow');
+      }
+      if (sends >= this.opts.tries) {
+        this.stats.rejected++;
+        for (const cid of legs) this.finishRejected(cid, `SEND_FAILED: not placed after ${sends} tries`);
+        return;
+      }
+      if (sends > 0 || row.sent_at === null || clock.now() - row.sent_at > SENT_AT_SLACK_MS) for (const cid of legs) this.markSent(cid);
+      if (sends > 0) this.stats.retries++;
+      sends++;
+      this.stats.sent++;
+      try {
         for (const v of await venue.placeOco!(o)) this.applyOrder(v);
         return;
       } catch (err) {
         const e = err instanceof VenueError ? err : undefined;
-        if (e && (e.kind === 'AMBIGUOUS' || e.kind === 'DUPLICATE')) unsure = true;
-        const retry = e && ['AMBIGUOUS', 'RETRYABLE', 'RATE_LIMITED', 'DUPLICATE'].includes(e.kind);
-        if (!retry || attempt === this.opts.tries) {
-          if (retry) {
-            for (const cid of legs) this.setError(cid, `SEND_UNRESOLVED: ${(err as Error).message}`);
-            logger.error({ list: o.listClientOrderId, err }, `OCO ${o.listClientOrderId}: no answer after ${this.opts.tries} tries; its legs stay PENDING until a lookup settles them`);
-            return;
-          }
-          this.stats.rejected++;
-          const reason = e ? `VENUE_REJECTED: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(err as Error).message}`;
-          for (const cid of legs) this.finishRejected(cid, reason);
-          return;
+        if (e?.kind === 'AMBIGUOUS' || e?.kind === 'DUPLICATE') {
+          for (const cid of legs) this.setStatus(cid, 'UNKNOWN', `OUTCOME_UNKNOWN: ${e.message}`);
+          continue;
         }
-        this.stats.retries++;
-        const wait = e?.details.retryAfterMs ?? this.opts.retryDelayMs;
-        await new Promise<void>((r) => this.deps.clock.after(wait, r));
+        if (e?.kind === 'RETRYABLE') {
+          if (sends < this.opts.tries) await this.pause(e.details.retryAfterMs ?? jitter(this.opts.retryDelayMs));
+          continue;
+        }
+        if (e?.kind === 'RATE_LIMITED') this.holdUntil = Math.max(this.holdUntil, clock.now() + (e.details.retryAfterMs ?? 120_000));
+        this.stats.rejected++;
+        const reason = e ? `${e.kind === 'RATE_LIMITED' || e.kind === 'BANNED' ? e.kind : 'VENUE_REJECTED'}: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(err as Error).message}`;
+        for (const cid of legs) this.finishRejected(cid, reason);
+        return;
       }
     }
   }
@@ -415,99 +453,131 @@ export class ExecutionEngine {
   }
 
   /**
-   * Sends one order. Every failure that leaves us unsure whether the venue
-   * took it is answered by a lookup first; only "not there" leads to a retry,
-   * with the same client order id (the venue refuses a duplicate of an open
-   * order, which we also resolve by lookup).
+   * Sends one order, at most once per answer that proves it was not placed.
+   *
+   * - An answer that may hide an execution (timeout, 5xx, "status unknown",
+   *   "duplicate") makes the row UNKNOWN: it is looked up with backoff until
+   *   found, or until a lookup sent after the request can no longer execute
+   *   (unknown-outcome.ts) finds nothing. Only then may it be sent again, with
+   *   the same client order id, counting as a try.
+   * - "Not sent" (a refused connection, -1008, the breaker): retried after
+   *   retryDelayMs, up to `tries` sends.
+   * - 429 / 418: denied now and never sent later (a late order trades at a
+   *   price its signal never saw); new orders are held until Retry-After.
+   * - Anything else: rejected with the venue's reason.
    */
   private async send(order: PlaceOrder): Promise<void> {
-    const { venue, logger } = this.deps;
+    const { venue, logger, clock } = this.deps;
+    const cid = order.clientOrderId;
+    const expected = { symbol: order.symbol, clientOrderId: cid, side: order.side, quantity: order.quantity };
     let resynced = false;
-    // Set while an earlier try may have reached the venue (no answer, or "duplicate") and no lookup
-    // has yet said it did not: every further try is a lookup first, never a blind second placement.
-    // (Binance accepts a filled order's client id again, so a second placement could fill twice.)
-    let unsure = false;
-    try {
-      const result = await pRetry(
-        async () => {
-          if (this.abort.signal.aborted) throw new AbortError('shutting down');
-          if (unsure) {
-            // A failed lookup throws AMBIGUOUS: still unsure, and the next try looks up again.
-            const found = await this.lookup(order.symbol, order.clientOrderId);
-            if (found) return found;
-            unsure = false;
-          }
-          try {
-            this.stats.sent++;
-            return await venue.place(order);
-          } catch (err) {
-            if (!(err instanceof VenueError)) throw new AbortError(err as Error);
-            switch (err.kind) {
-              case 'AMBIGUOUS':
-              case 'RETRYABLE':
-              case 'DUPLICATE': {
-                if (err.kind !== 'RETRYABLE') unsure = true;
-                const found = await this.lookup(order.symbol, order.clientOrderId);
-                if (found) return found;
-                unsure = false;
-                if (err.kind === 'DUPLICATE') throw new AbortError(err);
-                throw err;
-              }
-              case 'CLOCK_SKEW': {
-                const v = venue as Venue & { resyncClock?: () => Promise<void> };
-                if (resynced || !v.resyncClock) throw new AbortError(err);
-                resynced = true;
-                await v.resyncClock();
-                throw err;
-              }
-              case 'RATE_LIMITED':
-                throw err;
-              case 'BANNED':
-                this.stats.banned = true;
-                this.bannedUntil = this.deps.clock.now() + (err.details.retryAfterMs ?? 120_000);
-                logger.error({ symbol: order.symbol, clientOrderId: order.clientOrderId }, 'the venue banned this IP (418): no new orders are sent until the ban lifts');
-                throw new AbortError(err);
-              default:
-                throw new AbortError(err);
-            }
-          }
-        },
-        {
-          retries: this.opts.tries - 1,
-          factor: 1,
-          minTimeout: this.opts.retryDelayMs,
-          maxTimeout: this.opts.retryDelayMs * 2,
-          randomize: true,
-          signal: this.abort.signal,
-          onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
-            this.stats.retries++;
-            logger.warn({ symbol: order.symbol, clientOrderId: order.clientOrderId, attempt: attemptNumber, retriesLeft, err: error }, `order ${order.clientOrderId} attempt ${attemptNumber} failed: ${error.message}`);
-            const wait = error instanceof VenueError && error.kind === 'RATE_LIMITED' ? (error.details.retryAfterMs ?? 0) : 0;
-            if (wait > 0) this.holdUntil = Math.max(this.holdUntil, this.deps.clock.now() + wait);
-            if (wait > 0) await new Promise<void>((r) => this.deps.clock.after(wait, r));
-          },
-        },
-      );
-      this.applyOrder(result);
-    } catch (err) {
-      const e = err instanceof AbortError ? ((err as AbortError).originalError ?? err) : err;
-      if (this.abort.signal.aborted && !(e instanceof VenueError && e.kind === 'REJECTED')) {
-        // Shutting down mid-send: the row stays PENDING and the next start resolves it by lookup.
-        logger.warn({ clientOrderId: order.clientOrderId }, `shutdown while sending ${order.clientOrderId}; it stays PENDING and is looked up at the next start`);
+    let sends = 0;
+    for (;;) {
+      if (this.abort.signal.aborted) {
+        // Shutting down mid-send: the row stays PENDING or UNKNOWN and the next start resolves it by lookup.
+        logger.warn({ clientOrderId: cid }, `shutdown while sending ${cid}; it is looked up at the next start`);
         return;
       }
-      if (e instanceof VenueError && (e.kind === 'AMBIGUOUS' || e.kind === 'RETRYABLE' || e.kind === 'RATE_LIMITED')) {
-        // Out of tries and still unsure: keep PENDING; the poll resolves it by lookup.
-        this.setError(order.clientOrderId, `SEND_UNRESOLVED: ${e.message}`);
-        logger.error({ clientOrderId: order.clientOrderId, err: e }, `order ${order.clientOrderId}: no answer after ${this.opts.tries} tries; it stays PENDING until a lookup settles it`);
+      const row = this.row(cid);
+      // Any status the venue gave (the stream may answer before the REST call does): it has the order.
+      if (!row || (row.status !== 'PENDING' && row.status !== 'UNKNOWN')) return;
+      if (row.status === 'UNKNOWN') {
+        const outcome = await this.unknown.resolve(expected, row.sent_at ?? row.created_at, this.abort.signal, () => this.stats.lookups++);
+        if (outcome.kind === 'found') return this.applyOrder(outcome.order);
+        if (outcome.kind === 'conflict') return this.conflict(outcome.order);
+        if (outcome.kind === 'unresolved') {
+          this.setError(cid, `SEND_UNRESOLVED: ${outcome.reason}`);
+          logger.error({ clientOrderId: cid }, `order ${cid}: outcome still unknown (${outcome.reason}); it stays UNKNOWN and is looked up by the poll, never sent again`);
+          return;
+        }
+        // not-placed: that request can no longer execute; a new one may go.
+        this.setStatus(cid, 'PENDING', `NOT_PLACED: the request of ${new Date(row.sent_at ?? row.created_at).toISOString()} was not found after its recvWindow`);
+      }
+      if (sends >= this.opts.tries) {
+        this.stats.rejected++;
+        return this.finishRejected(cid, `SEND_FAILED: not placed after ${sends} tries`);
+      }
+      // The row says when its request left: written with the row, and again when this send is a
+      // re-send or went later than that (a queue, a released stop), so the window is never short.
+      if (sends > 0 || row.sent_at === null || clock.now() - row.sent_at > SENT_AT_SLACK_MS) this.markSent(cid);
+      if (sends > 0) this.stats.retries++;
+      sends++;
+      this.stats.sent++;
+      try {
+        return this.applyOrder(await venue.place(order));
+      } catch (err) {
+        const e = err instanceof VenueError ? err : undefined;
+        if (e?.kind === 'AMBIGUOUS' || e?.kind === 'DUPLICATE') {
+          logger.warn({ clientOrderId: cid, attempt: sends, err: e }, `order ${cid}: outcome unknown (${e.message}); looking it up until its recvWindow has passed`);
+          this.setStatus(cid, 'UNKNOWN', `OUTCOME_UNKNOWN: ${e.message}`);
+          continue;
+        }
+        if (e?.kind === 'RETRYABLE') {
+          logger.warn({ clientOrderId: cid, attempt: sends, err: e }, `order ${cid} attempt ${sends} not sent: ${e.message}`);
+          if (sends < this.opts.tries) await this.pause(e.details.retryAfterMs ?? jitter(this.opts.retryDelayMs));
+          continue;
+        }
+        if (e?.kind === 'CLOCK_SKEW' && !resynced && venue.resyncClock) {
+          // -1021 refused it before processing: nothing was placed.
+          resynced = true;
+          await venue.resyncClock().catch(() => undefined);
+          continue;
+        }
+        if (e?.kind === 'RATE_LIMITED' || e?.kind === 'BANNED') {
+          const until = clock.now() + (e.details.retryAfterMs ?? 120_000);
+          if (e.kind === 'BANNED') {
+            this.stats.banned = true;
+            this.bannedUntil = Math.max(this.bannedUntil, until);
+          } else this.holdUntil = Math.max(this.holdUntil, until);
+          logger.error({ symbol: order.symbol, clientOrderId: cid }, `order ${cid} refused (${e.kind}): denied, never sent later; new orders wait until ${new Date(until).toISOString()}`);
+          this.stats.rejected++;
+          return this.finishRejected(cid, `${e.kind}: ${e.message}`);
+        }
+        const reason = e ? `VENUE_REJECTED: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(err as Error).message}`;
+        this.stats.rejected++;
+        this.finishRejected(cid, reason);
+        // A filter rejection means our filters are stale (Binance changed them): reload.
+        if (e && (e.details.code === -1013 || e.details.code === 'FILTER')) void this.deps.instruments.refresh();
         return;
       }
-      const reason = e instanceof VenueError ? `VENUE_REJECTED: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(e as Error).message}`;
-      this.stats.rejected++;
-      this.finishRejected(order.clientOrderId, reason);
-      // A filter rejection means our filters are stale (Binance changed them): reload.
-      if (e instanceof VenueError && (e.details.code === -1013 || e.details.code === 'FILTER')) void this.deps.instruments.refresh();
     }
+  }
+
+  /** An order under our client id that is not ours to adopt (another side or quantity): the intent fails, loudly. */
+  private conflict(v: VenueOrder): void {
+    this.deps.logger.error({ clientOrderId: v.clientOrderId, side: v.side, quantity: v.quantity.toFixed(), exchangeOrderId: v.exchangeOrderId }, `order ${v.clientOrderId}: the exchange holds a different order under this client id (${v.side} ${v.quantity.toFixed()}); not adopted`);
+    this.stats.rejected++;
+    this.finishRejected(v.clientOrderId, `CLIENT_ID_CONFLICT: the exchange's order ${v.exchangeOrderId} under this id is ${v.side} ${v.quantity.toFixed()}`);
+  }
+
+  /** Waits ms on the engine's clock, cut short by stop(). */
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.abort.signal.aborted) return resolve();
+      const t = this.deps.clock.after(ms, () => {
+        this.abort.signal.removeEventListener('abort', done);
+        resolve();
+      });
+      const done = (): void => {
+        t.cancel();
+        resolve();
+      };
+      this.abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** A placement request is about to leave: from now its row may execute until sent_at + the request window. */
+  private markSent(cid: string): void {
+    const { store, clock } = this.deps;
+    const now = clock.now();
+    store.run(store.db.updateTable('orders').set({ sent_at: now, updated_at: now }).where('client_order_id', '=', cid));
+  }
+
+  /** A local status change (PENDING <-> UNKNOWN), on disk and on the bus. */
+  private setStatus(cid: string, status: 'PENDING' | 'UNKNOWN', error: string): void {
+    const { store, clock } = this.deps;
+    store.run(store.db.updateTable('orders').set({ status, error, updated_at: clock.now() }).where('client_order_id', '=', cid).where('status', 'in', ['PENDING', 'UNKNOWN']));
+    this.publishRowUpdate(cid, status, error.split(':')[0]);
   }
 
   private async lookup(symbol: string, cid: string): Promise<VenueOrder | undefined> {
@@ -630,6 +700,7 @@ export class ExecutionEngine {
           updated_at: now,
           source: 'strategy',
           position_side: v.positionSide ?? 'BOTH',
+          sent_at: null,
         })
         .onConflict((oc) => oc.doNothing()),
     );
@@ -827,12 +898,23 @@ export class ExecutionEngine {
         // A row an earlier process wrote (killed between writing it and hearing back) has no send
         // in flight any more: look it up now, or the reconcile that runs at start cannot tell whose
         // fill the venue reports (its row has no exchange id yet) and halts the symbol as unexplained.
+        const unanswered = r.status === 'PENDING' || r.status === 'UNKNOWN';
         if (r.status === 'PENDING' && r.created_at >= this.startedAt && clock.now() - r.created_at < this.opts.ackTimeoutMs) continue;
-        v = await venue.fetchOrder(symbol, r.client_order_id);
-        if (!v) {
-          if (r.status === 'PENDING') this.finishRejected(r.client_order_id, `NO_ACK: the venue has no order ${r.client_order_id} ${Math.round((clock.now() - r.created_at) / 1000)} s after it was written`);
-          continue;
-        }
+        if (unanswered) {
+          // Its request may still execute until its window closes: only a lookup sent after that says "not placed".
+          const verdict = await this.unknown.check({ symbol, clientOrderId: r.client_order_id, side: r.side as OrderSide, quantity: new Dec(r.quantity) }, r.sent_at ?? r.created_at);
+          if (!verdict) continue;
+          if (verdict.kind === 'not-placed') {
+            this.finishRejected(r.client_order_id, `NO_ACK: the venue has no order ${r.client_order_id} ${Math.round((clock.now() - (r.sent_at ?? r.created_at)) / 1000)} s after its request left, and it can no longer execute`);
+            continue;
+          }
+          if (verdict.kind === 'conflict') {
+            this.conflict(verdict.order);
+            continue;
+          }
+          v = verdict.order;
+        } else v = await venue.fetchOrder(symbol, r.client_order_id);
+        if (!v) continue;
         cidOf.set(v.exchangeOrderId, r.client_order_id);
       }
       if (v.filledQuantity.gt(this.recordedFillQty(r.client_order_id))) fetchFillsSince = Math.min(fetchFillsSince ?? r.created_at, r.created_at);
@@ -907,4 +989,9 @@ export function prepareOrder(inst: Instrument, i: Pick<OrderIntent, 'type' | 'si
   );
   if (failure) return { reason: failure.reason };
   return { quantity, ...(price ? { price } : {}), ...(stopPrice ? { stopPrice } : {}) };
+}
+
+/** ms plus up to 100 % (spreads retries of many orders over time). */
+function jitter(ms: number): number {
+  return ms + Math.floor(Math.random() * ms);
 }

@@ -37,7 +37,7 @@ import { Dec } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LedgerView } from '../ledger/ledger.ts';
 import { CALLBACK_RATE, roundQuantity } from '../model/filters.ts';
-import type { Fill, OrderIntent, OrderUpdate, PositionChanged, PositionSide } from '../model/events.ts';
+import { OPEN_ORDER_STATUSES, type Fill, type OrderIntent, type OrderUpdate, type PositionChanged, type PositionSide } from '../model/events.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import type { PortfolioView } from '../portfolio/portfolio.ts';
@@ -130,7 +130,7 @@ export class ProtectionManager {
       for (const [k, l] of Object.entries(saved.value.pending)) this.pending.set(k, parse(l));
     }
     // Protective orders a previous run left working: ours to keep, replace or cancel.
-    const rows = store.all(store.db.selectFrom('orders').select(['client_order_id', 'strategy', 'symbol', 'type', 'quantity', 'side', 'position_side']).where('source', '=', 'protective').where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']).where('market', '=', this.deps.market));
+    const rows = store.all(store.db.selectFrom('orders').select(['client_order_id', 'strategy', 'symbol', 'type', 'quantity', 'side', 'position_side']).where('source', '=', 'protective').where('status', 'in', [...OPEN_ORDER_STATUSES]).where('market', '=', this.deps.market));
     for (const r of rows) {
       const w = this.work(ownerKey({ strategy: r.strategy, symbol: r.symbol, side: r.position_side as PositionSide }));
       const q = new Dec(r.quantity);

@@ -130,7 +130,16 @@ export interface OrderDenied extends Base<'order.denied'> {
   readonly source: string;
 }
 
-export type OrderStatus = 'PENDING' | 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'REJECTED' | 'EXPIRED';
+/**
+ * PENDING: the row is written and its placement request is out (or about to be), no answer yet.
+ * UNKNOWN: the request was answered with a timeout, a 5xx or an "execution status unknown" code:
+ * it may still execute until its recvWindow has run out (orders.sent_at), so it is looked up, never
+ * sent again, until then. The rest are Binance's own statuses.
+ */
+export type OrderStatus = 'PENDING' | 'UNKNOWN' | 'NEW' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELED' | 'REJECTED' | 'EXPIRED';
+
+/** The statuses of an order that may still fill: every reader of "working orders" uses this list. */
+export const OPEN_ORDER_STATUSES: readonly OrderStatus[] = ['PENDING', 'UNKNOWN', 'NEW', 'PARTIALLY_FILLED'];
 
 export interface OrderUpdate extends Base<'order.update'> {
   readonly clientOrderId: string;

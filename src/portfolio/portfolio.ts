@@ -27,7 +27,7 @@ import type { Bus } from '../bus/bus.ts';
 import { utcDayStart, type Clock } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
-import type { AccountUpdated, CandleClosed, Fill, MarkPrice, OrderSource, PositionSide } from '../model/events.ts';
+import { OPEN_ORDER_STATUSES, type AccountUpdated, type CandleClosed, type Fill, type MarkPrice, type OrderSource, type PositionSide } from '../model/events.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import { EXTERNAL, Ledger, type LedgerView } from '../ledger/ledger.ts';
@@ -189,7 +189,7 @@ export class Portfolio implements PortfolioView {
     }
     this.rollDay(clock.now());
     // Orders the last run left working count as in flight until their updates arrive.
-    const working = store.all(store.db.selectFrom('orders').select(['client_order_id', 'strategy', 'symbol', 'side', 'position_side', 'quantity', 'filled_quantity', 'source', 'reduce_only']).where('market', '=', this.market).where('status', 'in', ['PENDING', 'NEW', 'PARTIALLY_FILLED']));
+    const working = store.all(store.db.selectFrom('orders').select(['client_order_id', 'strategy', 'symbol', 'side', 'position_side', 'quantity', 'filled_quantity', 'source', 'reduce_only']).where('market', '=', this.market).where('status', 'in', [...OPEN_ORDER_STATUSES]));
     this.ledger.restoreWorking(
       working.map((r) => ({ clientOrderId: r.client_order_id, strategy: r.strategy, symbol: r.symbol, side: r.side as 'BUY' | 'SELL', positionSide: r.position_side as PositionSide, quantity: new Dec(r.quantity), filled: new Dec(r.filled_quantity), source: r.source as OrderSource, reduceOnly: r.reduce_only === 1 })),
     );

@@ -17,7 +17,6 @@
  * open and nothing held.
  */
 import type { Bus } from '../bus/bus.ts';
-import { clientOrderId } from '../core/ids.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ExecutionEngine } from '../execution/execution-engine.ts';
 import type { InstrumentBook } from '../execution/instrument-book.ts';
@@ -93,7 +92,7 @@ export class KillSwitch {
           const intent = this.deps.planner.submit({ symbol: lot.symbol, side: closeSide, quantity: qty, reduceOnly: true, source: 'kill-switch', strategy: lot.strategy, reason, ...(lot.side !== 'BOTH' ? { positionSide: lot.side } : {}), ...(release.length ? { releaseFirst: release } : {}) });
           const d = denied.get(intent.intentId);
           if (d) report.closed.push({ symbol: lot.symbol, side: closeSide, quantity: qty.toFixed(), status: 'DENIED', detail: d });
-          else report.closed.push({ symbol: lot.symbol, side: closeSide, quantity: qty.toFixed(), clientOrderId: clientOrderId(lot.strategy, lot.symbol, intent.seq), status: 'SENT' });
+          else report.closed.push({ symbol: lot.symbol, side: closeSide, quantity: qty.toFixed(), clientOrderId: execution.ids.forIntent(lot.strategy, intent.seq), status: 'SENT' });
         }
         await execution.idle();
         // Fills the stream has not delivered yet: fetch them now so the books are right.
@@ -113,7 +112,7 @@ export class KillSwitch {
             const intent = this.deps.planner.submit({ symbol: p.symbol, side: closeSide, quantity: qty, reduceOnly: true, source: 'kill-switch', strategy: EXTERNAL, reason, ...(side !== 'BOTH' ? { positionSide: side } : {}) });
             const d = denied.get(intent.intentId);
             if (d) report.closed.push({ symbol: p.symbol, side: closeSide, quantity: qty.toFixed(), status: 'DENIED', detail: d });
-            else report.closed.push({ symbol: p.symbol, side: closeSide, quantity: qty.toFixed(), clientOrderId: clientOrderId(EXTERNAL, p.symbol, intent.seq), status: 'SENT' });
+            else report.closed.push({ symbol: p.symbol, side: closeSide, quantity: qty.toFixed(), clientOrderId: execution.ids.forIntent(EXTERNAL, intent.seq), status: 'SENT' });
           }
           await execution.idle();
           await execution.poll();

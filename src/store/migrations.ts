@@ -3,6 +3,7 @@
  * `trader db migrate`. Never edit a migration that has shipped: add a new one.
  */
 import { sql, type Kysely, type Migration } from 'kysely';
+import { NAMESPACE_KEY, newNamespace } from '../execution/client-order-ids.ts';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': {
@@ -423,6 +424,25 @@ export const MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>): Promise<void> {
       for (const t of ['sim_trades', 'sim_orders', 'sim_symbols', 'sim_positions', 'sim_balances', 'sim_accounts']) await db.schema.dropTable(t).execute();
+    },
+  },
+  /**
+   * Issue 18. Client order ids carry a random namespace made with the
+   * database (an earlier database's ids were reused by a fresh one, and a
+   * lookup adopted a stranger's order). And orders.sent_at: when the last
+   * placement request left, which bounds how long an unanswered request may
+   * still execute.
+   */
+  '0006_order_namespace': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('orders').addColumn('sent_at', 'integer').execute();
+      // Until now every row was sent right after it was written.
+      await sql`UPDATE orders SET sent_at = created_at`.execute(db);
+      await sql`INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (${NAMESPACE_KEY}, ${JSON.stringify(newNamespace())}, ${Date.now()})`.execute(db);
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await sql`DELETE FROM kv WHERE key = ${NAMESPACE_KEY}`.execute(db);
+      await db.schema.alterTable('orders').dropColumn('sent_at').execute();
     },
   },
 };

@@ -84,6 +84,13 @@ export interface OrdersTable {
   source: string;
   /** BOTH, or the hedge-mode leg (migration 0004). */
   position_side: string;
+  /**
+   * When the last placement request for this row left (our clock), null
+   * while none has (migration 0006). An answer-less request may still
+   * execute until sent_at plus the request window (recvWindow and margins):
+   * until then "not found" does not mean "not placed".
+   */
+  sent_at: number | null;
 }
 
 export interface FillsTable {

@@ -27,7 +27,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Bus } from '../../src/bus/bus.ts';
 import { TestClock } from '../../src/core/clock.ts';
 import { Dec } from '../../src/core/decimal.ts';
-import { clientOrderId } from '../../src/core/ids.ts';
+import { ClientOrderIds } from '../../src/execution/client-order-ids.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import { ExecutionEngine, type ExecutionOptions } from '../../src/execution/execution-engine.ts';
@@ -65,6 +65,8 @@ interface RigOptions {
   readonly venue?: Partial<BinanceVenueOptions>;
   readonly engine?: Partial<ExecutionOptions>;
   readonly fillModel?: FillModelConfig;
+  /** Another rig's exchange and clock (the same account seen by a second database); closed by its owner. */
+  readonly shareExchangeOf?: Rig;
 }
 
 /**
@@ -92,11 +94,12 @@ class Rig {
     readonly venue: BinanceVenue,
     readonly instruments: InstrumentBook,
     private readonly engineOptions: Partial<ExecutionOptions>,
+    private readonly ownsExchange = true,
   ) {}
 
   static async start(o: RigOptions): Promise<Rig> {
-    const clock = new TestClock(o.t0 ?? T0);
-    const ex = await LocalExchange.start({ clock, funding: false, ...(o.fillModel ? { fillModel: o.fillModel } : {}) });
+    const clock = o.shareExchangeOf?.clock ?? new TestClock(o.t0 ?? T0);
+    const ex = o.shareExchangeOf?.ex ?? (await LocalExchange.start({ clock, funding: false, ...(o.fillModel ? { fillModel: o.fillModel } : {}) }));
     for (const [symbol, price] of Object.entries(o.prices)) ex.setPrice(o.market, symbol, d(price));
     const dir = mkdtempSync(join(tmpdir(), 'execution-test-'));
     const store = Store.open(join(dir, 'trader.db'));
@@ -123,7 +126,7 @@ class Rig {
     const instruments = new InstrumentBook({ venue, store, clock, logger, market: o.market });
     await instruments.load();
     instruments.stop();
-    const rig = new Rig(o.market, clock, ex, dir, store, bus, venue, instruments, { retryDelayMs: 20, pollMs: DAY, ...o.engine });
+    const rig = new Rig(o.market, clock, ex, dir, store, bus, venue, instruments, { retryDelayMs: 20, pollMs: DAY, ...o.engine }, o.shareExchangeOf === undefined);
     rigs.push(rig);
     bus.on('order.update', (e) => rig.record(rig.updates, e), 'test');
     bus.on('fill', (e) => rig.record(rig.fills, e), 'test');
@@ -157,7 +160,7 @@ class Rig {
   async close(): Promise<void> {
     await this.engine.stop();
     await this.venue.stop();
-    await this.ex.close();
+    if (this.ownsExchange) await this.ex.close();
     this.store.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -181,7 +184,23 @@ class Rig {
       ...(o.reduceOnly ? { reduceOnly: true } : {}),
       reason: 'execution test',
     };
-    return { intent, cid: clientOrderId(strategy, o.symbol, seq) };
+    return { intent, cid: ClientOrderIds.of(this.store, this.clock.now()).forIntent(strategy, seq) };
+  }
+
+  /**
+   * Waits until every send is done, moving the test clock on while the engine
+   * waits on it (the lookups' backoff, a recvWindow running out, retry pauses).
+   */
+  async settle(stepMs = 250, maxMs = 120_000): Promise<void> {
+    let done = false;
+    void this.engine.idle().then(() => {
+      done = true;
+    });
+    for (let waited = 0; !done; waited += stepMs) {
+      if (waited > maxMs) throw new Error(`the engine is not idle after ${maxMs} ms of test clock`);
+      await new Promise((res) => setTimeout(res, 5));
+      if (!done) this.clock.advanceBy(stepMs);
+    }
   }
 
   submit(o: OrderSpec): { intent: OrderIntent; cid: string } {
@@ -221,6 +240,7 @@ class Rig {
         updated_at: now,
         source: 'strategy',
         position_side: 'BOTH',
+        sent_at: now,
       }),
     );
     return cid;
@@ -346,7 +366,7 @@ async function expectDenied(r: Rig, o: OrderSpec, reason: string): Promise<void>
 function expectRowMatchesExchange(r: Rig, symbol: string, cid: string, status: OrderStatus): SimOrder {
   const row = r.row(cid)!;
   const x = r.exchangeOrder(symbol, cid);
-  expect([row.status, row.exchange_order_id], `row of ${cid}`).toEqual([status, String(x.orderId)]);
+  expect([row.status, row.exchange_order_id, row.error], `row of ${cid}`).toEqual([status, String(x.orderId), row.error]);
   expect(x.status, `exchange order ${cid}`).toBe(status);
   return x;
 }
@@ -535,6 +555,8 @@ describe('an order whose answer never came is one order', () => {
   it('black-holed (accepted, no response, client timeout): the lookup by client id adopts it; the exchange holds exactly one', async () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, venue: { timeoutMs: 1000 } });
     r.ex.faults.blackholeHoldMs = 3000;
+    // No user-data stream: the lookup alone must find what the exchange took.
+    r.ex.faults.stalled.add('*');
 
     r.ex.faults.blackholeOrders = 1;
     const l = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', quantity: '0.003', price: '49000' });
@@ -551,6 +573,8 @@ describe('an order whose answer never came is one order', () => {
     expect(r.ex.faults.blackholeOrders).toBe(0);
     expectRowMatchesExchange(r, 'BTCUSDT', m.cid, 'FILLED');
     expect(r.exchangeOrders('BTCUSDT', m.cid)).toHaveLength(1);
+    // The stream is stalled: the lookup's FILLED with no fill on record makes the poll fetch it.
+    await r.engine.poll();
     await r.fillOf(m.cid);
     expect(r.fillRows(m.cid), 'its fill once').toHaveLength(1);
     expect(r.engine.stats).toMatchObject({ sent: 2, lookups: 2, retries: 0 });
@@ -559,6 +583,7 @@ describe('an order whose answer never came is one order', () => {
   it('black-holed, and the lookup fails too: the next try looks up again instead of placing a second order', async () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, venue: { timeoutMs: 1000 } });
     r.ex.faults.blackholeHoldMs = 3000;
+    r.ex.faults.stalled.add('*');
     r.ex.faults.blackholeOrders = 1;
     const m = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
     // Once the placement is in (and held), the lookup that follows its timeout (GET /fapi/v1/order)
@@ -566,26 +591,98 @@ describe('an order whose answer never came is one order', () => {
     // be a second fill.
     for (const deadline = Date.now() + 5000; r.ex.faults.blackholeOrders > 0 && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 5));
     r.ex.faults.fails.push({ count: 1, status: 503, code: -1001, msg: INTERNAL_ERROR, pathPrefix: '/fapi/v1/order' });
-    await r.engine.idle();
+    await r.settle();
     expect([r.ex.faults.blackholeOrders, r.ex.faults.fails.length], 'both faults were used').toEqual([0, 0]);
     expect(r.exchangeOrders('BTCUSDT', m.cid), 'one order under the client id, not two').toHaveLength(1);
     expectRowMatchesExchange(r, 'BTCUSDT', m.cid, 'FILLED');
+    await r.engine.poll();
     await r.fillOf(m.cid);
     expect(r.fillRows(m.cid), 'one fill').toHaveLength(1);
-    expect(r.engine.stats, 'one placement; the retry was a second lookup').toMatchObject({ sent: 1, lookups: 2, retries: 1 });
+    expect(r.engine.stats, 'one placement; the retry was a second lookup').toMatchObject({ sent: 1, lookups: 2, retries: 0 });
   });
 
-  it('a 503 before the exchange processed it: lookup finds nothing, the retry places it, exactly one order', async () => {
+  it('a 503 the exchange never executed: looked up until its recvWindow has passed, then placed again under the same id: exactly one order', async () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' } });
     r.ex.faults.fails.push({ count: 1, status: 503, code: -1001, msg: INTERNAL_ERROR, pathPrefix: '/fapi/v1/order' });
+    const t0 = r.clock.now();
     const m = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
-    await r.engine.idle();
+    await r.status(m.cid, 'UNKNOWN');
+    await r.settle();
     expect(r.ex.faults.fails, 'the fault was used').toEqual([]);
     expectRowMatchesExchange(r, 'BTCUSDT', m.cid, 'FILLED');
     expect(r.exchangeOrders('BTCUSDT', m.cid)).toHaveLength(1);
-    expect(r.row(m.cid)?.error, 'a retry that succeeded leaves no error').toBeNull();
-    expect(r.engine.stats).toMatchObject({ sent: 2, lookups: 1, retries: 1, rejected: 0 });
+    // recvWindow 5000 + 2000 margin: the re-send went no earlier than 7 s after the first request.
+    const placed = r.exchangeOrder('BTCUSDT', m.cid);
+    expect(placed.time - t0, 'sent again only once the first request could no longer execute').toBeGreaterThanOrEqual(7000);
+    expect(r.engine.stats).toMatchObject({ sent: 2, retries: 1, rejected: 0 });
+    expect(r.engine.stats.lookups, 'looked up with backoff meanwhile').toBeGreaterThanOrEqual(3);
     await r.fillOf(m.cid);
+  });
+
+  /**
+   * The issue's run: an order answered 503 and executed 2 s later; the bot
+   * looked it up once 100 ms after the 503, found nothing, and re-sent the
+   * same client id 6-9 s later: two orders, position 0.004 for 0.002. The
+   * local exchange's lateExecute fault answers with Binance's unknown-outcome
+   * error (USD-M: 503 "Unknown error, please check your request or try again
+   * later."; spot: -1007) and places the order delayMs later, unless Binance
+   * would no longer forward it (serverTime - timestamp > recvWindow).
+   */
+  for (const [market, delayMs] of [
+    ['futures', 0],
+    ['futures', 2000],
+    ['futures', 4900],
+    ['futures', 5000],
+    ['futures', 6000],
+    ['futures', 30_000],
+    ['spot', 2000],
+    ['spot', 9000],
+  ] as const) {
+    it(`${market}: answered 503 and executed ${delayMs} ms later (recvWindow 5000): exactly one order and one fill`, async () => {
+      const symbol = 'BTCUSDT';
+      const qty = market === 'spot' ? '0.001' : '0.003';
+      const r = await Rig.start({ market, prices: { [symbol]: '50000' } });
+      r.ex.faults.lateExecute({ delayMs });
+      const m = r.submit({ symbol, side: 'BUY', type: 'MARKET', quantity: qty });
+      await r.status(m.cid, 'UNKNOWN');
+      await r.settle();
+      // Past every late placement's due time: the exchange has decided about it too.
+      r.clock.advanceBy(delayMs + 1000);
+      await r.settle();
+      const inWindow = delayMs <= 5000;
+      expect(r.ex.faults.lateOutcomes.map((o) => [o.clientOrderId, o.placed]), 'what the exchange did with the late request').toEqual([[m.cid, inWindow]]);
+      expect(r.exchangeOrders(symbol, m.cid), 'one order under the client id, not two').toHaveLength(1);
+      expectRowMatchesExchange(r, symbol, m.cid, 'FILLED');
+      await r.fillOf(m.cid);
+      expect(r.fillRows(m.cid), 'one fill').toHaveLength(1);
+      const trades = r.ex.engine.trades(r.ex.accountOf(DEFAULT_ACCOUNT.apiKey), market, symbol);
+      expect(trades.reduce((a, t) => a.plus(t.qty), d('0')).toFixed(), 'the account bought once').toBe(qty);
+      // Inside the window the late order is adopted (never re-sent); beyond it the first request could
+      // no longer execute, so the engine placed it again once the window had closed.
+      expect(r.engine.stats.sent, inWindow ? 'adopted, never re-sent' : 're-sent once the window closed').toBe(inWindow ? 1 : 2);
+    });
+  }
+
+  it('a fresh database on an account that holds an earlier database\'s orders: its ids differ, and a lookup after a 503 never adopts the stranger', async () => {
+    const first = await Rig.start({ market: 'futures', prices: { BTCUSDT: '60000' } });
+    const old = first.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    await first.status(old.cid, 'FILLED');
+    // Nine minutes later, a new database (a fresh install, a deleted file) on the same account.
+    first.clock.advanceBy(9 * 60_000);
+    first.ex.setPrice('futures', 'BTCUSDT', d('50000'));
+    const fresh = await Rig.start({ market: 'futures', prices: {}, shareExchangeOf: first });
+    const again = fresh.intent({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    expect(again.intent.seq, 'the same sequence number as the earlier database\'s first intent').toBe(old.intent.seq);
+    expect(again.cid, 'but not the same client order id').not.toBe(old.cid);
+    // The 503 the exchange never executed: the lookup finds nothing under the new id.
+    fresh.ex.faults.fails.push({ count: 1, status: 503, code: -1001, msg: INTERNAL_ERROR, pathPrefix: '/fapi/v1/order' });
+    fresh.bus.publish('order.submit', { kind: 'order.submit', ts: fresh.clock.now(), intent: again.intent });
+    await fresh.settle();
+    const row = fresh.row(again.cid)!;
+    expect(row.status).toBe('FILLED');
+    expect(row.average_price, 'filled now at 50000, not the earlier order\'s 60000').toBe('50000');
+    expect(row.exchange_order_id).not.toBe(first.row(old.cid)!.exchange_order_id);
+    expect(fresh.exchangeOrders('BTCUSDT', old.cid), 'the earlier order is untouched').toHaveLength(1);
   });
 });
 
@@ -621,40 +718,44 @@ describe('clock skew', () => {
 // ===================================================================== claim 5
 
 describe('rate limits', () => {
-  it('429 with Retry-After is waited out and the order fills; then 418: REJECTED naming the ban, stats.banned, and the next submit is denied locally', async () => {
+  it('429: the order is denied and never sent later (its Retry-After holds new orders too); then 418: REJECTED naming the ban, stats.banned, and the next submit is denied locally', async () => {
     // 1 s before the minute: the exchange's Retry-After (to the end of its weight window) is 1 s.
+    // Binance: "HTTP 429 return code is used when breaking a request rate limit" (rest-api.md, HTTP
+    // Return Codes; USD-M general-info): the request was refused, not queued. A rate-limited order used
+    // to be re-sent after Retry-After (27-29 s late in the issue's run), at a price its signal never saw.
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, t0: Date.UTC(2030, 0, 1, 0, 0, 59) });
 
     r.ex.faults.force429 = 1;
     const a = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
-    await waitFor('the 429', () => (r.engine.stats.retries === 1 ? true : undefined), 5000);
+    const refused = await r.status(a.cid, 'REJECTED');
     expect(r.ex.faults.force429, 'the fault was used').toBe(0);
-    // Retry-After runs on the injected clock: nothing goes out before it passes...
-    await new Promise((res) => setTimeout(res, 100));
-    expect(r.engine.stats.sent, 'no retry before Retry-After').toBe(1);
+    expect(refused.reason).toMatch(/^RATE_LIMITED: /);
     // ...and a new order meanwhile is denied, not queued behind it.
     const late = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
     const denial = await r.denialOf(late.intent.intentId);
     expect([denial.reason, denial.source]).toEqual(['RATE_LIMITED: the venue answered 429; no new orders until 2030-01-01T00:01:00.000Z', 'execution']);
     expect(r.row(late.cid), 'a denied intent never becomes a row').toBeUndefined();
-    r.clock.advanceBy(1000);
-    await r.engine.idle();
+    r.clock.advanceBy(60_000);
+    await r.settle();
+    expect(r.exchangeOrders('BTCUSDT', a.cid), 'never sent later').toEqual([]);
     expect(r.exchangeOrders('BTCUSDT', late.cid)).toEqual([]);
-    expectRowMatchesExchange(r, 'BTCUSDT', a.cid, 'FILLED');
-    expect(r.engine.stats).toMatchObject({ sent: 2, retries: 1, rejected: 0, banned: false });
-    await r.fillOf(a.cid);
+    expect(r.engine.stats).toMatchObject({ sent: 1, retries: 0, rejected: 1, banned: false });
+    // After the hold, orders go again.
+    const c = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    await r.status(c.cid, 'FILLED');
+    await r.fillOf(c.cid);
 
     r.ex.faults.bannedUntil = r.ex.now() + 120_000;
     const b = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
     const rejected = await r.status(b.cid, 'REJECTED');
     await r.engine.idle();
-    expect(rejected.reason).toMatch(/^VENUE_REJECTED: .*BANNED \(HTTP 418\): .*IP banned until \d+/);
+    expect(rejected.reason).toMatch(/^BANNED: .*BANNED \(HTTP 418\): .*IP banned until \d+/);
     expect(r.row(b.cid)).toMatchObject({ status: 'REJECTED', error: rejected.reason, exchange_order_id: null });
     expect(r.exchangeOrders('BTCUSDT', b.cid), 'the 418 came before the engine: nothing placed').toEqual([]);
-    expect(r.engine.stats, 'no retry into a ban').toMatchObject({ sent: 3, retries: 1, rejected: 1, banned: true });
+    expect(r.engine.stats, 'no retry into a ban').toMatchObject({ sent: 3, retries: 0, rejected: 2, banned: true });
 
-    // Until the ban's end as the 418 stated it (2 min after 00:01:00, where the 429's wait left the clock).
-    await expectDenied(r, { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' }, 'IP_BANNED: the venue answered 418; no new orders until 2030-01-01T00:03:00.000Z');
+    // Until the ban's end as the 418 stated it (2 min after 00:01:59, where the test left the clock).
+    await expectDenied(r, { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' }, 'IP_BANNED: the venue answered 418; no new orders until 2030-01-01T00:03:59.000Z');
   });
   it('a 429 that a read drew (a reconcile pass, the poll) denies new orders too, until its Retry-After ends', async () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, t0: Date.UTC(2030, 0, 1, 0, 0, 59) });
@@ -805,7 +906,7 @@ describe('restart safety', () => {
     expect(r.fillRows(filled).map((f) => [f.trade_id, f.price, f.quantity, f.fee]), 'its fill, from the trade list').toEqual([[String(trade.tradeId), '50000', '0.003', '0.075']]);
     expect(r.fillEvents(filled)).toHaveLength(1);
 
-    const reason = `NO_ACK: the venue has no order ${lost} 31 s after it was written`;
+    const reason = `NO_ACK: the venue has no order ${lost} 31 s after its request left, and it can no longer execute`;
     expect(r.row(lost)).toMatchObject({ status: 'REJECTED', error: reason, exchange_order_id: null });
     expect((await r.status(lost, 'REJECTED')).reason).toBe(reason);
     expect(r.exchangeOrders('BTCUSDT', lost), 'nothing was sent for it on the way').toEqual([]);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TestClock, utcDay } from '../../src/core/clock.ts';
 import { dec, Dec, decToString, isDecimalString } from '../../src/core/decimal.ts';
-import { clientOrderId } from '../../src/core/ids.ts';
 
 describe('TestClock', () => {
   it('fires timers in due order at their due time, and repeats intervals', () => {
@@ -46,17 +45,5 @@ describe('Decimal setup', () => {
     } finally {
       Decimal.set({ precision: before });
     }
-  });
-});
-
-describe('clientOrderId', () => {
-  it('is deterministic per intent, distinct across intents, and Binance-valid', () => {
-    const a = clientOrderId('rsi', 'BTCUSDT', 7);
-    expect(clientOrderId('rsi', 'BTCUSDT', 7), 'same intent, same id (lookup after a crash)').toBe(a);
-    const ids = new Set<string>();
-    for (const s of ['rsi', 'macd']) for (const sym of ['BTCUSDT', 'ETHUSDT']) for (let i = 0; i < 500; i++) ids.add(clientOrderId(s, sym, i));
-    expect(ids.size).toBe(2000);
-    for (const id of ids) expect(id).toMatch(/^[.A-Z:/a-z0-9_-]{1,36}$/);
-    expect(() => clientOrderId('rsi', 'BTCUSDT', -1)).toThrow();
   });
 });
