@@ -202,7 +202,8 @@ export class TradingCore {
         instruments,
         referencePrice: (symbol) => portfolio.mark(symbol),
         ledger: portfolio.ledger,
-        options: { pollMs: deps.readOnly ? 86_400_000 : s0.env.ORDER_POLL_SEC * 1000, ...deps.execution },
+        // The unknown-outcome window follows the recvWindow the venue signs with.
+        options: { pollMs: deps.readOnly ? 86_400_000 : s0.env.ORDER_POLL_SEC * 1000, unknownOutcome: { recvWindowMs: s0.env.RECV_WINDOW_MS }, ...deps.execution },
       });
       execution.start();
       // Orders the last run left working are settled by the reconciliation below (or here, without it).
