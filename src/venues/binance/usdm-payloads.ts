@@ -14,7 +14,8 @@ export const futuresOrderRaw = z.object({
   orderId: id,
   clientOrderId: z.string(),
   price: decimal,
-  avgPrice: decimal,
+  // "Cancel Order (TRADE)" documents its answer without avgPrice (tests/fixtures/binance/usdm/order-cancel.json).
+  avgPrice: decimal.optional(),
   origQty: decimal,
   executedQty: decimal,
   status,
