@@ -10,6 +10,7 @@ import type { MatchingEngine } from '../venues/sim/engine.ts';
 import type { OrderListLeg, PlaceOrderRequest, PositionSide, SimOrder, SimOrderType, TimeInForce, WorkingType } from '../venues/sim/types.ts';
 import { err, ERR, fromReject } from './binance-errors.ts';
 import { INTERVAL_MS, type CandleStore } from './candle-store.ts';
+import type { OrderLimit } from './limits.ts';
 import type { ListenKeys } from './listen-keys.ts';
 import { ParamError, type Params, type Route, type RouteResult } from './rest.ts';
 import * as S from './serialize.ts';
@@ -19,6 +20,7 @@ export interface RouteDeps {
   candles: CandleStore;
   listenKeys: ListenKeys;
   weightLimit: Record<Market, number>;
+  orderLimits: Record<Market, readonly OrderLimit[]>;
   /** Funding settlements so far, for GET /fapi/v1/fundingRate. */
   fundingHistory: Array<{ symbol: string; fundingRate: Dec; fundingTime: number; markPrice: Dec }>;
   /** The exchange's time (server time, skew included). */
@@ -179,7 +181,7 @@ export function spotRoutes(deps: RouteDeps): Route[] {
       weight: 20,
       handler: ({ now, params }) => {
         const only = params.str('symbol');
-        return ok(S.spotExchangeInfo(engine.instruments(market).filter((i) => !only || i.symbol === only), now, deps.weightLimit.spot));
+        return ok(S.spotExchangeInfo(engine.instruments(market).filter((i) => !only || i.symbol === only), now, deps.weightLimit.spot, deps.orderLimits.spot));
       },
     },
     { method: 'GET', path: '/api/v3/klines', security: 'NONE', weight: 2, handler: ({ params }) => klines(deps, market, params, 1000) },
@@ -332,6 +334,15 @@ export function algoView(o: SimOrder): Record<string, unknown> {
   };
 }
 
+/**
+ * "Query Algo Order" and "Current All Algo Open Orders" show the attached
+ * take-profit / stop-loss fields too (zero when none, as here), which the
+ * "New Algo Order" answer does not.
+ */
+function algoQueryView(o: SimOrder): Record<string, unknown> {
+  return { ...algoView(o), tpTriggerPrice: '0', tpPrice: '0', slTriggerPrice: '0', slPrice: '0', tpOrderType: '' };
+}
+
 export function futuresRoutes(deps: RouteDeps): Route[] {
   const { engine } = deps;
   const market: Market = 'futures';
@@ -418,7 +429,7 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
       path: '/fapi/v1/exchangeInfo',
       security: 'NONE',
       weight: 1,
-      handler: ({ now }) => ok(S.futuresExchangeInfo(engine.instruments(market), now, deps.weightLimit.futures)),
+      handler: ({ now }) => ok(S.futuresExchangeInfo(engine.instruments(market), now, deps.weightLimit.futures, deps.orderLimits.futures)),
     },
     {
       method: 'GET',
@@ -605,7 +616,7 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
       weight: 1,
       handler: ({ account: a, params }) => {
         const r = engine.getOrder(a, market, symbolOf(engine, market, params), algoRef(params));
-        return r.ok && isConditional(r.value) ? ok(algoView(r.value)) : ERR.orderDoesNotExist();
+        return r.ok && isConditional(r.value) ? ok(algoQueryView(r.value)) : ERR.orderDoesNotExist();
       },
     },
     {
@@ -628,7 +639,7 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
       weight: (p) => (p.has('symbol') ? 1 : 40),
       handler: ({ account: a, params }) => {
         const symbol = params.has('symbol') ? symbolOf(engine, market, params) : undefined;
-        return ok(engine.openOrders(a, market, symbol).filter((o) => isConditional(o) && !o.triggered).map(algoView));
+        return ok(engine.openOrders(a, market, symbol).filter((o) => isConditional(o) && !o.triggered).map(algoQueryView));
       },
     },
     {
@@ -636,7 +647,7 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
       path: '/fapi/v1/allAlgoOrders',
       security: 'SIGNED',
       weight: 5,
-      handler: ({ account: a, params }) => ok(engine.allOrders(a, market, symbolOf(engine, market, params), query(params)).filter(isConditional).map(algoView)),
+      handler: ({ account: a, params }) => ok(engine.allOrders(a, market, symbolOf(engine, market, params), query(params)).filter(isConditional).map(algoQueryView)),
     },
     {
       method: 'DELETE',
