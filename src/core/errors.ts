@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'BACKTEST_NO_DATA'
   | 'RUN_NOT_FOUND'
   | 'USAGE'
-  | 'CIRCUIT_OPEN';
+  | 'CIRCUIT_OPEN'
+  /** Work refused or cut short because the bot is stopping: not a failure. */
+  | 'STOPPING';
 
 export class TraderError extends Error {
   readonly code: ErrorCode;

@@ -285,7 +285,7 @@ export class TradingCore {
       if (deps.reconcile !== false && !deps.readOnly) {
         // Before any strategy may trade: a failure here stops the start.
         await reconciler.run();
-        const again = () => void reconciler.run().catch((err) => logger.error({ err }, `reconciliation failed: ${(err as Error).message}`));
+        const again = () => reconciler.runInBackground();
         timers.push(clock.every(s0.bot.reconcile.intervalSec * 1000, again));
         unsubs.push(venue.onEvent((e) => e.type === 'stream' && e.status === 'reconnected' && again()));
       }

@@ -19,10 +19,17 @@
  *      the report, until a person resumes it.
  *
  * Dry run (`trader reconcile --dry-run`) reports the same diff and changes nothing.
+ *
+ * A stop (the bus's system.shutdown, published before anything is stopped)
+ * ends reconciliation: no pass starts after it, and a pass in flight ends at
+ * its next step (a venue read the stopping venue cuts off included) with
+ * ReconcileStopped, deciding and writing nothing more. That is an outcome of
+ * the stop, not a failure: the periodic passes log it at debug.
  */
 import type { Bus } from '../bus/bus.ts';
 import type { Clock } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
+import { TraderError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ExecutionEngine } from '../execution/execution-engine.ts';
 import type { InstrumentBook } from '../execution/instrument-book.ts';
@@ -66,6 +73,13 @@ export interface ReconcileReport {
   readonly durationMs: number;
 }
 
+/** A pass refused or cut short because the bot is stopping (code STOPPING): nothing more was decided or written. */
+export class ReconcileStopped extends TraderError {
+  constructor(message: string, cause?: unknown) {
+    super('STOPPING', message, { cause });
+  }
+}
+
 export interface ReconcilerDeps {
   bus: Bus;
   store: Store;
@@ -89,13 +103,44 @@ export interface ReconcilerDeps {
 export class Reconciler {
   last: ReconcileReport | undefined;
   private running: Promise<ReconcileReport> | undefined;
+  private stopping = false;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    deps.bus.on('system.shutdown', () => this.stop(), 'reconcile');
+  }
 
-  /** One pass at a time; a caller during a pass gets that pass's report. */
+  /** One pass at a time; a caller during a pass gets that pass's report. After stop(): ReconcileStopped. */
   run(opts: { dryRun?: boolean } = {}): Promise<ReconcileReport> {
-    this.running ??= this.pass(opts.dryRun ?? false).finally(() => (this.running = undefined));
+    if (this.stopping && !this.running) return Promise.reject(new ReconcileStopped('reconciliation not started: the bot is stopping'));
+    this.running ??= this.pass(opts.dryRun ?? false)
+      .catch((err: unknown) => {
+        // Whatever a stopping venue answers (e.g. "The client is destroyed") means the stop, not a fault.
+        if (!this.stopping || err instanceof ReconcileStopped) throw err;
+        throw new ReconcileStopped(`reconciliation cut short by the stop: ${(err as Error).message}`, err);
+      })
+      .finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /**
+   * A pass nobody awaits (the periodic timer, a user-stream reconnect): a
+   * failure is logged here as an error; a pass the stop cut short is not one.
+   */
+  runInBackground(): void {
+    this.run().catch((err: unknown) => {
+      if (err instanceof ReconcileStopped) this.deps.logger.debug({ reason: err.message }, 'reconciliation pass ended by the stop');
+      else this.deps.logger.error({ err }, `reconciliation failed: ${(err as Error).message}`);
+    });
+  }
+
+  /** No pass starts from now on; one in flight ends at its next step. Idempotent (system.shutdown calls it too). */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** Between the steps of a pass: after a stop, nothing more is read, decided or written. */
+  private checkpoint(): void {
+    if (this.stopping) throw new ReconcileStopped('reconciliation cut short: the bot is stopping');
   }
 
   private async pass(dryRun: boolean): Promise<ReconcileReport> {
@@ -103,6 +148,7 @@ export class Reconciler {
     const started = clock.now();
     const settledBefore = execution.stats.fills;
     if (!dryRun) await execution.poll();
+    this.checkpoint();
     const settled = execution.stats.fills - settledBefore;
 
     const venueOpen = await this.venueCall(() => venue.openOrders());
@@ -119,6 +165,7 @@ export class Reconciler {
       }
       if (diff.position.action === 'HALTED' || diff.externalOrders.some((e) => e.action === 'halt')) halted.push(symbol);
     }
+    this.checkpoint();
     const report: ReconcileReport = { at: new Date(clock.now()).toISOString(), dryRun, fillsFromWorkingOrders: settled, symbols: out, discrepancies, halted, durationMs: clock.now() - started };
     if (!dryRun) {
       this.last = report;
@@ -275,16 +322,24 @@ export class Reconciler {
     return { added, position };
   }
 
-  /** A venue read; on -1021 the clock is resynced once and the read repeated. */
+  /**
+   * A venue read; on -1021 the clock is resynced once and the read repeated.
+   * Every read is a step: none starts after a stop, and what one returns after
+   * a stop is not acted on (every write of a pass follows a read).
+   */
   private async venueCall<T>(fn: () => Promise<T>): Promise<T> {
+    this.checkpoint();
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } catch (err) {
       const v = this.deps.venue;
-      if (!(err instanceof VenueError && err.kind === 'CLOCK_SKEW' && v.resyncClock)) throw err;
+      if (!(err instanceof VenueError && err.kind === 'CLOCK_SKEW' && v.resyncClock) || this.stopping) throw err;
       await v.resyncClock();
-      return fn();
+      result = await fn();
     }
+    this.checkpoint();
+    return result;
   }
 
   /** A fill is ours when it belongs to an order row (by client id or exchange id). */

@@ -8,11 +8,14 @@
  */
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LiveClock } from '../../src/core/clock.ts';
+import { LiveClock, type Clock } from '../../src/core/clock.ts';
 import { Dec, dec } from '../../src/core/decimal.ts';
-import type { Kernel } from '../../src/kernel/kernel.ts';
+import { createLogger } from '../../src/core/logger.ts';
+import { Kernel } from '../../src/kernel/kernel.ts';
 import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
 import { createFuturesClient } from '../../src/venues/binance/ccxt-clients.ts';
+import { loadSettings } from '../../src/settings/load-settings.ts';
+import { createIndicatorFactory } from '../../src/strategy/indicators/index.ts';
 import { runCli } from '../support/bot-process.ts';
 import { candle, nextEvent, startKernel, tradingWorkspace } from '../support/trading.ts';
 import type { Workspace } from '../support/workspace.ts';
@@ -26,6 +29,13 @@ afterEach(async () => {
   ws?.cleanup();
   kernel = ex = ws = undefined;
 });
+
+/** startKernel with the bot's JSON log lines collected (debug and up), to see what a stop leaves in the log. */
+function startKernelLogging(w: Workspace, clock: Clock, lines: string[], onLine: () => void): Promise<Kernel> {
+  const { logger } = createLogger({ level: 'debug', format: 'json', stdout: { write: (l: string) => (lines.push(l), onLine()) } });
+  const settings = loadSettings({ cwd: w.dir, env: w.env, envFile: false });
+  return Kernel.start({ settings, clock, logger, version: 'test', runId: 'run-test', specs: [], indicators: createIndicatorFactory, execution: { retryDelayMs: 50 } });
+}
 
 function byHand(x: LocalExchange): ReturnType<typeof createFuturesClient> {
   return createFuturesClient({ spotBase: x.url, futuresBase: x.url, apiKey: DEFAULT_ACCOUNT.apiKey, secret: DEFAULT_ACCOUNT.secret, enableRateLimit: false });
@@ -215,5 +225,45 @@ describe('reconciliation while trading', () => {
     expect(t.portfolio.position('ETHUSDT').quantity.toFixed(), "the exchange's 0.1").toBe('0.1');
     const after = await t.reconciler.run();
     expect([after.discrepancies, after.halted], 'the next pass finds everything matching').toEqual([0, []]);
+  });
+});
+
+describe('reconciliation and stop', () => {
+  it('a pass in flight when the bot stops ends quietly (debug, no ERROR); no pass starts once the stop began', async () => {
+    ex = await LocalExchange.start();
+    ex.setPrice('futures', 'ETHUSDT', new Dec('3000'));
+    ws = tradingWorkspace(ex, 'market: futures\nreconcile:\n  intervalSec: 1\n');
+    const lines: string[] = [];
+    let onLine = (): void => undefined;
+    kernel = await startKernelLogging(ws, new LiveClock(), lines, () => onLine());
+    const t = kernel.trading!;
+
+    // The next periodic pass asks for the open orders first: the exchange holds that answer for 3 s.
+    ex.faults.delays.push({ count: 1, ms: 3000, pathPrefix: '/fapi/v1/openOrders' });
+    for (const deadline = Date.now() + 10_000; ex.faults.delays.length > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+    expect(ex.faults.delays, 'a pass is waiting on the exchange').toEqual([]);
+
+    // The stop begins (system.shutdown) while that pass waits: the timer may still fire, a reconnect may still ask.
+    let refused: unknown;
+    kernel.bus.on('system.shutdown', () => void t.reconciler.run().catch((err: unknown) => (refused = err)), 'test');
+    const k = kernel;
+    kernel = undefined;
+    await k.stop('test done');
+    await new Promise((r) => setImmediate(r));
+    expect(refused, 'a pass asked for after the stop began is refused before it reads anything').toMatchObject({ code: 'STOPPING' });
+
+    // The pass ends when the stopping venue cuts its read off (a moment after stop() returns): wait for
+    // its line (or an error line), at most 10 s.
+    type LogLine = { level: string; msg: string; component?: string };
+    const log = (): LogLine[] => lines.map((l) => JSON.parse(l) as LogLine);
+    const isError = (l: LogLine): boolean => l.level === 'error' || l.level === 'fatal';
+    const isEnd = (l: LogLine): boolean => l.component === 'reconcile' && l.msg === 'reconciliation pass ended by the stop';
+    await new Promise<void>((resolve) => {
+      setTimeout(resolve, 10_000);
+      onLine = () => void (log().some((l) => isError(l) || isEnd(l)) && resolve());
+      onLine();
+    });
+    expect(log().filter(isError).map((l) => l.msg), 'the stop is not an error').toEqual([]);
+    expect(log().find(isEnd), 'the pass in flight ended by the stop, at debug').toMatchObject({ level: 'debug' });
   });
 });
