@@ -18,7 +18,7 @@ import type { FillModelConfig } from '../venues/sim/fill-model.ts';
 import type { PriceStep } from '../venues/sim/types.ts';
 import { CandleStore } from './candle-store.ts';
 import { Faults } from './faults.ts';
-import { OrderCounter, WeightLimiter } from './limits.ts';
+import { DEFAULT_ORDER_LIMITS, OrderCounter, WeightLimiter, type OrderLimit } from './limits.ts';
 import { ListenKeys } from './listen-keys.ts';
 import { KlineReplay, type ReplaySource, type ReplaySpeed } from '../market-data/replay.ts';
 import { readBody, RestApi } from './rest.ts';
@@ -44,6 +44,8 @@ export interface LocalExchangeOptions {
   accounts?: readonly LocalAccount[];
   replay?: { sources: readonly ReplaySource[]; speed: ReplaySpeed; autoStart?: boolean };
   weightLimit?: Partial<Record<Market, number>>;
+  /** ORDERS limits served in exchangeInfo and enforced (429, -1015); default Binance's (limits.ts). */
+  orderLimits?: Partial<Record<Market, readonly OrderLimit[]>>;
   pingIntervalMs?: Partial<Record<Market, number>>;
   /** Settle funding on the server clock at 00:00, 08:00 and 16:00 UTC (default true). */
   funding?: boolean;
@@ -261,7 +263,7 @@ export class LocalExchange {
   }
 
   private async listen(host: string, port: number): Promise<void> {
-    const deps: RouteDeps = { engine: this.engine, candles: this.candles, listenKeys: this.listenKeys, weightLimit: { spot: this.opts.weightLimit?.spot ?? 6000, futures: this.opts.weightLimit?.futures ?? 2400 }, fundingHistory: this.fundingHistory, now: () => this.now() };
+    const deps: RouteDeps = { engine: this.engine, candles: this.candles, listenKeys: this.listenKeys, weightLimit: { spot: this.opts.weightLimit?.spot ?? 6000, futures: this.opts.weightLimit?.futures ?? 2400 }, orderLimits: { spot: this.opts.orderLimits?.spot ?? DEFAULT_ORDER_LIMITS.spot, futures: this.opts.orderLimits?.futures ?? DEFAULT_ORDER_LIMITS.futures }, fundingHistory: this.fundingHistory, now: () => this.now() };
     const rest = new RestApi({
       now: () => this.now(),
       after: (ms, fn) => this.clock.after(ms, fn),
@@ -272,7 +274,7 @@ export class LocalExchange {
         const key = `${account}:${market}`;
         let c = this.counters.get(key);
         if (!c) {
-          c = new OrderCounter();
+          c = new OrderCounter(deps.orderLimits[market]);
           this.counters.set(key, c);
         }
         return c;

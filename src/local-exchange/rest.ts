@@ -201,9 +201,10 @@ export class RestApi {
         return this.fail(send, ERR.rejectedByTest(), verdict.used);
       }
       const counter = this.deps.orderCounter(account, market);
+      const full = counter.refusal(now);
+      if (full) return send(full.error.status, { code: full.error.code, msg: full.error.msg }, { ...weightHeader(verdict.used), 'Retry-After': full.retryAfterSec });
       counter.record(now);
-      headers['X-MBX-ORDER-COUNT-10S'] = String(counter.countSince(now - 10_000));
-      headers[market === 'spot' ? 'X-MBX-ORDER-COUNT-1D' : 'X-MBX-ORDER-COUNT-1M'] = String(counter.countSince(now - (market === 'spot' ? 86_400_000 : 60_000)));
+      Object.assign(headers, counter.headers(now));
     }
 
     let result: RouteResult;

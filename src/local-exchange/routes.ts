@@ -10,6 +10,7 @@ import type { MatchingEngine } from '../venues/sim/engine.ts';
 import type { OrderListLeg, PlaceOrderRequest, PositionSide, SimOrder, SimOrderType, TimeInForce, WorkingType } from '../venues/sim/types.ts';
 import { err, ERR, fromReject } from './binance-errors.ts';
 import { INTERVAL_MS, type CandleStore } from './candle-store.ts';
+import type { OrderLimit } from './limits.ts';
 import type { ListenKeys } from './listen-keys.ts';
 import { ParamError, type Params, type Route, type RouteResult } from './rest.ts';
 import * as S from './serialize.ts';
@@ -19,6 +20,7 @@ export interface RouteDeps {
   candles: CandleStore;
   listenKeys: ListenKeys;
   weightLimit: Record<Market, number>;
+  orderLimits: Record<Market, readonly OrderLimit[]>;
   /** Funding settlements so far, for GET /fapi/v1/fundingRate. */
   fundingHistory: Array<{ symbol: string; fundingRate: Dec; fundingTime: number; markPrice: Dec }>;
   /** The exchange's time (server time, skew included). */
@@ -179,7 +181,7 @@ export function spotRoutes(deps: RouteDeps): Route[] {
       weight: 20,
       handler: ({ now, params }) => {
         const only = params.str('symbol');
-        return ok(S.spotExchangeInfo(engine.instruments(market).filter((i) => !only || i.symbol === only), now, deps.weightLimit.spot));
+        return ok(S.spotExchangeInfo(engine.instruments(market).filter((i) => !only || i.symbol === only), now, deps.weightLimit.spot, deps.orderLimits.spot));
       },
     },
     { method: 'GET', path: '/api/v3/klines', security: 'NONE', weight: 2, handler: ({ params }) => klines(deps, market, params, 1000) },
@@ -427,7 +429,7 @@ export function futuresRoutes(deps: RouteDeps): Route[] {
       path: '/fapi/v1/exchangeInfo',
       security: 'NONE',
       weight: 1,
-      handler: ({ now }) => ok(S.futuresExchangeInfo(engine.instruments(market), now, deps.weightLimit.futures)),
+      handler: ({ now }) => ok(S.futuresExchangeInfo(engine.instruments(market), now, deps.weightLimit.futures, deps.orderLimits.futures)),
     },
     {
       method: 'GET',

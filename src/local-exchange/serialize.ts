@@ -7,20 +7,21 @@ import type { Instrument } from '../model/instrument.ts';
 import type { RawKline } from '../market-data/kline-files.ts';
 import type { Income } from '../venues/sim/engine.ts';
 import type { FuturesAccountView, FuturesPosition, SimOrder, SimOrderList, SimTrade, SpotBalance } from '../venues/sim/types.ts';
+import { DEFAULT_ORDER_LIMITS, type OrderLimit } from './limits.ts';
 
 /** Spot prints 8 decimals ("0.01000000"); futures prints the plain value. */
 const s8 = (d: Dec): string => d.toFixed(8);
 const plain = (d: Dec): string => d.toFixed();
 
-export function spotExchangeInfo(instruments: readonly Instrument[], serverTime: number, weightLimit: number): unknown {
+export function spotExchangeInfo(instruments: readonly Instrument[], serverTime: number, weightLimit: number, orderLimits: readonly OrderLimit[] = DEFAULT_ORDER_LIMITS.spot): unknown {
   return {
     timezone: 'UTC',
     serverTime,
     rateLimits: [
       { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: weightLimit },
-      { rateLimitType: 'ORDERS', interval: 'SECOND', intervalNum: 10, limit: 100 },
-      { rateLimitType: 'ORDERS', interval: 'DAY', intervalNum: 1, limit: 200000 },
-      { rateLimitType: 'RAW_REQUESTS', interval: 'MINUTE', intervalNum: 5, limit: 61000 },
+      ...orderLimits.map((l) => ({ rateLimitType: 'ORDERS', ...l })),
+      // 300,000 per 5 minutes since 2026-04-02 (spot CHANGELOG 2026-03-27).
+      { rateLimitType: 'RAW_REQUESTS', interval: 'MINUTE', intervalNum: 5, limit: 300000 },
     ],
     exchangeFilters: [],
     symbols: instruments.map((i) => {
@@ -83,15 +84,14 @@ export function spotExchangeInfo(instruments: readonly Instrument[], serverTime:
   };
 }
 
-export function futuresExchangeInfo(instruments: readonly Instrument[], serverTime: number, weightLimit: number): unknown {
+export function futuresExchangeInfo(instruments: readonly Instrument[], serverTime: number, weightLimit: number, orderLimits: readonly OrderLimit[] = DEFAULT_ORDER_LIMITS.futures): unknown {
   return {
     timezone: 'UTC',
     serverTime,
     futuresType: 'U_MARGINED',
     rateLimits: [
       { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: weightLimit },
-      { rateLimitType: 'ORDERS', interval: 'MINUTE', intervalNum: 1, limit: 1200 },
-      { rateLimitType: 'ORDERS', interval: 'SECOND', intervalNum: 10, limit: 300 },
+      ...orderLimits.map((l) => ({ rateLimitType: 'ORDERS', ...l })),
     ],
     exchangeFilters: [],
     assets: [{ asset: 'USDT', marginAvailable: true, autoAssetExchange: '-10000' }],

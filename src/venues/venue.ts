@@ -191,6 +191,8 @@ export interface VenueUsage {
   readonly orderCount1m?: number;
   /** Our clock when these were last updated. */
   readonly updatedAt?: number;
+  /** The venue's own budget per published limit (Binance: exchangeInfo rateLimits), in-flight requests included. */
+  readonly budget?: ReadonlyArray<{ readonly rateLimitType: string; readonly interval: string; readonly intervalNum: number; readonly limit: number; readonly used: number; readonly resetsAt: number }>;
 }
 
 /** The user-data stream's state, for the heartbeat and /metrics. */
@@ -238,6 +240,13 @@ export interface Venue extends VenueCapabilities {
   cancel(symbol: string, clientOrderId: string): Promise<VenueOrder>;
   /** Looks an order up by client id; undefined when the venue has never seen it. */
   fetchOrder(symbol: string, clientOrderId: string): Promise<VenueOrder | undefined>;
+  /**
+   * Every order of this account on `symbol` placed at or after `since` (venue
+   * time, ms), open or final, conditional ones included (Binance: GET
+   * /api/v3/allOrders; /fapi/v1/allOrders and /fapi/v1/allAlgoOrders). The
+   * start-up recovery reads it: the exchange is the journal of what was sent.
+   */
+  ordersSince?(symbol: string, since: number): Promise<VenueOrder[]>;
   /** Open orders, for one symbol or (symbol omitted) all of them. */
   openOrders(symbol?: string): Promise<VenueOrder[]>;
   /** Fills of one symbol from `since` (ms, inclusive), oldest first. */

@@ -13,6 +13,9 @@
  *  - client.ts: the ccxt client, signing with our clock corrected by the
  *    measured offset to the server (start(), every 10 minutes, and
  *    resyncClock() on demand), and the usage headers;
+ *  - rate-budget.ts: Binance's request weight and order-count limits (from
+ *    exchangeInfo), kept on our side: other requests wait for weight, an
+ *    order that does not fit is refused unsent (RATE_LIMITED, ORDER_BUDGET);
  *  - user-stream.ts, user-data.ts: the user-data stream (futures: listenKey
  *    stream with keepalive and re-creation on expiry; spot: WebSocket API
  *    subscription), reconnecting with backoff and reporting connected /
@@ -34,8 +37,9 @@
  *                 ws://127.0.0.1:PORT/ws-api/v3).
  *   apiKey, secret  strings or Secret.
  *   clock, logger   injected; logger defaults to silent.
- *   recvWindowMs (5000), timeoutMs (10000), enableRateLimit (true: ccxt's
- *                 own throttle).
+ *   recvWindowMs (5000), timeoutMs (10000), enableRateLimit (false: ccxt's
+ *                 own throttle; the venue budgets by Binance's published
+ *                 limits instead, see rate-budget.ts).
  *   userStream    open the user-data stream at start() (default true; one-shot
  *                 commands that only call REST turn it off).
  *   timers        clockSyncMs (600000), listenKeyKeepAliveMs (1800000),
@@ -61,6 +65,7 @@ import { BinanceClient, type Client } from './client.ts';
 import { afterWrite, parsePayload } from './errors.ts';
 import { instrumentFromBinance } from './exchange-info.ts';
 import { algoOrder, compareIds, FINAL, futuresAccount, futuresFill, futuresOrder, futuresPosition, spotAccount, spotFill, spotOrder } from './mappers.ts';
+import { orderCost, RateBudget, type Cost } from './rate-budget.ts';
 import { RestGate, type SendingHold } from './rest-gate.ts';
 import { orderListRaw, orderListViewRaw, spotAccountRaw, spotOrderRaw, spotTradeRaw, type OrderListRaw, type OrderListViewRaw } from './spot-payloads.ts';
 import { algoOrderRaw, bracketsRaw, futuresAccountRaw, futuresOrderRaw, futuresTradeRaw, positionRaw } from './usdm-payloads.ts';
@@ -118,6 +123,7 @@ export class BinanceVenue implements Venue {
   private readonly log: Logger;
   private readonly gate: RestGate;
   private readonly client: BinanceClient;
+  private readonly budget: RateBudget;
   /** Binance id (BTCUSDT) -> ccxt symbol (BTC/USDT, BTC/USDT:USDT). */
   private toCcxt = new Map<string, string>();
   /** Binance id -> base asset (spot positions). */
@@ -139,7 +145,9 @@ export class BinanceVenue implements Venue {
     this.clock = opts.clock;
     this.holdsConditionals = opts.market === 'futures';
     this.log = (opts.logger ?? silentLogger()).child({ component: 'binance-venue', market: opts.market });
-    this.gate = new RestGate({ clock: this.clock, log: this.log, ...(opts.breaker ? { breaker: opts.breaker } : {}), serverNow: () => this.client.serverNow() });
+    // Binance counts its windows in server time.
+    this.budget = new RateBudget(opts.market, () => this.client.serverNow());
+    this.gate = new RestGate({ clock: this.clock, log: this.log, ...(opts.breaker ? { breaker: opts.breaker } : {}), serverNow: () => this.client.serverNow(), budget: this.budget });
     this.client = new BinanceClient(
       {
         market: opts.market,
@@ -149,9 +157,10 @@ export class BinanceVenue implements Venue {
         secret: reveal(opts.secret),
         clock: this.clock,
         log: this.log,
-        enableRateLimit: opts.enableRateLimit ?? true,
+        enableRateLimit: opts.enableRateLimit ?? false,
         timeoutMs: opts.timeoutMs ?? DEFAULTS.timeoutMs,
         recvWindowMs: opts.recvWindowMs ?? DEFAULTS.recvWindowMs,
+        budget: this.budget,
       },
       this.gate,
     );
@@ -161,8 +170,8 @@ export class BinanceVenue implements Venue {
     return this.client.ex;
   }
 
-  private call<T>(op: 'place' | 'cancel' | 'read', what: string, fn: () => Promise<T>): Promise<T> {
-    return this.gate.call(op, what, fn);
+  private call<T>(op: 'place' | 'cancel' | 'read', what: string, fn: () => Promise<T>, orders?: Cost): Promise<T> {
+    return this.gate.call(op, what, fn, orders);
   }
 
   // ------------------------------------------------------------- lifecycle
@@ -402,7 +411,7 @@ export class BinanceVenue implements Venue {
     if (withPrice && price === undefined) throw new VenueError('REJECTED', `${order.type} needs a price (order ${order.clientOrderId})`);
     if (conditional) this.conditionalIds.add(order.clientOrderId);
 
-    const res = await this.call('place', `place ${order.type} ${order.symbol} ${order.clientOrderId}`, () => this.ex.createOrder(symbol, type, order.side === 'BUY' ? 'buy' : 'sell', amount, withPrice ? price : undefined, base));
+    const res = await this.call('place', `place ${order.type} ${order.symbol} ${order.clientOrderId}`, () => this.ex.createOrder(symbol, type, order.side === 'BUY' ? 'buy' : 'sell', amount, withPrice ? price : undefined, base), orderCost(this.market, conditional ? 'conditional' : 'order'));
     return afterWrite(() => this.orderFrom(res.info, conditional ? 'algo' : 'regular', 'createOrder'));
   }
 
@@ -458,7 +467,7 @@ export class BinanceVenue implements Venue {
       newOrderRespType: 'RESULT',
     };
     const ex = this.ex as unknown as { privatePostOrderListOco(p: object): Promise<unknown> };
-    const res = await this.call('place', `place OCO ${o.symbol} ${o.listClientOrderId}`, () => ex.privatePostOrderListOco(params));
+    const res = await this.call('place', `place OCO ${o.symbol} ${o.listClientOrderId}`, () => ex.privatePostOrderListOco(params), orderCost('spot', 'oco'));
     return afterWrite(() => this.legsOf(parsePayload(orderListRaw, res, 'orderList/oco'), o.limit.clientOrderId));
   }
 
@@ -522,6 +531,31 @@ export class BinanceVenue implements Venue {
     const algo = this.market === 'futures' ? this.call('read', 'openAlgoOrders', () => this.ex.fetchOpenOrders(sym, undefined, undefined, { trigger: true })) : Promise.resolve([]);
     const [r, a] = await Promise.all([regular, algo]);
     return [...r.map((x) => this.orderFrom(x.info, 'regular', 'openOrders')), ...a.map((x) => this.orderFrom(x.info, 'algo', 'openAlgoOrders'))];
+  }
+
+  async ordersSince(symbol: string, since: number): Promise<VenueOrder[]> {
+    const sym = this.unified(symbol);
+    const byId = new Map<string, VenueOrder>();
+    const PAGE = 1000;
+    // Binance caps an order query's time range (spot allOrders 24 h, USD-M 7 days): walk it in windows.
+    const span = this.market === 'spot' ? 24 * 3_600_000 - 1 : 7 * 86_400_000 - 1;
+    const end = this.client.serverNow() + 60_000;
+    const kinds: Array<'regular' | 'algo'> = this.market === 'futures' ? ['regular', 'algo'] : ['regular'];
+    for (const kind of kinds) {
+      const what = kind === 'algo' ? 'allAlgoOrders' : 'allOrders';
+      for (let start = since; start <= end; ) {
+        const windowEnd = Math.min(start + span, end);
+        const params = kind === 'algo' ? { endTime: windowEnd, trigger: true } : { endTime: windowEnd };
+        const rows = await this.call('read', what, () => this.ex.fetchOrders(sym, start, PAGE, params));
+        const page = rows.map((x) => this.orderFrom(x.info, kind, what));
+        for (const o of page) byId.set(`${kind}:${o.exchangeOrderId}`, o);
+        if (page.length >= PAGE) {
+          const last = Math.max(...rows.map((x) => x.timestamp ?? start));
+          start = last > start ? last : start + 1;
+        } else start = windowEnd + 1;
+      }
+    }
+    return [...byId.values()];
   }
 
   async fills(symbol: string, since?: number): Promise<VenueFill[]> {

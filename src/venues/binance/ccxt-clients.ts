@@ -20,7 +20,13 @@ export interface CcxtClientOptions {
   futuresBase: string;
   apiKey?: string;
   secret?: string;
-  /** ccxt's own client-side throttle (keep on against Binance). */
+  /**
+   * ccxt's own client-side throttle; off by default. It spaces every request
+   * by its cost across all symbols (USD-M orders 100 ms apart: 200 symbols
+   * signalling together took 20 s), which is not how Binance counts. The
+   * bot's venue budgets by Binance's published limits and headers instead
+   * (rate-budget.ts).
+   */
   enableRateLimit?: boolean;
   timeoutMs?: number;
   recvWindowMs?: number;
@@ -51,7 +57,7 @@ function common(o: CcxtClientOptions): Record<string, unknown> {
   return {
     ...(o.apiKey ? { apiKey: o.apiKey } : {}),
     ...(o.secret ? { secret: o.secret } : {}),
-    enableRateLimit: o.enableRateLimit ?? true,
+    enableRateLimit: o.enableRateLimit ?? false,
     timeout: o.timeoutMs ?? 10_000,
   };
 }
@@ -74,10 +80,8 @@ export function createSpotClient(o: CcxtClientOptions): Exchange {
 export function createFuturesClient(o: CcxtClientOptions): InstanceType<typeof ccxt.binanceusdm> {
   const ex = new ccxt.binanceusdm({
     ...common(o),
-    // ccxt's USD-M costs equal Binance's request weights, and its default 50 ms
-    // per unit budgets 1200 weight a minute; USD-M allows 2400. At 25 ms the
-    // limiter matches the real budget, so an all-symbol open-orders query (weight
-    // 40, what the kill switch needs) waits 1 s instead of 2.
+    // Used only when enableRateLimit is on: ccxt's USD-M costs equal Binance's
+    // request weights, and 25 ms a unit is USD-M's 2,400 weight a minute.
     rateLimit: 25,
     options: { fetchCurrencies: false, fetchMargins: false, recvWindow: o.recvWindowMs ?? 5000 },
   });

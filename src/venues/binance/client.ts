@@ -3,7 +3,11 @@
  * the responses:
  *  - the clock offset to the server: requests are signed with our injected
  *    clock plus the measured offset (resyncClock());
- *  - Binance's request-weight and order-count headers (usage());
+ *  - Binance's request-weight and order-count headers (usage()), and the
+ *    request budget (rate-budget.ts): every request other than an order
+ *    placement waits here, before it is signed, until its weight fits the
+ *    window (order placements are admitted or refused by the gate); the
+ *    limits are the ones exchangeInfo `rateLimits` returns;
  *  - each error tagged with the status, headers and code of the response it
  *    came from (RestGate.tag), so the gate classifies on data.
  *
@@ -16,6 +20,7 @@ import type { Market } from '../../model/market.ts';
 import { VenueError, type VenueUsage } from '../venue.ts';
 import { createFuturesClient, createSpotClient } from './ccxt-clients.ts';
 import { binanceBody, header } from './errors.ts';
+import { ordersPlaced, rateLimitsSchema, requestCost, type RateBudget } from './rate-budget.ts';
 import type { RestGate } from './rest-gate.ts';
 
 export type Client = InstanceType<typeof ccxt.binance>;
@@ -31,6 +36,8 @@ export interface BinanceClientOptions {
   readonly enableRateLimit: boolean;
   readonly timeoutMs: number;
   readonly recvWindowMs: number;
+  /** Binance's limits; absent, requests go unbudgeted (ccxt's enableRateLimit is the only throttle). */
+  readonly budget?: RateBudget;
 }
 
 /** A clock sample whose round trip took longer than this is not trusted over the previous one. */
@@ -119,7 +126,8 @@ export class BinanceClient {
 
   /** Binance's request-weight and order-count headers from the latest response. */
   usage(): VenueUsage {
-    return this.usageView;
+    const budget = this.o.budget?.view();
+    return budget ? { ...this.usageView, budget } : this.usageView;
   }
 
   private recordUsage(headers: Record<string, unknown>): void {
@@ -142,6 +150,22 @@ export class BinanceClient {
       ...(c1m !== undefined ? { orderCount1m: c1m } : {}),
       updatedAt: this.o.clock.now(),
     };
+  }
+
+  /**
+   * exchangeInfo's `rateLimits` become the budget's limits (this market's
+   * exchangeInfo only: /api/v3 for spot, /fapi/v1 for USD-M).
+   */
+  private learnLimits(budget: RateBudget, url: string, response: unknown): void {
+    const path = new URL(url, 'http://x').pathname;
+    if (!path.endsWith(this.o.market === 'spot' ? '/api/v3/exchangeInfo' : '/fapi/v1/exchangeInfo')) return;
+    const r = rateLimitsSchema.safeParse((response as { rateLimits?: unknown } | null)?.rateLimits);
+    if (!r.success || r.data.length === 0) {
+      this.o.log.warn({ problem: r.success ? 'empty' : r.error.issues[0]?.message }, `exchangeInfo rateLimits unusable; keeping ${budget.limitsFrom} limits`);
+      return;
+    }
+    budget.setLimits(r.data);
+    this.o.log.debug({ rateLimits: r.data }, 'request budget from exchangeInfo');
   }
 
   // ----------------------------------------------------------------- build
@@ -175,8 +199,33 @@ export class BinanceClient {
       handleErrors: (code: number, reason: string, url: string, method: string, headers: Record<string, unknown>, body: string, response: unknown, rh: unknown, rb: unknown) => unknown;
       handleHttpStatusCode: (code: number, reason: string, url: string, method: string, body: string) => unknown;
       fetch: (url: string, method?: string, headers?: unknown, body?: unknown) => Promise<unknown>;
+      fetch2: (path: string, api: string, method: string, params?: Record<string, unknown>, headers?: unknown, body?: unknown, config?: Record<string, unknown>) => Promise<unknown>;
+      calculateRateLimiterCost: (api: string, method: string, path: string, params: Record<string, unknown>, config: Record<string, unknown>) => number;
     };
     raw.nonce = () => this.serverNow();
+    const budget = this.o.budget;
+    if (budget) {
+      const fetch2 = raw.fetch2.bind(ex);
+      raw.fetch2 = async (path, api, method, params, headers, body, config) => {
+        // Order placements were admitted (or refused) by the gate with their order count.
+        if (ordersPlaced(this.o.market, api, method, path, params ?? {})) return fetch2(path, api, method, params, headers, body, config);
+        const cost = requestCost(this.o.market, api, method, path, raw.calculateRateLimiterCost(api, method, path, params ?? {}, config ?? {}), params ?? {});
+        for (;;) {
+          const a = budget.admit(cost);
+          if (a.kind === 'go') {
+            try {
+              return await fetch2(path, api, method, params, headers, body, config);
+            } finally {
+              a.ticket.done();
+            }
+          }
+          // Only order placements are refused; anything else waits for the window to end, then asks again.
+          const ms = a.kind === 'wait' ? a.ms : a.retryAfterMs;
+          this.o.log.warn({ path, weight: cost.weight, limit: a.limit, used: a.used, waitMs: ms }, `request weight budget used: ${api} ${method} ${path} waits ${ms} ms`);
+          await new Promise<void>((resolve) => this.o.clock.after(Math.max(1, ms), resolve));
+        }
+      };
+    }
     const fetch = raw.fetch.bind(ex);
     raw.fetch = (url, method, headers, body) => {
       if (/\/time$/.test(url.split('?')[0]!)) this.timeSentAt = this.o.clock.now();
@@ -185,6 +234,10 @@ export class BinanceClient {
     const handleErrors = raw.handleErrors.bind(ex);
     raw.handleErrors = (code, reason, url, method, headers, body, response, rh, rb) => {
       this.recordUsage(headers);
+      if (budget) {
+        budget.observe(headers);
+        if (code < 400) this.learnLimits(budget, url, response);
+      }
       try {
         return handleErrors(code, reason, url, method, headers, body, response, rh, rb);
       } catch (e) {

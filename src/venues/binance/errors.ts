@@ -19,6 +19,9 @@ export interface ResponseTag {
   readonly msg?: string;
 }
 
+/** details.code of a RATE_LIMITED that our own order budget raised: nothing was sent (rate-budget.ts). */
+export const ORDER_BUDGET_CODE = 'ORDER_BUDGET';
+
 /** 429 (or 403, 418) without a Retry-After header: wait out the weight window. */
 export const RATE_LIMITED_DEFAULT_MS = 60_000;
 

@@ -1,6 +1,6 @@
 /**
- * The gate every Binance REST call passes through: the 429 / 418 hold, the
- * circuit breaker, and the classification of failures into VenueErrors
+ * The gate every Binance REST call passes through: the order budget, the
+ * 429 / 418 hold, the circuit breaker, and the classification of failures into VenueErrors
  * (errors.ts). The ccxt client's hooks tag each error with the response it
  * came from (tag()), so concurrent calls never mix up statuses or codes.
  */
@@ -8,7 +8,8 @@ import { CircuitOpenError, type BreakerView, type CircuitBreaker } from '../../c
 import type { Clock } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
 import { VenueError } from '../venue.ts';
-import { classify, type Op, type ResponseTag } from './errors.ts';
+import { classify, ORDER_BUDGET_CODE, type Op, type ResponseTag } from './errors.ts';
+import { intervalMs, type Cost, type RateBudget, type Ticket } from './rate-budget.ts';
 
 export interface RestGateDeps {
   readonly clock: Clock;
@@ -21,6 +22,8 @@ export interface RestGateDeps {
   readonly breaker?: CircuitBreaker;
   /** The exchange's clock (a 418 names the ban's end in server time). */
   readonly serverNow: () => number;
+  /** Binance's published limits: an order that would exceed them is refused here, unsent (see call()). */
+  readonly budget?: RateBudget;
 }
 
 export interface SendingHold {
@@ -67,9 +70,15 @@ export class RestGate {
    * sent until Retry-After, or the ban's stated end, has passed. Binance bans
    * an IP that keeps calling while limited, and a ban (minutes to days) is
    * far worse than the wait; the error says when sending resumes.
+   *
+   * `orders` (order placements): the order count and weight they take from
+   * the budget. When the budget cannot take them the call fails at once with
+   * RATE_LIMITED (code ORDER_BUDGET) and nothing is sent, then or later: an
+   * order held back until the window ends would act on a signal that is
+   * stale by then. Other requests wait for weight in the client (client.ts).
    */
-  async call<T>(op: Op, what: string, fn: () => Promise<T>): Promise<T> {
-    const { clock, log, breaker } = this.d;
+  async call<T>(op: Op, what: string, fn: () => Promise<T>, orders?: Cost): Promise<T> {
+    const { clock, log, breaker, budget } = this.d;
     const h = this.hold;
     if (h) {
       const left = h.until - clock.now();
@@ -78,10 +87,21 @@ export class RestGate {
       }
       this.hold = undefined;
     }
+    let ticket: Ticket | undefined;
+    if (orders && budget) {
+      const a = budget.admit(orders);
+      if (a.kind !== 'go') {
+        const l = a.limit;
+        const ms = a.kind === 'refuse' ? a.retryAfterMs : a.ms;
+        throw new VenueError('RATE_LIMITED', `${what}: not sent: Binance's ${l.rateLimitType} limit of ${l.limit} per ${l.intervalNum} ${l.interval} is used (${a.used}); the window ends in ${ms} ms (${intervalMs(l)} ms windows)`, { code: ORDER_BUDGET_CODE, retryAfterMs: ms });
+      }
+      ticket = a.ticket;
+    }
     if (breaker) {
       try {
         breaker.acquire();
       } catch (e) {
+        ticket?.done();
         if (!(e instanceof CircuitOpenError)) throw e;
         // Not sent, so a write needs no lookup: RETRYABLE says exactly that.
         throw new VenueError('RETRYABLE', `${what}: not sent: ${e.message}`, { retryAfterMs: Math.max(0, e.retryAt - clock.now()) });
@@ -89,9 +109,11 @@ export class RestGate {
     }
     try {
       const out = await fn();
+      ticket?.done();
       breaker?.success();
       return out;
     } catch (e) {
+      ticket?.done();
       const ve = classify(e, typeof e === 'object' && e !== null ? this.tags.get(e) : undefined, op, what, this.d.serverNow);
       if (breaker) {
         if (ve.kind === 'RETRYABLE' || ve.kind === 'AMBIGUOUS') breaker.failure(ve);
