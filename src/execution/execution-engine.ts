@@ -32,6 +32,8 @@ import type { InstrumentBook } from './instrument-book.ts';
 import type { LedgerView } from '../ledger/ledger.ts';
 import { ClientOrderIds } from './client-order-ids.ts';
 import { UnknownOutcome, type UnknownOutcomeOptions } from './unknown-outcome.ts';
+import { markCleanStop, recoverOrders, takeCleanStop, type RecoveryReport } from './order-recovery.ts';
+import type { IntentSequence } from './intent-sequence.ts';
 
 const FINAL: ReadonlySet<OrderStatus> = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
 const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, UNKNOWN: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
@@ -120,6 +122,8 @@ export class ExecutionEngine {
   private chaosRows = 0;
   /** When this engine started: PENDING rows older than this were written by an earlier process. */
   private startedAt = 0;
+  /** Whether the run before this one stopped cleanly (else recover() scans the exchange). */
+  private previousStopWasClean = true;
   readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, pollsHeldBack: 0, banned: false };
 
   /** The one maker of client order ids (the kill switch and `trader order` read theirs here). */
@@ -135,6 +139,7 @@ export class ExecutionEngine {
   start(): void {
     const { bus, venue, clock } = this.deps;
     this.startedAt = clock.now();
+    this.previousStopWasClean = takeCleanStop(this.deps.store, clock.now());
     this.unsubs.push(
       bus.handle('order.submit', (cmd) => this.onSubmit(cmd), 'execution'),
       bus.handle('order.cancel', (cmd) => this.onCancel(cmd), 'execution'),
@@ -151,6 +156,23 @@ export class ExecutionEngine {
     this.ttlTimers.clear();
     this.abort.abort(new Error('shutting down'));
     await Promise.allSettled([...this.queues.values()]);
+    // Every row this run wrote is settled or left for a lookup: nothing to rebuild at the next start,
+    // unless a recovery this run owed has not been done (a start that failed before it).
+    if (this.previousStopWasClean) markCleanStop(this.deps.store, this.deps.clock.now());
+  }
+
+  /**
+   * After an unclean stop: rebuilds the order rows (and, through the poll,
+   * the fills) of this database's namespace that the exchange holds and the
+   * database lost, and moves the intent sequence past every id found
+   * (order-recovery.ts). Runs before anything trades.
+   */
+  async recover(o: { sequence: Pick<IntentSequence, 'skipPast'>; symbols: () => readonly string[]; owners: () => readonly string[] }): Promise<RecoveryReport> {
+    const { store, venue, clock, logger, market } = this.deps;
+    const report = await recoverOrders({ store, venue, clock, logger, market, ids: this.ids, applyOrder: (v) => this.applyOrder(v), ...o }, this.previousStopWasClean);
+    if (report.scanned) await this.poll();
+    this.previousStopWasClean = true;
+    return report;
   }
 
   /** Waits until every queued send has finished (tests, kill switch). */

@@ -206,6 +206,13 @@ export class TradingCore {
         options: { pollMs: deps.readOnly ? 86_400_000 : s0.env.ORDER_POLL_SEC * 1000, unknownOutcome: { recvWindowMs: s0.env.RECV_WINDOW_MS }, ...deps.execution },
       });
       execution.start();
+      // One sequence for the planner and the recovery: ids found on the exchange are never handed out again.
+      const sequence = new IntentSequence(store, clock);
+      if (!deps.readOnly) {
+        // After an unclean stop, the exchange is the journal: rows (and fills) a lost log tail dropped come back.
+        const dbSymbols = store.all(store.db.selectFrom('orders').select('symbol').distinct().where('market', '=', market)).map((r) => r.symbol);
+        await execution.recover({ sequence, symbols: () => [...new Set([...deps.settings().symbols, ...dbSymbols])].sort(), owners: () => deps.settings().strategies.map((e) => e.strategy) });
+      }
       // Orders the last run left working are settled by the reconciliation below (or here, without it).
       if (!deps.readOnly && deps.reconcile === false) await execution.poll();
 
@@ -240,7 +247,7 @@ export class TradingCore {
           const config = strategyOf(strategy, symbol);
           return config ? { config, timeframe: config.timeframe ?? deps.timeframeOf?.(strategy, symbol) ?? '1m' } : undefined;
         },
-        sequence: new IntentSequence(store, clock),
+        sequence,
       });
       planner.start();
 

@@ -72,7 +72,7 @@ describe('bot lifecycle (real child process)', () => {
       const migrations = db.prepare('SELECT name FROM kysely_migration').all();
       const shutdown = db.prepare("SELECT channel FROM journal WHERE channel = 'system.shutdown'").all();
       db.close();
-      expect(migrations).toEqual([{ name: '0001_initial' }, { name: '0002_candle_series' }, { name: '0003_backtests' }, { name: '0004_ledger' }, { name: '0005_sim_account' }]);
+      expect(migrations).toEqual([{ name: '0001_initial' }, { name: '0002_candle_series' }, { name: '0003_backtests' }, { name: '0004_ledger' }, { name: '0005_sim_account' }, { name: '0006_order_namespace' }]);
       expect(shutdown, 'the stop is in the audit trail').toHaveLength(1);
 
       // Logs went to logs/trader-<UTC day>.log as JSON lines too.
@@ -212,12 +212,12 @@ describe('trader CLI', () => {
   it('db migrate creates and migrates, then is a no-op; db status reads it; unknown command is a usage error', async () => {
     ws = makeWorkspace();
     const first = await runCli(['db', 'migrate'], { env: ws.env, cwd: ws.dir });
-    expect(first.stdout.trim()).toBe('applied 0001_initial, 0002_candle_series, 0003_backtests, 0004_ledger, 0005_sim_account; schema is at 0005_sim_account');
+    expect(first.stdout.trim()).toBe('applied 0001_initial, 0002_candle_series, 0003_backtests, 0004_ledger, 0005_sim_account, 0006_order_namespace; schema is at 0006_order_namespace');
     const again = await runCli(['db', 'migrate'], { env: ws.env, cwd: ws.dir });
-    expect(again.stdout.trim()).toBe('nothing to apply; schema is at 0005_sim_account');
+    expect(again.stdout.trim()).toBe('nothing to apply; schema is at 0006_order_namespace');
     const st = await runCli(['db', 'status'], { env: ws.env, cwd: ws.dir });
     expect(st.code).toBe(0);
-    expect(st.stdout).toMatch(/schema:\s+0005_sim_account/);
+    expect(st.stdout).toMatch(/schema:\s+0006_order_namespace/);
     expect(st.stdout).toMatch(/journal\s+0 rows/);
     const bad = await runCli(['frobnicate'], { env: ws.env, cwd: ws.dir });
     expect(bad.code).toBe(64);

@@ -234,7 +234,7 @@ describe('trader portfolio show and trader db backup', () => {
     const file = join(dir, 'trader-copy.db');
     const b1 = await runCli(['db', 'backup', '--to', file], { env: ws.env, cwd: ws.dir });
     expect(b1.code, b1.stderr).toBe(0);
-    expect(b1.stdout).toMatch(/^backed up .* to .*trader-copy\.db: [\d.]+ KiB \(\d+ bytes\), schema 0005_sim_account, integrity_check ok\n$/);
+    expect(b1.stdout).toMatch(/^backed up .* to .*trader-copy\.db: [\d.]+ KiB \(\d+ bytes\), schema 0006_order_namespace, integrity_check ok\n$/);
     expect(existsSync(file + '-wal'), 'a single self-contained file').toBe(false);
     const stable = ['orders', 'fills', 'positions', 'instruments', 'signals', 'risk_events', 'candle_series', 'backtest_runs'];
     const counts = (f: string) => {

@@ -140,7 +140,7 @@ describe('CandleRepository', () => {
 
     const store = Store.open(ws.dbFile);
     repos.track(store);
-    expect((await store.migrate()).applied).toEqual(['0002_candle_series', '0003_backtests', '0004_ledger', '0005_sim_account']);
+    expect((await store.migrate()).applied).toEqual(['0002_candle_series', '0003_backtests', '0004_ledger', '0005_sim_account', '0006_order_namespace']);
     const repo = new CandleRepository(store);
     expect(repo.range('spot', 'BTCUSDT', '1m', 0, 1e13)).toEqual([
       { openTime: T0, open: 1, high: 2, low: 0.5, close: 1.5, volume: 10, quoteVolume: 15, trades: 3, takerBuyVolume: null },

@@ -37,16 +37,18 @@ function tables(file: string): string[] {
 }
 
 describe('store: migrations', () => {
-  it('creates every table on an empty database, with WAL, FULL sync and foreign keys', async () => {
+  it('creates every table on an empty database, with WAL, NORMAL sync (FULL inside durably()) and foreign keys', async () => {
     ws = makeWorkspace();
     expect(existsSync(ws.dbFile)).toBe(false);
     const store = open();
     const r = await store.migrate();
-    expect(r.applied).toEqual(['0001_initial', '0002_candle_series', '0003_backtests', '0004_ledger', '0005_sim_account']);
-    expect(r.current).toBe('0005_sim_account');
+    expect(r.applied).toEqual(['0001_initial', '0002_candle_series', '0003_backtests', '0004_ledger', '0005_sim_account', '0006_order_namespace']);
+    expect(r.current).toBe('0006_order_namespace');
     expect(tables(ws.dbFile)).toEqual(TABLES);
     expect(store.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(store.sqlite.pragma('synchronous', { simple: true }), 'FULL = 2').toBe(2);
+    expect(store.sqlite.pragma('synchronous', { simple: true }), 'NORMAL = 1').toBe(1);
+    expect(store.durably(() => store.sqlite.pragma('synchronous', { simple: true })), 'FULL = 2 inside durably()').toBe(2);
+    expect(store.sqlite.pragma('synchronous', { simple: true }), 'NORMAL again after it').toBe(1);
     expect(store.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(store.sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
   });
