@@ -27,7 +27,7 @@ import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import type { OrdersTable } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
-import { VenueError, type PlaceOco, type PlaceOrder, type Venue, type VenueEvent, type VenueFill, type VenueOrder } from '../venues/venue.ts';
+import { ORDER_BUDGET_CODE, VenueError, type PlaceOco, type PlaceOrder, type Venue, type VenueEvent, type VenueFill, type VenueOrder } from '../venues/venue.ts';
 import type { InstrumentBook } from './instrument-book.ts';
 import type { LedgerView } from '../ledger/ledger.ts';
 import { ClientOrderIds } from './client-order-ids.ts';
@@ -550,7 +550,9 @@ export class ExecutionEngine {
           if (e.kind === 'BANNED') {
             this.stats.banned = true;
             this.bannedUntil = Math.max(this.bannedUntil, until);
-          } else this.holdUntil = Math.max(this.holdUntil, until);
+          } else if (e.details.code !== ORDER_BUDGET_CODE) this.holdUntil = Math.max(this.holdUntil, until);
+          // Over our own order budget (nothing was sent, reads are unaffected): this order is denied;
+          // the venue refuses the next ones itself until the window ends.
           logger.error({ symbol: order.symbol, clientOrderId: cid }, `order ${cid} refused (${e.kind}): denied, never sent later; new orders wait until ${new Date(until).toISOString()}`);
           this.stats.rejected++;
           return this.finishRejected(cid, `${e.kind}: ${e.message}`);
@@ -646,10 +648,9 @@ export class ExecutionEngine {
           else this.finishRejected(clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
           return;
         }
-        const v = venue as Venue & { resyncClock?: () => Promise<void> };
-        if (err instanceof VenueError && err.kind === 'CLOCK_SKEW' && !resynced && v.resyncClock) {
+        if (err instanceof VenueError && err.kind === 'CLOCK_SKEW' && !resynced && venue.resyncClock) {
           resynced = true;
-          await v.resyncClock().catch(() => undefined);
+          await venue.resyncClock().catch(() => undefined);
           continue;
         }
         const retry = err instanceof VenueError && ['AMBIGUOUS', 'RETRYABLE', 'RATE_LIMITED'].includes(err.kind);
@@ -860,7 +861,7 @@ export class ExecutionEngine {
       this.stats.pollsHeldBack++;
       return;
     }
-    const usage = (this.deps.venue as Venue & { usage?: () => { usedWeight1m?: number } }).usage?.();
+    const usage = this.deps.venue.usage?.();
     if (usage?.usedWeight1m !== undefined && usage.usedWeight1m > WEIGHT_BUDGET[this.deps.market] * 0.8) {
       this.stats.pollsHeldBack++;
       this.deps.logger.warn({ usedWeight1m: usage.usedWeight1m, limit: WEIGHT_BUDGET[this.deps.market] }, `request weight ${usage.usedWeight1m}/${WEIGHT_BUDGET[this.deps.market]} this minute: order poll held back`);

@@ -168,6 +168,13 @@ export type VenueErrorKind =
   /** Authentication or permission problem: a human must fix the keys. */
   | 'AUTH';
 
+/**
+ * details.code of a RATE_LIMITED the venue's own order-count budget raised:
+ * the order was refused unsent, and the venue refuses the next ones itself
+ * until the window ends (reads are unaffected).
+ */
+export const ORDER_BUDGET_CODE = 'ORDER_BUDGET';
+
 export class VenueError extends Error {
   constructor(
     readonly kind: VenueErrorKind,

@@ -32,7 +32,7 @@ import { silentLogger } from '../../src/core/logger.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import { ExecutionEngine, type ExecutionOptions } from '../../src/execution/execution-engine.ts';
 import { InstrumentBook } from '../../src/execution/instrument-book.ts';
-import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
+import { DEFAULT_ACCOUNT, LocalExchange, type LocalExchangeOptions } from '../../src/local-exchange/local-exchange.ts';
 import type { ComponentFault, Fill, OrderDenied, OrderIntent, OrderSide, OrderStatus, OrderType, OrderUpdate } from '../../src/model/events.ts';
 import type { Market } from '../../src/model/market.ts';
 import type { OrdersTable } from '../../src/store/schema.ts';
@@ -65,6 +65,8 @@ interface RigOptions {
   readonly venue?: Partial<BinanceVenueOptions>;
   readonly engine?: Partial<ExecutionOptions>;
   readonly fillModel?: FillModelConfig;
+  /** The exchange's order-count limits (exchangeInfo rateLimits ORDERS). */
+  readonly orderLimits?: LocalExchangeOptions['orderLimits'];
   /** Another rig's exchange and clock (the same account seen by a second database); closed by its owner. */
   readonly shareExchangeOf?: Rig;
 }
@@ -99,7 +101,7 @@ class Rig {
 
   static async start(o: RigOptions): Promise<Rig> {
     const clock = o.shareExchangeOf?.clock ?? new TestClock(o.t0 ?? T0);
-    const ex = o.shareExchangeOf?.ex ?? (await LocalExchange.start({ clock, funding: false, ...(o.fillModel ? { fillModel: o.fillModel } : {}) }));
+    const ex = o.shareExchangeOf?.ex ?? (await LocalExchange.start({ clock, funding: false, ...(o.fillModel ? { fillModel: o.fillModel } : {}), ...(o.orderLimits ? { orderLimits: o.orderLimits } : {}) }));
     for (const [symbol, price] of Object.entries(o.prices)) ex.setPrice(o.market, symbol, d(price));
     const dir = mkdtempSync(join(tmpdir(), 'execution-test-'));
     const store = Store.open(join(dir, 'trader.db'));
@@ -756,6 +758,26 @@ describe('rate limits', () => {
 
     // Until the ban's end as the 418 stated it (2 min after 00:01:59, where the test left the clock).
     await expectDenied(r, { symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' }, 'IP_BANNED: the venue answered 418; no new orders until 2030-01-01T00:03:59.000Z');
+  });
+  it('over the order-count budget exchangeInfo publishes: the order is REJECTED unsent and never sent later; reads and the next window are not held', async () => {
+    // USD-M publishes ORDERS limits per 10 s and per minute (exchangeInfo rateLimits; general-info "Limits").
+    const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, orderLimits: { futures: [{ interval: 'SECOND', intervalNum: 10, limit: 2 }, { interval: 'MINUTE', intervalNum: 1, limit: 1200 }] } });
+    const a = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    const b = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    const c = r.submit({ symbol: 'BTCUSDT', side: 'BUY', type: 'MARKET', quantity: '0.003' });
+    await r.settle();
+    expect([r.row(a.cid)?.status, r.row(b.cid)?.status]).toEqual(['FILLED', 'FILLED']);
+    expect(r.row(c.cid)).toMatchObject({ status: 'REJECTED', exchange_order_id: null });
+    expect(r.row(c.cid)?.error).toMatch(/^RATE_LIMITED: .*not sent: Binance's ORDERS limit of 2 per 10 SECOND/);
+    expect(r.exchangeOrders('BTCUSDT', c.cid), 'never reached the exchange').toEqual([]);
+    // Not a 429: nothing was refused by the exchange, so reads (the poll) are not held back.
+    await r.engine.poll();
+    expect(r.engine.stats.pollsHeldBack, 'the poll ran').toBe(0);
+    r.clock.advanceBy(10_000);
+    await r.settle();
+    expect(r.exchangeOrders('BTCUSDT', c.cid), 'nor later').toEqual([]);
+    const d = r.submit({ symbol: 'BTCUSDT', side: 'SELL', type: 'MARKET', quantity: '0.003' });
+    await r.status(d.cid, 'FILLED');
   });
   it('a 429 that a read drew (a reconcile pass, the poll) denies new orders too, until its Retry-After ends', async () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, t0: Date.UTC(2030, 0, 1, 0, 0, 59) });

@@ -20,7 +20,7 @@ export interface ResponseTag {
 }
 
 /** details.code of a RATE_LIMITED that our own order budget raised: nothing was sent (rate-budget.ts). */
-export const ORDER_BUDGET_CODE = 'ORDER_BUDGET';
+export { ORDER_BUDGET_CODE } from '../venue.ts';
 
 /** 429 (or 403, 418) without a Retry-After header: wait out the weight window. */
 export const RATE_LIMITED_DEFAULT_MS = 60_000;
