@@ -212,6 +212,8 @@ export interface UserStreamStatus {
   readonly lastFrameAt?: number;
   /** Futures: our clock at the last successful listenKey keepalive. */
   readonly lastKeepAliveAt?: number;
+  /** Times the stream was connected but silent (acknowledged orders got no event) and was reconnected for it. */
+  readonly silences?: number;
 }
 
 /**

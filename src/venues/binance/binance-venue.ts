@@ -70,6 +70,7 @@ import { RestGate, type SendingHold } from './rest-gate.ts';
 import { orderListRaw, orderListViewRaw, spotAccountRaw, spotOrderRaw, spotTradeRaw, type OrderListRaw, type OrderListViewRaw } from './spot-payloads.ts';
 import { algoOrderRaw, bracketsRaw, futuresAccountRaw, futuresOrderRaw, futuresTradeRaw, positionRaw } from './usdm-payloads.ts';
 import { userDataDeps } from './user-data.ts';
+import { EchoWatch, type EchoWatchOptions } from './echo-watch.ts';
 import { UserStream, userStreamStatus, type UserStreamDeps } from './user-stream.ts';
 
 // ------------------------------------------------------------------ options
@@ -89,6 +90,8 @@ export interface BinanceVenueOptions {
   readonly enableRateLimit?: boolean;
   readonly userStream?: boolean;
   readonly timers?: { readonly clockSyncMs?: number; readonly listenKeyKeepAliveMs?: number; readonly streamStaleMs?: number };
+  /** Connected but silent user-data streams (echo-watch.ts): how long an acknowledged order may wait for its event, how many in a row. */
+  readonly echoWatch?: Partial<EchoWatchOptions>;
   /**
    * The circuit breaker around REST calls: timeouts, 5xx and network
    * failures in a row open it, and calls then fail at once, unsent. Answers
@@ -136,6 +139,7 @@ export class BinanceVenue implements Venue {
   private starting: Promise<void> | undefined;
   private syncTimer: TimerHandle | undefined;
   private stream: UserStream | undefined;
+  private echo: EchoWatch | undefined;
   /** Bumped by stop(): tells a start() in progress that it was cancelled. */
   private run = 0;
 
@@ -205,6 +209,16 @@ export class BinanceVenue implements Venue {
       this.stream = stream;
       await stream.start();
       alive();
+      this.echo = new EchoWatch(
+        this.clock,
+        () => stream.connected,
+        (missed) => {
+          this.log.error({ missed }, `user-data stream connected but silent: ${missed} acknowledged orders in a row got no event; reconnecting (fills ride on the REST poll meanwhile)`);
+          stream.restart(`connected but silent: ${missed} acknowledged orders got no event`);
+        },
+        this.o.echoWatch,
+      );
+      this.echo.start();
     }
     this.log.info({ clockOffsetMs: this.clockOffsetMs, symbols: this.toCcxt.size }, 'binance venue started');
   }
@@ -214,6 +228,8 @@ export class BinanceVenue implements Venue {
     this.starting = undefined;
     this.syncTimer?.cancel();
     this.syncTimer = undefined;
+    this.echo?.stop();
+    this.echo = undefined;
     const stream = this.stream;
     this.stream = undefined;
     await stream?.stop();
@@ -257,7 +273,8 @@ export class BinanceVenue implements Venue {
   }
 
   userStreamStatus(): UserStreamStatus {
-    return userStreamStatus(this.stream);
+    const s = userStreamStatus(this.stream);
+    return this.echo ? { ...s, silences: this.echo.silences } : s;
   }
 
   // --------------------------------------------------------- account setup
@@ -412,7 +429,9 @@ export class BinanceVenue implements Venue {
     if (conditional) this.conditionalIds.add(order.clientOrderId);
 
     const res = await this.call('place', `place ${order.type} ${order.symbol} ${order.clientOrderId}`, () => this.ex.createOrder(symbol, type, order.side === 'BUY' ? 'buy' : 'sell', amount, withPrice ? price : undefined, base), orderCost(this.market, conditional ? 'conditional' : 'order'));
-    return afterWrite(() => this.orderFrom(res.info, conditional ? 'algo' : 'regular', 'createOrder'));
+    const placed = afterWrite(() => this.orderFrom(res.info, conditional ? 'algo' : 'regular', 'createOrder'));
+    this.echo?.placed(placed.clientOrderId);
+    return placed;
   }
 
   async cancel(symbol: string, clientOrderId: string): Promise<VenueOrder> {
@@ -468,7 +487,9 @@ export class BinanceVenue implements Venue {
     };
     const ex = this.ex as unknown as { privatePostOrderListOco(p: object): Promise<unknown> };
     const res = await this.call('place', `place OCO ${o.symbol} ${o.listClientOrderId}`, () => ex.privatePostOrderListOco(params), orderCost('spot', 'oco'));
-    return afterWrite(() => this.legsOf(parsePayload(orderListRaw, res, 'orderList/oco'), o.limit.clientOrderId));
+    const legs = afterWrite(() => this.legsOf(parsePayload(orderListRaw, res, 'orderList/oco'), o.limit.clientOrderId));
+    this.echo?.placed(o.limit.clientOrderId);
+    return legs;
   }
 
   /**
@@ -696,6 +717,8 @@ export class BinanceVenue implements Venue {
   }
 
   private emit(e: VenueEvent): void {
+    if (e.type === 'order') this.echo?.echoed(e.order.clientOrderId);
+    else if (e.type === 'stream' && e.status !== 'connected') this.echo?.reset();
     for (const fn of this.listeners) {
       try {
         fn(e);
