@@ -36,7 +36,8 @@ export interface HealthAnswer {
 
 export function healthAnswer(hb: Heartbeat): HealthAnswer {
   const problems = [...hb.problems];
-  if (hb.state !== 'running') problems.unshift(`bot is ${hb.state}`);
+  // The heartbeat already lists a stopping or stopped bot; a starting one is named here, with the step it waits for.
+  if (hb.state !== 'running') problems.unshift(`bot is ${hb.state}${hb.detail ? `: ${hb.detail}` : ''}`);
   const ready = hb.state === 'running' && hb.healthy;
   const check = (b: { status: string; detail?: string | undefined }) => ({ status: b.status, ...(b.detail ? { detail: b.detail } : {}) });
   const trading = hb.tradingState;

@@ -33,6 +33,11 @@ export const heartbeatSchema = z.object({
   startedAt: z.string(),
   uptimeSec: z.number(),
   state: z.enum(LIFECYCLE_STATES),
+  /**
+   * A line about the state: while starting, the step waited for ("waiting for account (attempt 2)": the
+   * second retry); once stopped, why ("received SIGINT", "refusing to start: ...").
+   */
+  detail: z.string().optional(),
   healthy: z.boolean(),
   /** Why the bot is unhealthy, one line each; empty when healthy. */
   problems: z.array(z.string()),

@@ -50,6 +50,10 @@ const LAG_RESOLUTION_MS = 10;
 
 export class HeartbeatWriter {
   private state: LifecycleState = 'starting';
+  /** What the state is about: the start-up step being waited for, why the bot stopped. */
+  private detail: string | undefined;
+  /** Why the start is not coming up yet (a failed attempt being retried): makes the bot unhealthy. */
+  private startProblem: string | undefined;
   private tradingState = 'n/a';
   private readonly blocks: Record<BlockName, HealthBlock>;
   private readonly startedAt: number;
@@ -82,8 +86,16 @@ export class HeartbeatWriter {
     this.lag.disable();
   }
 
-  setState(state: LifecycleState): void {
+  /** The lifecycle state and, optionally, a line about it (absent: none). */
+  setState(state: LifecycleState, detail?: string): void {
     this.state = state;
+    this.detail = detail;
+    if (state !== 'starting') this.startProblem = undefined;
+  }
+
+  /** A start-up step is failing and being retried (undefined: it is not). */
+  setStartProblem(problem: string | undefined): void {
+    this.startProblem = problem;
   }
 
   setTradingState(state: string): void {
@@ -143,7 +155,8 @@ export class HeartbeatWriter {
     const mem = (this.deps.memory ?? process.memoryUsage)();
     for (const [name, provider] of this.blockProviders) this.blocks[name] = provider();
     const problems: string[] = [];
-    if (this.state === 'stopping' || this.state === 'stopped') problems.push(`bot is ${this.state}`);
+    if (this.state === 'stopping' || this.state === 'stopped') problems.push(`bot is ${this.state}${this.detail ? `: ${this.detail}` : ''}`);
+    if (this.startProblem) problems.push(this.startProblem);
     for (const name of BLOCK_NAMES) {
       const b = this.blocks[name];
       if (b.status === 'down') problems.push(`${name} is down${b.detail ? `: ${b.detail}` : ''}`);
@@ -163,6 +176,7 @@ export class HeartbeatWriter {
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSec: Math.round((now - this.startedAt) / 1000),
       state: this.state,
+      ...(this.detail ? { detail: this.detail } : {}),
       healthy: problems.length === 0,
       problems,
       tradingState: this.tradingState,

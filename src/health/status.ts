@@ -54,7 +54,7 @@ export function formatStatus(v: StatusVerdict): string {
   const row = (k: string, val: string): void => {
     lines.push(`${(k + ':').padEnd(12)}${val}`);
   };
-  row('state', `${hb.state} (pid ${hb.pid}, up ${formatDuration(hb.uptimeSec)}, version ${hb.version})`);
+  row('state', `${hb.state}${hb.detail ? `: ${hb.detail}` : ''} (pid ${hb.pid}, up ${formatDuration(hb.uptimeSec)}, version ${hb.version})`);
   row('updated', `${hb.ts} (${((v.ageMs ?? 0) / 1000).toFixed(1)} s ago, every ${hb.intervalMs / 1000} s)`);
   row('mode', `${hb.mode}, market ${hb.market}`);
   row('trading', hb.tradingState);

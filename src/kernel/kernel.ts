@@ -9,8 +9,12 @@
  *   -> control API (+ /health, /metrics) -> notifications
  *   -> strategies -> market data started
  *
- * Reconciliation (a later issue) slots in before risk; until then the
- * execution engine's first poll settles orders the last run left working.
+ * The steps that talk to the exchange go through a start gate
+ * (start-gate.ts): transient failures are retried with backoff while the
+ * heartbeat says `starting`, `waiting for <what> (attempt N)`; a permanent
+ * one, or a stop request (deps.signal), ends the start, and everything that
+ * had started is stopped on the same path as a normal stop, ending with the
+ * heartbeat `stopped` and why.
  * Nothing else in src/ constructs components, except the CLI's short-lived
  * trading core for `trader trade` when the bot is not running.
  */
@@ -51,6 +55,7 @@ import { EquitySnapshots } from '../portfolio/snapshots.ts';
 import type { LogTap } from '../core/logger.ts';
 import { ValueScrubber } from '../core/redact.ts';
 import { secretValues } from '../settings/settings.ts';
+import { describeStartFailure, StartCancelled, StartGate } from './start-gate.ts';
 
 export interface KernelDeps {
   settings: Settings;
@@ -69,6 +74,10 @@ export interface KernelDeps {
   execution?: Partial<ExecutionOptions>;
   /** ERROR log lines, for metrics and notifications (the logger is made before the kernel). */
   logTap?: LogTap;
+  /** Aborted to stop a start in progress (the first SIGINT / SIGTERM); its reason names why. Kernel.start then throws StartCancelled. */
+  signal?: AbortSignal;
+  /** Jitter for the start-up retries (tests); Math.random by default. */
+  random?: () => number;
 }
 
 export class Kernel {
@@ -101,12 +110,42 @@ export class Kernel {
   }
 
   /**
-   * Starts the bot. On failure everything already started is undone (lock
-   * released, DB closed) before the error propagates.
+   * Starts the bot. On failure (or a stop request) everything already started
+   * is stopped (timers, the venue, the lock released, the DB closed, the
+   * heartbeat left at `stopped` with the reason) before the error propagates.
    */
   static async start(deps: KernelDeps): Promise<Kernel> {
     const { settings, clock, logger } = deps;
+    // What to undo before the kernel exists; from then on a failure goes through its stop path.
     const undo: Array<() => void> = [];
+    let kernel: Kernel | undefined;
+    let heartbeatRef: HeartbeatWriter | undefined;
+    const writeHeartbeat = (): void => {
+      try {
+        heartbeatRef?.write();
+      } catch {
+        // The timed writes report a failing disk; a start-up step must not fail on it.
+      }
+    };
+    const gate = new StartGate({
+      clock,
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      ...(deps.random ? { random: deps.random } : {}),
+      onStep: (what) => {
+        heartbeatRef?.setState('starting', `waiting for ${what}`);
+        heartbeatRef?.setStartProblem(undefined);
+        writeHeartbeat();
+      },
+      onRetry: (what, retry, err, delayMs) => {
+        const detail = `waiting for ${what} (attempt ${retry})`;
+        const reason = describeStartFailure(err);
+        const wait = `${(delayMs / 1000).toFixed(1)} s`;
+        heartbeatRef?.setState('starting', detail);
+        heartbeatRef?.setStartProblem(`start-up: ${what} failed: ${reason}; retry ${retry} in ${wait}`);
+        writeHeartbeat();
+        logger.warn({ step: what, attempt: retry, delayMs, ...(err instanceof Error ? { error: reason } : {}) }, `start-up: ${detail}: ${reason}; next try in ${wait}`);
+      },
+    });
     try {
       // 1. Paths we write to must be writable, named if not.
       ensureWritableDir(dirname(settings.paths.heartbeatFile), 'status folder');
@@ -124,6 +163,7 @@ export class Kernel {
       undo.push(() => store.close());
       const migrated = await store.migrate();
       if (migrated.applied.length > 0) logger.info({ applied: migrated.applied }, `database migrated to ${migrated.current}`);
+      gate.check();
 
       // 4. Metrics (the bus reports its dispatch times to them), the bus and the audit trail.
       const metrics = new Metrics();
@@ -154,14 +194,14 @@ export class Kernel {
       heartbeat.setBlock('userStream', { status: 'n/a', detail: settings.mode === 'sim' ? 'sim venue' : 'not connected in this build' });
       heartbeat.setBlock('risk', { status: 'n/a', detail: 'risk engine not in this build' });
 
-      const kernel = new Kernel(deps, bus, store, journal, heartbeat, lock, metrics);
-      kernel.cleanups.push(recordJournal(bus, journal));
-      kernel.cleanups.push(metrics.attach(bus));
-      if (deps.logTap) kernel.cleanups.push(deps.logTap.subscribe((e) => metrics.countError(e.component ?? 'bot', 'log')));
+      kernel = new Kernel(deps, bus, store, journal, heartbeat, lock, metrics);
+      undo.length = 0;
+      heartbeatRef = heartbeat;
+      const k = kernel;
+      k.cleanups.push(recordJournal(bus, journal));
+      k.cleanups.push(metrics.attach(bus));
+      if (deps.logTap) k.cleanups.push(deps.logTap.subscribe((e) => metrics.countError(e.component ?? 'bot', 'log')));
       heartbeat.start();
-      // A failed start must not leave the heartbeat timer running: it keeps the process alive,
-      // writing state "starting" forever, instead of exiting for the supervisor to restart it.
-      undo.push(() => heartbeat.stop());
 
       // 5b. Every closed 1m candle is stored, one transaction a second, off the hot path
       //     (warm-up after a restart, backtests and `trader data list` read them).
@@ -171,39 +211,40 @@ export class Kernel {
         clock,
         onError: (err, queued) => logger.error({ err, queued }, `cannot write candles (${queued} queued, retrying each second): ${(err as Error).message}`),
       });
-      kernel.cleanups.push(
+      k.cleanups.push(
         bus.on('candle.closed', (c) => {
           if (c.timeframe === '1m') candleWriter.enqueue(c.market, c.symbol, '1m', c);
         }, 'candle-writer'),
       );
-      kernel.candleWriter = candleWriter;
-      undo.push(() => candleWriter.close());
+      k.candleWriter = candleWriter;
 
       // 6. Market data is built here and started last (below), once every consumer has
       //    subscribed: a candle published before the host listens would be lost to it.
       const marketData = prepareMarketData(deps, bus, heartbeat, candleRepo);
-      kernel.cleanups.push(marketData.stop);
+      k.cleanups.push(marketData.stop);
 
       // 7. Trading: venue, instruments, portfolio, execution, risk, planner.
       let host: StrategyHost | undefined;
       const trading = await TradingCore.start({
-        settings: () => kernel.settings,
+        settings: () => k.settings,
         store,
         bus,
         clock,
         logger,
         ...(deps.venue ? { venue: deps.venue } : {}),
         ...(deps.execution ? { execution: deps.execution } : {}),
+        gate,
+        // Binance's exchangeInfo is the list of what can trade; the sim venue's offline catalog is not.
+        ...(settings.mode === 'sim' ? {} : { requireListed: settings.market === 'futures' ? [...new Set([...settings.symbols, ...Object.keys(settings.bot.symbols)])] : settings.symbols }),
         timeframeOf: (strategy, symbol) => host?.status().find((i) => i.strategy === strategy && i.symbol === symbol)?.timeframe as never,
       });
-      kernel.trading = trading;
-      kernel.asyncCleanups.push(() => trading.stop());
-      kernel.cleanups.push(logTrading(bus, logger.child({ component: 'trading' })));
-      undo.push(() => void trading.stop());
+      k.trading = trading;
+      k.asyncCleanups.push(() => trading.stop());
+      k.cleanups.push(logTrading(bus, logger.child({ component: 'trading' })));
       const sim = trading.simVenue;
       if (sim) {
         // The sim market moves on our own candles (after the portfolio and risk saw the close).
-        kernel.cleanups.push(bus.on('candle.closed', (c) => c.timeframe === '1m' && c.market === settings.market && sim.onCandle(c.symbol, c), 'sim-venue'));
+        k.cleanups.push(bus.on('candle.closed', (c) => c.timeframe === '1m' && c.market === settings.market && sim.onCandle(c.symbol, c), 'sim-venue'));
       }
       heartbeat.setBlockProvider('reconcile', () => {
         const r = trading.reconciler.last;
@@ -219,7 +260,7 @@ export class Kernel {
       });
       heartbeat.setExtras(() => {
         const exchange = trading.venue.breakerView?.();
-        const channels = kernel.notifications?.view().channels ?? [];
+        const channels = k.notifications?.view().channels ?? [];
         return {
           breakers: [...(exchange ? [{ ...exchange, critical: true }] : []), ...channels.map((c) => c.breaker)],
           notifiers: channels.map((c) => ({ ...c })),
@@ -246,14 +287,13 @@ export class Kernel {
       // 7a. Equity snapshots: one a minute (thinned to hourly as they age) for `trader portfolio history`.
       const snapshots = new EquitySnapshots({ store, clock, portfolio: trading.portfolio, logger: logger.child({ component: 'equity-snapshots' }) });
       snapshots.start();
-      kernel.cleanups.push(() => snapshots.stop());
-      undo.push(() => snapshots.stop());
+      k.cleanups.push(() => snapshots.stop());
 
       // 7b. The control API (trader trade ... while the bot runs).
       const status = statusRoutes({
         heartbeat,
         metrics,
-        ...(deps.reloadSettings && existsSync(settings.paths.strategiesDir) ? { reload: () => kernel.reloader!.reload() } : {}),
+        ...(deps.reloadSettings && existsSync(settings.paths.strategiesDir) ? { reload: () => k.reloader!.reload() } : {}),
       });
       const control = new ControlServer({
         host: settings.env.CONTROL_HOST,
@@ -272,9 +312,8 @@ export class Kernel {
         },
       });
       const info = await control.start();
-      undo.push(() => void control.stop());
-      kernel.control = control;
-      kernel.asyncCleanups.unshift(() => control.stop());
+      k.control = control;
+      k.asyncCleanups.unshift(() => control.stop());
       logger.info({ host: info.host, port: info.port }, `control API on http://${info.host}:${info.port}`);
 
       // 7c. Telegram and Slack, when configured: events out, Telegram commands in.
@@ -294,12 +333,14 @@ export class Kernel {
         scrub: (t) => scrubber.scrub(t),
         title: `trader ${settings.mode} ${settings.market}`,
       });
-      if (deps.logTap) kernel.cleanups.push(deps.logTap.subscribe((e) => notifications.onErrorLog(e)));
+      if (deps.logTap) k.cleanups.push(deps.logTap.subscribe((e) => notifications.onErrorLog(e)));
       notifications.start();
-      kernel.notifications = notifications;
-      kernel.asyncCleanups.unshift(() => notifications.stop());
-      undo.push(() => void notifications.stop());
+      k.notifications = notifications;
+      k.asyncCleanups.unshift(() => notifications.stop());
       if (notifications.view().enabled) logger.info({ channels: notifications.view().channels.map((c) => c.channel) }, `notifications on: ${notifications.view().channels.map((c) => c.channel).join(', ')}`);
+
+      // The last step that could wait is behind us: a stop requested meanwhile is honoured before trading starts.
+      gate.check();
 
       // 8. Strategies: warmed from stored candles, then live; signals recorded.
       host = new StrategyHost({
@@ -312,13 +353,13 @@ export class Kernel {
         initialPositions: () => trading.portfolio.ledger.lots(),
         onTiming: metrics.observeStrategy,
       });
-      kernel.cleanups.push(recordSignals(bus, store, journal));
+      k.cleanups.push(recordSignals(bus, store, journal));
       host.start(deps.specs);
-      kernel.cleanups.push(() => host!.stop());
+      k.cleanups.push(() => host!.stop());
       // Volatility sizing reads an ATR the planner keeps from the feed: start it now so it is warm.
       const trackAtrs = () => {
         for (const i of host!.status()) {
-          const sizing = kernel.settings.strategies.find((e) => e.strategy === i.strategy && e.symbol === i.symbol)?.config.sizing;
+          const sizing = k.settings.strategies.find((e) => e.strategy === i.strategy && e.symbol === i.symbol)?.config.sizing;
           if (sizing?.type === 'volatility') trading.planner.trackAtr(i.symbol, i.timeframe as never, sizing.atrPeriod);
         }
       };
@@ -333,29 +374,35 @@ export class Kernel {
           ...(deps.paramOverrides ? { overrides: deps.paramOverrides } : {}),
           // A YAML for a new symbol needs its market data before its instance can warm.
           onApplied: (s) => {
-            kernel.settings = s;
+            k.settings = s;
             marketData.addSymbols(s.symbols);
             trackAtrs();
           },
         });
         reloader.start(settings.paths.strategiesDir);
-        kernel.cleanups.push(() => reloader!.stop());
+        k.cleanups.push(() => reloader!.stop());
       }
       if (settings.bot.reoptimize.length > 0) {
-        const reoptimizer = new Reoptimizer(settings.bot.reoptimize, { settings: () => kernel.settings, store, clock, logger: logger.child({ component: 'reoptimize' }), commit: gitCommit(settings.paths.cwd) });
+        const reoptimizer = new Reoptimizer(settings.bot.reoptimize, { settings: () => k.settings, store, clock, logger: logger.child({ component: 'reoptimize' }), commit: gitCommit(settings.paths.cwd) });
         reoptimizer.start();
-        kernel.reoptimizer = reoptimizer;
-        kernel.cleanups.push(() => reoptimizer.stop());
+        k.reoptimizer = reoptimizer;
+        k.cleanups.push(() => reoptimizer.stop());
       }
       heartbeat.setStrategies(() => ({ instances: host.status(), configErrors: reloader?.errors ?? [] }));
       marketData.start();
-      kernel.host = host;
-      kernel.reloader = reloader;
+      k.host = host;
+      k.reloader = reloader;
 
       heartbeat.setState('running');
       heartbeat.write();
-      return kernel;
+      return k;
     } catch (err) {
+      if (kernel) {
+        // The same path as a normal stop, so no timer, handler or call outlives the store.
+        const why = err instanceof StartCancelled ? `${err.reason} during start-up` : `refusing to start: ${describeStartFailure(err)}`;
+        await kernel.teardown(why, err instanceof StartCancelled ? `stopping during start-up: ${err.reason}` : 'start-up failed; stopping what had started');
+        throw err;
+      }
       for (const fn of undo.reverse()) {
         try {
           fn();
@@ -373,20 +420,30 @@ export class Kernel {
    * the final "stopped" heartbeat. Safe to call more than once.
    */
   stop(reason: string): Promise<void> {
-    this.stopping ??= this.doStop(reason);
+    return this.teardown(reason, `stopping: ${reason}`);
+  }
+
+  /** The one way down, for a stop and for a start that failed or was cancelled; `reason` ends up in the final heartbeat. */
+  private teardown(reason: string, logLine: string): Promise<void> {
+    this.stopping ??= this.doStop(reason, logLine);
     return this.stopping;
   }
 
-  private async doStop(reason: string): Promise<void> {
+  private async doStop(reason: string, logLine: string): Promise<void> {
     const { clock, logger } = this.deps;
-    logger.info({ reason }, `stopping: ${reason}`);
-    this.heartbeat.setState('stopping');
+    logger.info({ reason }, logLine);
+    this.heartbeat.setState('stopping', reason);
     this.metrics.markStopping();
-    this.heartbeat.write();
+    this.writeHeartbeat();
     this.bus.publish('system.shutdown', { kind: 'system.shutdown', ts: clock.now(), reason });
-    // Later issues stop strategies, portfolio, execution and the feed here,
-    // each awaiting its own queue, in reverse start order.
-    for (const fn of this.cleanups.reverse()) fn();
+    // Reverse start order; one that throws (half made by a failed start) does not keep the others running.
+    for (const fn of this.cleanups.splice(0).reverse()) {
+      try {
+        fn();
+      } catch (err) {
+        logger.error({ err }, `stopping a component failed: ${(err as Error).message}`);
+      }
+    }
     // Control API first (no new commands), then the trading core: sends in progress finish or are cut short.
     for (const fn of this.asyncCleanups.splice(0)) {
       try {
@@ -404,9 +461,18 @@ export class Kernel {
     this.store.close();
     this.heartbeat.setBlock('db', { status: 'n/a', detail: 'closed' });
     this.lock.release(clock.now());
-    this.heartbeat.setState('stopped');
-    this.heartbeat.write();
+    this.heartbeat.setState('stopped', reason);
+    this.writeHeartbeat();
     logger.info('stopped');
+  }
+
+  /** A heartbeat write on the way down: a failing disk must not keep the store open or the lock held. */
+  private writeHeartbeat(): void {
+    try {
+      this.heartbeat.write();
+    } catch (err) {
+      this.deps.logger.error({ err }, `cannot write the heartbeat: ${(err as Error).message}`);
+    }
   }
 }
 

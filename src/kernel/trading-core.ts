@@ -5,10 +5,12 @@
  * stop-all` builds a short-lived one on the same database when the bot is
  * not running, so both act through the same order path.
  *
- * Start order: venue (connect, user stream) -> instruments -> portfolio
- * (rebuilt from stored fills, then the venue's balances) -> execution (and
- * one poll that settles orders left working by the last run) -> risk ->
- * planner. Strategies come after, in the kernel.
+ * Start order: venue (connect, user stream) -> instruments -> futures
+ * account settings -> portfolio (rebuilt from stored fills, then the venue's
+ * balances) -> execution (and one poll that settles orders left working by
+ * the last run) -> risk -> planner -> reconciliation. Strategies come after,
+ * in the kernel. A start that fails stops whatever it had started, so no
+ * timer outlives it (the kernel closes the store next).
  */
 import { CircuitBreaker } from '../core/circuit-breaker.ts';
 import type { Bus } from '../bus/bus.ts';
@@ -36,6 +38,8 @@ import { catalog } from '../venues/sim/catalog.ts';
 import { SimVenue } from '../venues/sim/sim-venue.ts';
 import { SqliteSimAccountStore } from '../venues/sim/sqlite-account-store.ts';
 import { VenueError, type Venue } from '../venues/venue.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { StartGate } from './start-gate.ts';
 
 export interface TradingCoreDeps {
   /** Current settings (hot reload replaces what this returns). */
@@ -61,6 +65,14 @@ export interface TradingCoreDeps {
   readOnly?: boolean;
   /** exchangeInfo reload interval (default hourly; 0 = never, for a venue whose list cannot change: the backtester). */
   instrumentRefreshMs?: number;
+  /**
+   * The bot's start-up gate: each step that talks to the venue is retried
+   * while it fails transiently and cut short by a stop request. Absent (the
+   * CLI's short-lived cores): one try each, a 429 / 418 at connect waited out.
+   */
+  gate?: StartGate;
+  /** Symbols the venue must list (the configured ones): one it does not is a configuration error, not a retry. */
+  requireListed?: readonly string[];
 }
 
 /**
@@ -164,18 +176,46 @@ export class TradingCore {
     const s0 = deps.settings();
     const market = s0.market;
     const venue = deps.venue ?? createVenue(s0, clock, logger, store);
-    await startVenue(venue, clock, logger);
+    const gate = deps.gate;
+    // A venue read at start: through the gate (retried, cancellable) when there is one; after a
+    // clock-skew answer the offset is measured again first, or the retry would be refused the same way.
+    const step = <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      if (!gate) return fn();
+      return gate.run(what, async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          if (err instanceof VenueError && err.kind === 'CLOCK_SKEW') await venue.resyncClock?.().catch(() => undefined);
+          throw err;
+        }
+      });
+    };
+    // What started so far, stopped in reverse if the start fails.
+    const undo: Array<() => void | Promise<void>> = [];
     try {
+      if (gate) await step('exchange connection', () => venue.start());
+      else await startVenue(venue, clock, logger);
+      const instruments = new InstrumentBook({ venue, store, clock, logger: logger.child({ component: 'instruments' }), market, ...(deps.instrumentRefreshMs !== undefined ? { refreshMs: deps.instrumentRefreshMs } : {}) });
+      undo.push(() => instruments.stop());
+      await step('exchange info', () => instruments.load());
+      const inst = (symbol: string) => instruments.get(symbol);
+      const unlisted = (deps.requireListed ?? []).filter((sym) => !inst(sym));
+      if (unlisted.length > 0) {
+        // Named where it was configured: the strategy YAML(s) for the symbol, else config/bot.yaml's symbols.
+        const where = (sym: string): string[] => {
+          const files = s0.strategies.filter((e) => e.symbol === sym).map((e) => e.file);
+          return files.length > 0 ? files : ['config/bot.yaml'];
+        };
+        throw new ConfigError(unlisted.flatMap((sym) => where(sym).map((source) => ({ source, field: '', message: `${sym} is not listed on ${venue.name} ${market} (not in its exchangeInfo): a typo in the file name, or a symbol of the other market?` }))));
+      }
       if (market === 'futures' && venue.configureFutures && !deps.readOnly) {
         // Leverage and margin type per traded symbol, before anything is sent.
         const bot = s0.bot;
         const symbols = [...new Set([...s0.symbols, ...Object.keys(bot.symbols)])].sort();
-        const report = await venue.configureFutures({ positionMode: s0.env.POSITION_MODE, symbols: symbols.map((symbol) => ({ symbol, leverage: bot.symbols[symbol]?.leverage ?? bot.risk.maxLeverage, ...(bot.symbols[symbol]?.marginType ? { marginType: bot.symbols[symbol]!.marginType! } : {}) })) });
+        const configure = venue.configureFutures.bind(venue);
+        const report = await step('futures account settings', () => configure({ positionMode: s0.env.POSITION_MODE, symbols: symbols.map((symbol) => ({ symbol, leverage: bot.symbols[symbol]?.leverage ?? bot.risk.maxLeverage, ...(bot.symbols[symbol]?.marginType ? { marginType: bot.symbols[symbol]!.marginType! } : {}) })) }));
         logger.info({ positionMode: report.positionMode, symbols: report.symbols }, `futures account: ${s0.env.POSITION_MODE === 'HEDGE' ? 'hedge' : 'one-way'} mode (${report.positionMode}); leverage set on ${report.symbols.length} symbols`);
       }
-      const instruments = new InstrumentBook({ venue, store, clock, logger: logger.child({ component: 'instruments' }), market, ...(deps.instrumentRefreshMs !== undefined ? { refreshMs: deps.instrumentRefreshMs } : {}) });
-      await instruments.load();
-      const inst = (symbol: string) => instruments.get(symbol);
 
       const portfolio = new Portfolio({
         bus,
@@ -188,8 +228,9 @@ export class TradingCore {
         hedge: market === 'futures' && s0.env.POSITION_MODE === 'HEDGE',
       });
       portfolio.start();
+      undo.push(() => portfolio.stop());
       Reconciler.restore(store, portfolio.ledger, market);
-      const account = await venue.account();
+      const account = await step('account', () => venue.account());
       bus.publish('account.updated', { kind: 'account.updated', ts: clock.now(), balances: account.balances, ...(account.walletBalance ? { walletBalance: account.walletBalance } : {}), reason: 'SNAPSHOT' });
 
       const execution = new ExecutionEngine({
@@ -206,12 +247,13 @@ export class TradingCore {
         options: { pollMs: deps.readOnly ? 86_400_000 : s0.env.ORDER_POLL_SEC * 1000, unknownOutcome: { recvWindowMs: s0.env.RECV_WINDOW_MS }, ...deps.execution },
       });
       execution.start();
+      undo.push(() => execution.stop());
       // One sequence for the planner and the recovery: ids found on the exchange are never handed out again.
       const sequence = new IntentSequence(store, clock);
       if (!deps.readOnly) {
         // After an unclean stop, the exchange is the journal: rows (and fills) a lost log tail dropped come back.
         const dbSymbols = store.all(store.db.selectFrom('orders').select('symbol').distinct().where('market', '=', market)).map((r) => r.symbol);
-        await execution.recover({ sequence, symbols: () => [...new Set([...deps.settings().symbols, ...dbSymbols])].sort(), owners: () => deps.settings().strategies.map((e) => e.strategy) });
+        await step('order recovery', () => execution.recover({ sequence, symbols: () => [...new Set([...deps.settings().symbols, ...dbSymbols])].sort(), owners: () => deps.settings().strategies.map((e) => e.strategy) }));
       }
       // Orders the last run left working are settled by the reconciliation below (or here, without it).
       if (!deps.readOnly && deps.reconcile === false) await execution.poll();
@@ -234,6 +276,7 @@ export class TradingCore {
         },
       });
       risk.start();
+      undo.push(() => risk.stop());
 
       const planner = new OrderPlanner({
         bus,
@@ -250,6 +293,7 @@ export class TradingCore {
         sequence,
       });
       planner.start();
+      undo.push(() => planner.stop());
 
       const protection = new ProtectionManager({
         bus,
@@ -265,7 +309,10 @@ export class TradingCore {
         // keeps its order lists across restarts).
         oco: market === 'spot' && venue.placeOco !== undefined,
       });
-      if (!deps.readOnly) protection.start();
+      if (!deps.readOnly) {
+        protection.start();
+        undo.push(() => protection.stop());
+      }
 
       const symbolsTraded = (): string[] => {
         const fromDb = store.all(store.db.selectFrom('orders').select('symbol').distinct().where('market', '=', market)).map((r) => r.symbol);
@@ -290,8 +337,8 @@ export class TradingCore {
       const timers: TimerHandle[] = [];
       const unsubs: Array<() => void> = [];
       if (deps.reconcile !== false && !deps.readOnly) {
-        // Before any strategy may trade: a failure here stops the start.
-        await reconciler.run();
+        // Before any strategy may trade: the start waits for a pass that completes, and a permanent failure stops it.
+        await step('reconciliation', () => reconciler.run());
         const again = () => reconciler.runInBackground();
         timers.push(clock.every(s0.bot.reconcile.intervalSec * 1000, again));
         unsubs.push(venue.onEvent((e) => e.type === 'stream' && e.status === 'reconnected' && again()));
@@ -316,7 +363,17 @@ export class TradingCore {
       };
       return core;
     } catch (err) {
+      // The venue first: stopping it fails a call still in flight (one a stop request left running),
+      // which is then let settle, so nothing it does afterwards meets stopped components or a closed store.
       await venue.stop().catch(() => undefined);
+      await gate?.settled();
+      for (const fn of undo.reverse()) {
+        try {
+          await fn();
+        } catch (cleanupErr) {
+          logger.error({ err: cleanupErr }, `cleanup after a failed start also failed: ${(cleanupErr as Error).message}`);
+        }
+      }
       throw err;
     }
   }
