@@ -10,19 +10,17 @@
  *        id before anything is retried; never two live orders for one intent
  *
  * Venue events (the user-data stream: the fast path) and a REST poll of our
- * non-final orders (the safety net) both feed applyOrder / applyFill. Fills
- * are inserted with the (market, symbol, trade_id) unique key: the second
- * arrival of a fill changes nothing and publishes nothing.
- *
- * Every write is committed before the bus hears about it, so anything that
- * reacts to an order.update or fill can rely on the row being on disk.
+ * non-final orders (the safety net, order-poll.ts) both feed the order and
+ * fill rows (order-rows.ts: the one writer of both tables and of the
+ * order.update and fill events). Preparing an order (rounding, filters) is
+ * prepare-order.ts.
  */
 import type { Bus } from '../bus/bus.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { Dec, ZERO } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
-import { OPEN_ORDER_STATUSES, type OrderCancel, type OrderIntent, type OrderSide, type OrderSource, type OrderStatus, type OrderSubmit, type PositionSide } from '../model/events.ts';
-import { checkCallbackRate, checkOrder, roundPrice, roundQuantity } from '../model/filters.ts';
+import type { OrderCancel, OrderIntent, OrderStatus, OrderSubmit } from '../model/events.ts';
+import { roundQuantity } from '../model/filters.ts';
 import type { Instrument } from '../model/instrument.ts';
 import type { Market } from '../model/market.ts';
 import type { OrdersTable } from '../store/schema.ts';
@@ -34,23 +32,15 @@ import { ClientOrderIds } from './client-order-ids.ts';
 import { UnknownOutcome, type UnknownOutcomeOptions } from './unknown-outcome.ts';
 import { markCleanStop, recoverOrders, takeCleanStop, type RecoveryReport } from './order-recovery.ts';
 import type { IntentSequence } from './intent-sequence.ts';
+import { isFinal, isLiquidation, OrderRows } from './order-rows.ts';
+import { OrderPoll } from './order-poll.ts';
+import { prepareOco, prepareOrder } from './prepare-order.ts';
 
-const FINAL: ReadonlySet<OrderStatus> = new Set(['FILLED', 'CANCELED', 'REJECTED', 'EXPIRED']);
-const RANK: Readonly<Record<OrderStatus, number>> = { PENDING: 0, UNKNOWN: 0, NEW: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELED: 3, REJECTED: 3, EXPIRED: 3 };
-const MARKET_TYPES = new Set(['MARKET', 'STOP_MARKET', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET']);
+export { isFinal, isLiquidation } from './order-rows.ts';
+export { prepareOco, prepareOrder, type PreparedOco, type PreparedOrder } from './prepare-order.ts';
+
 /** A send this much later than its row's sent_at rewrites it (within the unknown-outcome margin, and no extra write on the hot path). */
 const SENT_AT_SLACK_MS = 250;
-/** Binance's REQUEST_WEIGHT per minute (exchangeInfo rateLimits): spot 6000, USD-M 2400. */
-const WEIGHT_BUDGET: Readonly<Record<Market, number>> = { spot: 6000, futures: 2400 };
-
-/** Binance's own close-out orders: liquidation ("autoclose-") and auto-deleveraging ("adl_autoclose"). */
-export function isLiquidation(o: Pick<VenueOrder, 'type' | 'clientOrderId'>): boolean {
-  return o.type === 'LIQUIDATION' || o.clientOrderId.startsWith('autoclose-') || o.clientOrderId.startsWith('adl_autoclose');
-}
-
-export function isFinal(status: string): boolean {
-  return FINAL.has(status as OrderStatus);
-}
 
 export interface ExecutionOptions {
   /** Tries per order for retryable failures (default 5). */
@@ -104,16 +94,9 @@ export class ExecutionEngine {
   private readonly abort = new AbortController();
   private readonly unsubs: Array<() => void> = [];
   private poller: TimerHandle | undefined;
-  private polling = false;
   /** Limit orders with a time to live: their timers, and the ones being cancelled for it. */
   private readonly ttlTimers = new Map<string, TimerHandle>();
   private readonly expiring = new Set<string>();
-  /**
-   * Orders whose venue-reported filled quantity is ahead of the fills we hold
-   * (a place response that said FILLED while the stream was down): the poll
-   * fetches their fills, final or not, until the two agree.
-   */
-  private readonly fillGaps = new Map<string, { symbol: string; since: number }>();
   /** After a 429: non-essential calls (the poll) wait until then (our clock). */
   private holdUntil = 0;
   /** After a 418: no new orders until then (the ban's end as Binance states it). */
@@ -129,11 +112,31 @@ export class ExecutionEngine {
   /** The one maker of client order ids (the kill switch and `trader order` read theirs here). */
   readonly ids: ClientOrderIds;
   private readonly unknown: UnknownOutcome;
+  /** The order and fill rows: every write to them, and every order.update and fill, goes through here. */
+  private readonly rows: OrderRows;
+  private readonly safetyNet: OrderPoll;
 
   constructor(private readonly deps: ExecutionDeps) {
     this.opts = { ...DEFAULT_EXECUTION, ...deps.options };
     this.ids = deps.ids ?? ClientOrderIds.of(deps.store, deps.clock.now());
     this.unknown = new UnknownOutcome(deps.venue, deps.clock, this.opts.unknownOutcome);
+    const { bus, store, clock, logger, venue, market } = deps;
+    this.rows = new OrderRows({ bus, store, clock, logger, market, stats: this.stats, onFinal: (cid, status) => this.onFinal(cid, status) });
+    this.safetyNet = new OrderPoll({
+      venue,
+      clock,
+      logger,
+      market,
+      rows: this.rows,
+      unknown: this.unknown,
+      ackTimeoutMs: this.opts.ackTimeoutMs,
+      inFlight: this.inFlight,
+      signal: this.abort.signal,
+      heldUntil: () => this.holdUntil,
+      startedAt: () => this.startedAt,
+      conflict: (v) => this.conflict(v),
+      stats: this.stats,
+    });
   }
 
   start(): void {
@@ -182,10 +185,22 @@ export class ExecutionEngine {
 
   /** Our non-final orders (rows), optionally for one symbol. */
   openOrders(symbol?: string): OrdersTable[] {
-    const { store } = this.deps;
-    let q = store.db.selectFrom('orders').selectAll().where('market', '=', this.deps.market).where('status', 'in', [...OPEN_ORDER_STATUSES]);
-    if (symbol) q = q.where('symbol', '=', symbol);
-    return store.all(q.orderBy('created_at'));
+    return this.rows.openOrders(symbol);
+  }
+
+  /** Applies what the venue says about an order: status only moves forward, filled quantity only grows (order-rows.ts). */
+  applyOrder(v: VenueOrder): void {
+    this.rows.applyOrder(v);
+  }
+
+  /** Records a fill once: a second arrival (stream and poll) is dropped by the unique key (order-rows.ts). */
+  applyFill(f: VenueFill): void {
+    this.rows.applyFill(f);
+  }
+
+  /** The safety net: every non-final order checked against the venue (order-poll.ts). */
+  async poll(): Promise<void> {
+    await this.safetyNet.poll();
   }
 
   // ------------------------------------------------------------- submit
@@ -221,44 +236,38 @@ export class ExecutionEngine {
 
     const cid = this.ids.forIntent(i.strategy, i.seq);
     const now = this.deps.clock.now();
-    const { store } = this.deps;
-    const inserted = store.run(
-      store.db
-        .insertInto('orders')
-        .values({
-          client_order_id: cid,
-          intent_id: i.intentId,
-          strategy: i.strategy,
-          market: i.market,
-          symbol: i.symbol,
-          side: i.side,
-          type: i.type,
-          time_in_force: i.type === 'LIMIT' || i.type === 'STOP_LOSS_LIMIT' ? 'GTC' : null,
-          quantity: prepared.quantity.toFixed(),
-          price: prepared.price?.toFixed() ?? null,
-          stop_price: prepared.stopPrice?.toFixed() ?? null,
-          reduce_only: i.reduceOnly ? 1 : 0,
-          status: 'PENDING',
-          exchange_order_id: null,
-          filled_quantity: '0',
-          average_price: null,
-          error: null,
-          created_at: now,
-          updated_at: now,
-          source: i.source,
-          position_side: i.positionSide ?? 'BOTH',
-          // Sent right after this commit (a release-first exit marks it again when it goes).
-          sent_at: now,
-        })
-        .onConflict((oc) => oc.doNothing()),
-    );
-    if (inserted.changes === 0) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
+    const inserted = this.rows.insert({
+      client_order_id: cid,
+      intent_id: i.intentId,
+      strategy: i.strategy,
+      market: i.market,
+      symbol: i.symbol,
+      side: i.side,
+      type: i.type,
+      time_in_force: i.type === 'LIMIT' || i.type === 'STOP_LOSS_LIMIT' ? 'GTC' : null,
+      quantity: prepared.quantity.toFixed(),
+      price: prepared.price?.toFixed() ?? null,
+      stop_price: prepared.stopPrice?.toFixed() ?? null,
+      reduce_only: i.reduceOnly ? 1 : 0,
+      status: 'PENDING',
+      exchange_order_id: null,
+      filled_quantity: '0',
+      average_price: null,
+      error: null,
+      created_at: now,
+      updated_at: now,
+      source: i.source,
+      position_side: i.positionSide ?? 'BOTH',
+      // Sent right after this commit (a release-first exit marks it again when it goes).
+      sent_at: now,
+    });
+    if (!inserted) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
     // Chaos-suite test hook (tests/chaos): die by SIGKILL between "order row committed" and "request
     // sent", the crash window a restart must resolve. Inert unless TRADER_CHAOS_CRASH_AFTER_ROW=<n> is set:
     // then the n-th order row this process writes is its last act.
     if (process.env.TRADER_CHAOS_CRASH_AFTER_ROW && ++this.chaosRows >= Number(process.env.TRADER_CHAOS_CRASH_AFTER_ROW)) process.kill(process.pid, 'SIGKILL');
 
-    this.publishUpdate(cid, i, 'PENDING', ZERO);
+    this.rows.publishUpdate(cid, 'PENDING', ZERO);
     const order: PlaceOrder = {
       symbol: i.symbol,
       side: i.side,
@@ -296,39 +305,22 @@ export class ExecutionEngine {
    * looked up before anything is sent again, as for single orders.
    */
   private submitOco(i: OrderIntent, inst: Instrument): void {
-    const { venue, store, clock } = this.deps;
+    const { venue, clock } = this.deps;
     if (!venue.placeOco) return this.deny(i, `OCO_UNSUPPORTED: venue=${venue.name}`);
-    if (!i.price || !i.stopPrice || !i.stopLimitPrice) return this.deny(i, 'OCO_INCOMPLETE: an OCO needs price (take-profit), stopPrice and stopLimitPrice');
-    const quantity = roundQuantity(i.quantity, inst.filters.lot);
-    // The take-profit rests on the passive side; the stop triggers no later than asked; its limit lets it fill.
-    const limit = roundPrice(i.price, inst, i.side === 'SELL' ? 'SELL' : 'BUY');
-    const stopPrice = roundPrice(i.stopPrice, inst, i.side === 'SELL' ? 'SELL' : 'BUY');
-    const stopLimit = roundPrice(i.stopLimitPrice, inst, i.side === 'SELL' ? 'BUY' : 'SELL');
-    if (quantity.lte(0)) return this.deny(i, `QTY_ROUNDS_TO_ZERO: quantity=${i.quantity.toFixed()} step=${inst.filters.lot.stepSize.toFixed()}`);
-    const open = this.openOrders(i.symbol).length;
-    for (const leg of [{ price: limit }, { price: stopLimit, stopPrice }]) {
-      const failure = checkOrder(inst, { side: i.side, isMarket: false, quantity, ...leg }, { ...(this.deps.referencePrice(i.symbol) ? { referencePrice: this.deps.referencePrice(i.symbol)! } : {}), openOrders: open + 1 });
-      if (failure) return this.deny(i, failure.reason);
-    }
+    const prepared = prepareOco(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
+    if ('reason' in prepared) return this.deny(i, prepared.reason);
+    const { quantity, limit, stopPrice, stopLimit } = prepared;
     const cid = this.ids.forIntent(i.strategy, i.seq);
     const legs = [
       { cid, intentId: i.intentId, type: 'LIMIT_MAKER', price: limit, stop: null as Dec | null, tif: null as string | null },
       { cid: `${cid}-s`, intentId: `${i.intentId}#stop`, type: 'STOP_LOSS_LIMIT', price: stopLimit, stop: stopPrice, tif: 'GTC' },
     ];
     const now = clock.now();
-    let written = 0;
-    store.sqlite.transaction(() => {
-      for (const l of legs) {
-        written += store.run(
-          store.db
-            .insertInto('orders')
-            .values({ client_order_id: l.cid, intent_id: l.intentId, strategy: i.strategy, market: i.market, symbol: i.symbol, side: i.side, type: l.type, time_in_force: l.tif, quantity: quantity.toFixed(), price: l.price.toFixed(), stop_price: l.stop?.toFixed() ?? null, reduce_only: i.reduceOnly ? 1 : 0, status: 'PENDING', exchange_order_id: null, filled_quantity: '0', average_price: null, error: null, created_at: now, updated_at: now, source: i.source, position_side: 'BOTH', sent_at: now })
-            .onConflict((oc) => oc.doNothing()),
-        ).changes;
-      }
-    })();
+    const written = this.rows.insertList(
+      legs.map((l) => ({ client_order_id: l.cid, intent_id: l.intentId, strategy: i.strategy, market: i.market, symbol: i.symbol, side: i.side, type: l.type, time_in_force: l.tif, quantity: quantity.toFixed(), price: l.price.toFixed(), stop_price: l.stop?.toFixed() ?? null, reduce_only: i.reduceOnly ? 1 : 0, status: 'PENDING', exchange_order_id: null, filled_quantity: '0', average_price: null, error: null, created_at: now, updated_at: now, source: i.source, position_side: 'BOTH', sent_at: now })),
+    );
     if (written === 0) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
-    for (const l of legs) this.publishUpdate(l.cid, i, 'PENDING', ZERO);
+    for (const l of legs) this.rows.publishUpdate(l.cid, 'PENDING', ZERO);
     const list = { symbol: i.symbol, side: i.side, quantity, listClientOrderId: `${cid}-l`, limit: { clientOrderId: cid, price: limit }, stop: { clientOrderId: `${cid}-s`, stopPrice, price: stopLimit } };
     for (const l of legs) this.inFlight.add(l.cid);
     this.enqueue(i.symbol, async () => {
@@ -353,43 +345,43 @@ export class ExecutionEngine {
     let sends = 0;
     for (;;) {
       if (this.abort.signal.aborted) return;
-      const row = this.row(o.limit.clientOrderId);
+      const row = this.rows.row(o.limit.clientOrderId);
       if (!row || (row.status !== 'PENDING' && row.status !== 'UNKNOWN')) return;
       if (row.status === 'UNKNOWN') {
         const outcome = await this.unknown.resolve(expected, row.sent_at ?? row.created_at, this.abort.signal, () => this.stats.lookups++);
         if (outcome.kind === 'found') {
-          this.applyOrder(outcome.order);
+          this.rows.applyOrder(outcome.order);
           const stop = await this.lookup(o.symbol, o.stop.clientOrderId).catch(() => undefined);
-          if (stop) this.applyOrder(stop);
+          if (stop) this.rows.applyOrder(stop);
           return;
         }
         if (outcome.kind === 'conflict') {
           this.conflict(outcome.order);
-          return this.finishRejected(o.stop.clientOrderId, 'CLIENT_ID_CONFLICT: its list partner is not ours');
+          return this.rows.finishRejected(o.stop.clientOrderId, 'CLIENT_ID_CONFLICT: its list partner is not ours');
         }
         if (outcome.kind === 'unresolved') {
-          for (const cid of legs) this.setError(cid, `SEND_UNRESOLVED: ${outcome.reason}`);
+          for (const cid of legs) this.rows.setError(cid, `SEND_UNRESOLVED: ${outcome.reason}`);
           logger.error({ list: o.listClientOrderId }, `OCO ${o.listClientOrderId}: outcome still unknown (${outcome.reason}); its legs stay UNKNOWN and are looked up by the poll`);
           return;
         }
-        for (const cid of legs) this.setStatus(cid, 'PENDING', 'NOT_PLACED: the list was not found after its recvWindow');
+        for (const cid of legs) this.rows.setStatus(cid, 'PENDING', 'NOT_PLACED: the list was not found after its recvWindow');
       }
       if (sends >= this.opts.tries) {
         this.stats.rejected++;
-        for (const cid of legs) this.finishRejected(cid, `SEND_FAILED: not placed after ${sends} tries`);
+        for (const cid of legs) this.rows.finishRejected(cid, `SEND_FAILED: not placed after ${sends} tries`);
         return;
       }
-      if (sends > 0 || row.sent_at === null || clock.now() - row.sent_at > SENT_AT_SLACK_MS) for (const cid of legs) this.markSent(cid);
+      if (sends > 0 || row.sent_at === null || clock.now() - row.sent_at > SENT_AT_SLACK_MS) for (const cid of legs) this.rows.markSent(cid);
       if (sends > 0) this.stats.retries++;
       sends++;
       this.stats.sent++;
       try {
-        for (const v of await venue.placeOco!(o)) this.applyOrder(v);
+        for (const v of await venue.placeOco!(o)) this.rows.applyOrder(v);
         return;
       } catch (err) {
         const e = err instanceof VenueError ? err : undefined;
         if (e?.kind === 'AMBIGUOUS' || e?.kind === 'DUPLICATE') {
-          for (const cid of legs) this.setStatus(cid, 'UNKNOWN', `OUTCOME_UNKNOWN: ${e.message}`);
+          for (const cid of legs) this.rows.setStatus(cid, 'UNKNOWN', `OUTCOME_UNKNOWN: ${e.message}`);
           continue;
         }
         if (e?.kind === 'RETRYABLE') {
@@ -399,7 +391,7 @@ export class ExecutionEngine {
         if (e?.kind === 'RATE_LIMITED') this.holdUntil = Math.max(this.holdUntil, clock.now() + (e.details.retryAfterMs ?? 120_000));
         this.stats.rejected++;
         const reason = e ? `${e.kind === 'RATE_LIMITED' || e.kind === 'BANNED' ? e.kind : 'VENUE_REJECTED'}: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(err as Error).message}`;
-        for (const cid of legs) this.finishRejected(cid, reason);
+        for (const cid of legs) this.rows.finishRejected(cid, reason);
         return;
       }
     }
@@ -412,10 +404,18 @@ export class ExecutionEngine {
    */
   private expire(cid: string, symbol: string): void {
     this.ttlTimers.delete(cid);
-    const row = this.row(cid);
+    const row = this.rows.row(cid);
     if (!row || isFinal(row.status)) return;
     this.expiring.add(cid);
     this.onCancel({ kind: 'order.cancel', ts: this.deps.clock.now(), symbol, clientOrderId: cid, reason: 'TTL_EXPIRED' });
+  }
+
+  /** An order reached a final status: its TTL timer ends; a cancel the TTL asked for is reported as TTL_EXPIRED. */
+  private onFinal(cid: string, status: OrderStatus): string | undefined {
+    const ttlExpired = this.expiring.delete(cid) && status === 'CANCELED';
+    this.ttlTimers.get(cid)?.cancel();
+    this.ttlTimers.delete(cid);
+    return ttlExpired ? 'TTL_EXPIRED' : undefined;
   }
 
   /**
@@ -441,12 +441,12 @@ export class ExecutionEngine {
    */
   private async releaseThenSize(order: PlaceOrder, i: OrderIntent, release: readonly string[]): Promise<PlaceOrder | undefined> {
     for (const cid of release) {
-      const row = this.row(cid);
+      const row = this.rows.row(cid);
       if (!row || isFinal(row.status)) continue;
       await this.cancelNow(order.symbol, cid);
     }
     // A stop that (partly) filled before the cancel: its fills reach the ledger before the exit is sized.
-    if (this.fillGaps.size > 0) await this.pollFillGaps();
+    if (this.rows.gaps.size > 0) await this.safetyNet.pollFillGaps();
     const { ledger } = this.deps;
     const held = ledger.lot(i.strategy, i.symbol, i.positionSide ?? 'BOTH').quantity;
     // Other exits of this owner still working (not this one) will take their share.
@@ -459,13 +459,11 @@ export class ExecutionEngine {
     const inst = this.deps.instruments.get(order.symbol);
     const cap = inst && !ledger.isDust(order.symbol, avail) ? roundQuantity(roundQuantity(avail, inst.filters.lot), inst.filters.marketLot) : ZERO;
     if (cap.gte(order.quantity)) return order;
-    const { store, clock } = this.deps;
     if (cap.lte(0)) {
-      store.run(store.db.updateTable('orders').set({ status: 'CANCELED', error: 'NOTHING_TO_EXIT: the protective order filled first', updated_at: clock.now() }).where('client_order_id', '=', order.clientOrderId));
-      this.publishRowUpdate(order.clientOrderId, 'CANCELED', 'NOTHING_TO_EXIT');
+      this.rows.cancelUnsent(order.clientOrderId, 'NOTHING_TO_EXIT: the protective order filled first', 'NOTHING_TO_EXIT');
       return undefined;
     }
-    store.run(store.db.updateTable('orders').set({ quantity: cap.toFixed(), updated_at: clock.now() }).where('client_order_id', '=', order.clientOrderId));
+    this.rows.resize(order.clientOrderId, cap);
     return { ...order, quantity: cap };
   }
 
@@ -500,38 +498,38 @@ export class ExecutionEngine {
         logger.warn({ clientOrderId: cid }, `shutdown while sending ${cid}; it is looked up at the next start`);
         return;
       }
-      const row = this.row(cid);
+      const row = this.rows.row(cid);
       // Any status the venue gave (the stream may answer before the REST call does): it has the order.
       if (!row || (row.status !== 'PENDING' && row.status !== 'UNKNOWN')) return;
       if (row.status === 'UNKNOWN') {
         const outcome = await this.unknown.resolve(expected, row.sent_at ?? row.created_at, this.abort.signal, () => this.stats.lookups++);
-        if (outcome.kind === 'found') return this.applyOrder(outcome.order);
+        if (outcome.kind === 'found') return this.rows.applyOrder(outcome.order);
         if (outcome.kind === 'conflict') return this.conflict(outcome.order);
         if (outcome.kind === 'unresolved') {
-          this.setError(cid, `SEND_UNRESOLVED: ${outcome.reason}`);
+          this.rows.setError(cid, `SEND_UNRESOLVED: ${outcome.reason}`);
           logger.error({ clientOrderId: cid }, `order ${cid}: outcome still unknown (${outcome.reason}); it stays UNKNOWN and is looked up by the poll, never sent again`);
           return;
         }
         // not-placed: that request can no longer execute; a new one may go.
-        this.setStatus(cid, 'PENDING', `NOT_PLACED: the request of ${new Date(row.sent_at ?? row.created_at).toISOString()} was not found after its recvWindow`);
+        this.rows.setStatus(cid, 'PENDING', `NOT_PLACED: the request of ${new Date(row.sent_at ?? row.created_at).toISOString()} was not found after its recvWindow`);
       }
       if (sends >= this.opts.tries) {
         this.stats.rejected++;
-        return this.finishRejected(cid, `SEND_FAILED: not placed after ${sends} tries`);
+        return this.rows.finishRejected(cid, `SEND_FAILED: not placed after ${sends} tries`);
       }
       // The row says when its request left: written with the row, and again when this send is a
       // re-send or went later than that (a queue, a released stop), so the window is never short.
-      if (sends > 0 || row.sent_at === null || clock.now() - row.sent_at > SENT_AT_SLACK_MS) this.markSent(cid);
+      if (sends > 0 || row.sent_at === null || clock.now() - row.sent_at > SENT_AT_SLACK_MS) this.rows.markSent(cid);
       if (sends > 0) this.stats.retries++;
       sends++;
       this.stats.sent++;
       try {
-        return this.applyOrder(await venue.place(order));
+        return this.rows.applyOrder(await venue.place(order));
       } catch (err) {
         const e = err instanceof VenueError ? err : undefined;
         if (e?.kind === 'AMBIGUOUS' || e?.kind === 'DUPLICATE') {
           logger.warn({ clientOrderId: cid, attempt: sends, err: e }, `order ${cid}: outcome unknown (${e.message}); looking it up until its recvWindow has passed`);
-          this.setStatus(cid, 'UNKNOWN', `OUTCOME_UNKNOWN: ${e.message}`);
+          this.rows.setStatus(cid, 'UNKNOWN', `OUTCOME_UNKNOWN: ${e.message}`);
           continue;
         }
         if (e?.kind === 'RETRYABLE') {
@@ -555,11 +553,11 @@ export class ExecutionEngine {
           // the venue refuses the next ones itself until the window ends.
           logger.error({ symbol: order.symbol, clientOrderId: cid }, `order ${cid} refused (${e.kind}): denied, never sent later; new orders wait until ${new Date(until).toISOString()}`);
           this.stats.rejected++;
-          return this.finishRejected(cid, `${e.kind}: ${e.message}`);
+          return this.rows.finishRejected(cid, `${e.kind}: ${e.message}`);
         }
         const reason = e ? `VENUE_REJECTED: ${e.message}${e.details.code !== undefined ? ` (code ${e.details.code})` : ''}` : `SEND_FAILED: ${(err as Error).message}`;
         this.stats.rejected++;
-        this.finishRejected(cid, reason);
+        this.rows.finishRejected(cid, reason);
         // A filter rejection means our filters are stale (Binance changed them): reload.
         if (e && (e.details.code === -1013 || e.details.code === 'FILTER')) void this.deps.instruments.refresh();
         return;
@@ -571,7 +569,7 @@ export class ExecutionEngine {
   private conflict(v: VenueOrder): void {
     this.deps.logger.error({ clientOrderId: v.clientOrderId, side: v.side, quantity: v.quantity.toFixed(), exchangeOrderId: v.exchangeOrderId }, `order ${v.clientOrderId}: the exchange holds a different order under this client id (${v.side} ${v.quantity.toFixed()}); not adopted`);
     this.stats.rejected++;
-    this.finishRejected(v.clientOrderId, `CLIENT_ID_CONFLICT: the exchange's order ${v.exchangeOrderId} under this id is ${v.side} ${v.quantity.toFixed()}`);
+    this.rows.finishRejected(v.clientOrderId, `CLIENT_ID_CONFLICT: the exchange's order ${v.exchangeOrderId} under this id is ${v.side} ${v.quantity.toFixed()}`);
   }
 
   /** Waits ms on the engine's clock, cut short by stop(). */
@@ -588,20 +586,6 @@ export class ExecutionEngine {
       };
       this.abort.signal.addEventListener('abort', done, { once: true });
     });
-  }
-
-  /** A placement request is about to leave: from now its row may execute until sent_at + the request window. */
-  private markSent(cid: string): void {
-    const { store, clock } = this.deps;
-    const now = clock.now();
-    store.run(store.db.updateTable('orders').set({ sent_at: now, updated_at: now }).where('client_order_id', '=', cid));
-  }
-
-  /** A local status change (PENDING <-> UNKNOWN), on disk and on the bus. */
-  private setStatus(cid: string, status: 'PENDING' | 'UNKNOWN', error: string): void {
-    const { store, clock } = this.deps;
-    store.run(store.db.updateTable('orders').set({ status, error, updated_at: clock.now() }).where('client_order_id', '=', cid).where('status', 'in', ['PENDING', 'UNKNOWN']));
-    this.publishRowUpdate(cid, status, error.split(':')[0]);
   }
 
   private async lookup(symbol: string, cid: string): Promise<VenueOrder | undefined> {
@@ -639,13 +623,13 @@ export class ExecutionEngine {
     for (let attempt = 1; attempt <= this.opts.tries; attempt++) {
       if (this.abort.signal.aborted) return;
       try {
-        this.applyOrder(await venue.cancel(symbol, clientOrderId));
+        this.rows.applyOrder(await venue.cancel(symbol, clientOrderId));
         return;
       } catch (err) {
         if (err instanceof VenueError && err.kind === 'UNKNOWN_ORDER') {
           const found = await venue.fetchOrder(symbol, clientOrderId).catch(() => undefined);
-          if (found) this.applyOrder(found);
-          else this.finishRejected(clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
+          if (found) this.rows.applyOrder(found);
+          else this.rows.finishRejected(clientOrderId, 'CANCEL_UNKNOWN: the venue has no such order');
           return;
         }
         if (err instanceof VenueError && err.kind === 'CLOCK_SKEW' && !resynced && venue.resyncClock) {
@@ -668,10 +652,10 @@ export class ExecutionEngine {
 
   private onVenueEvent(e: VenueEvent): void {
     if (e.type === 'order') {
-      if (isLiquidation(e.order)) this.adoptLiquidation(e.order);
+      if (isLiquidation(e.order)) this.rows.adoptLiquidation(e.order);
       // The fill first: the order update that reports it may be the one that makes the order FILLED.
-      if (e.fill) this.applyFill(e.fill);
-      this.applyOrder(e.order);
+      if (e.fill) this.rows.applyFill(e.fill);
+      this.rows.applyOrder(e.order);
     } else if (e.type === 'account') {
       const a = e.account;
       const funding = a.reason === 'FUNDING_FEE' && a.balanceChange !== undefined;
@@ -687,331 +671,6 @@ export class ExecutionEngine {
       void this.poll();
     }
   }
-
-  /**
-   * The exchange closed a position itself (liquidation: client id
-   * "autoclose-...", type LIQUIDATION). It is our position, so its fill is
-   * ours to count: the order gets a row (strategy "liquidation") before its
-   * fill is applied, once (the intent id is the exchange order id).
-   */
-  private adoptLiquidation(v: VenueOrder): void {
-    const { store, clock, market } = this.deps;
-    if (this.row(v.clientOrderId)) return;
-    const now = clock.now();
-    store.run(
-      store.db
-        .insertInto('orders')
-        .values({
-          client_order_id: v.clientOrderId,
-          intent_id: `liquidation:${v.symbol}:${v.exchangeOrderId}`,
-          strategy: 'liquidation',
-          market,
-          symbol: v.symbol,
-          side: v.side,
-          type: 'MARKET',
-          time_in_force: null,
-          quantity: v.quantity.toFixed(),
-          price: null,
-          stop_price: null,
-          reduce_only: 1,
-          status: 'NEW',
-          exchange_order_id: v.exchangeOrderId,
-          filled_quantity: '0',
-          average_price: null,
-          error: null,
-          created_at: now,
-          updated_at: now,
-          source: 'strategy',
-          position_side: v.positionSide ?? 'BOTH',
-          sent_at: null,
-        })
-        .onConflict((oc) => oc.doNothing()),
-    );
-    this.deps.logger.error({ symbol: v.symbol, side: v.side, quantity: v.quantity.toFixed(), exchangeOrderId: v.exchangeOrderId }, `${v.symbol} position LIQUIDATED by the exchange: ${v.side} ${v.quantity.toFixed()}`);
-  }
-
-  private row(cid: string): OrdersTable | undefined {
-    const { store } = this.deps;
-    return store.all(store.db.selectFrom('orders').selectAll().where('client_order_id', '=', cid))[0];
-  }
-
-  /** Applies what the venue says about an order: status only moves forward, filled quantity only grows. */
-  applyOrder(v: VenueOrder): void {
-    const row = this.row(v.clientOrderId);
-    if (!row) return; // Not ours: reconciliation decides about external orders.
-    const cur = row.status as OrderStatus;
-    const filled = new Dec(row.filled_quantity);
-    const newFilled = Dec.max(filled, v.filledQuantity);
-    const advance = RANK[v.status] > RANK[cur] || (RANK[v.status] === RANK[cur] && v.status !== cur && !isFinal(cur));
-    const status = advance ? v.status : cur;
-    if (status === cur && newFilled.eq(filled) && row.exchange_order_id === v.exchangeOrderId) return;
-    const { store, clock } = this.deps;
-    const ttlExpired = isFinal(status) && this.expiring.delete(v.clientOrderId) && status === 'CANCELED';
-    if (newFilled.gt(this.recordedFillQty(v.clientOrderId))) this.fillGaps.set(v.clientOrderId, { symbol: row.symbol, since: row.created_at });
-    else this.fillGaps.delete(v.clientOrderId);
-    if (isFinal(status)) {
-      this.ttlTimers.get(v.clientOrderId)?.cancel();
-      this.ttlTimers.delete(v.clientOrderId);
-    }
-    store.run(
-      store.db
-        .updateTable('orders')
-        .set({ status, filled_quantity: newFilled.toFixed(), average_price: v.averagePrice?.toFixed() ?? row.average_price, exchange_order_id: v.exchangeOrderId, updated_at: clock.now() })
-        .where('client_order_id', '=', v.clientOrderId),
-    );
-    this.deps.bus.publish('order.update', {
-      ...rowUpdate(row, clock.now()),
-      eventTs: v.updateTime,
-      exchangeOrderId: v.exchangeOrderId,
-      status,
-      filledQuantity: newFilled,
-      ...(v.averagePrice ? { averagePrice: v.averagePrice } : {}),
-      ...(ttlExpired ? { reason: 'TTL_EXPIRED' } : {}),
-    });
-  }
-
-  /** Records a fill once: a second arrival (stream and poll) is dropped by the unique key. */
-  applyFill(f: VenueFill): void {
-    const { store, clock, market } = this.deps;
-    // Binance's trade lists (the poll's source) carry no client order id: find the order by its exchange id.
-    const row = f.clientOrderId ? this.row(f.clientOrderId) : this.rowByExchangeId(f.symbol, f.exchangeOrderId);
-    if (!row) return; // A fill of an order we did not place: reconciliation's call.
-    const res = store.run(
-      store.db
-        .insertInto('fills')
-        .values({
-          market,
-          symbol: f.symbol,
-          trade_id: f.tradeId,
-          client_order_id: row.client_order_id,
-          exchange_order_id: f.exchangeOrderId,
-          side: f.side,
-          price: f.price.toFixed(),
-          quantity: f.quantity.toFixed(),
-          fee: f.fee.toFixed(),
-          fee_asset: f.feeAsset,
-          realized_pnl: f.realizedPnl?.toFixed() ?? null,
-          is_maker: f.isMaker ? 1 : 0,
-          ts: f.time,
-        })
-        .onConflict((oc) => oc.doNothing()),
-    );
-    if (res.changes === 0) {
-      this.stats.duplicateFills++;
-      return;
-    }
-    this.stats.fills++;
-    const gap = this.fillGaps.get(row.client_order_id);
-    if (gap && !new Dec(row.filled_quantity).gt(this.recordedFillQty(row.client_order_id))) this.fillGaps.delete(row.client_order_id);
-    this.deps.bus.publish('fill', {
-      kind: 'fill',
-      ts: clock.now(),
-      eventTs: f.time,
-      tradeId: f.tradeId,
-      clientOrderId: row.client_order_id,
-      strategy: row.strategy,
-      ...(row.position_side !== 'BOTH' ? { positionSide: row.position_side as PositionSide } : {}),
-      market,
-      symbol: f.symbol,
-      side: f.side,
-      price: f.price,
-      quantity: f.quantity,
-      fee: f.fee,
-      feeAsset: f.feeAsset,
-      isMaker: f.isMaker,
-      ...(f.realizedPnl ? { realizedPnl: f.realizedPnl } : {}),
-    });
-  }
-
-  private finishRejected(cid: string, reason: string): void {
-    const row = this.row(cid);
-    if (!row || isFinal(row.status)) return;
-    const { store, clock } = this.deps;
-    store.run(store.db.updateTable('orders').set({ status: 'REJECTED', error: reason, updated_at: clock.now() }).where('client_order_id', '=', cid));
-    this.deps.bus.publish('order.update', { ...rowUpdate(row, clock.now()), status: 'REJECTED', filledQuantity: new Dec(row.filled_quantity), reason });
-  }
-
-  private setError(cid: string, error: string): void {
-    const { store, clock } = this.deps;
-    store.run(store.db.updateTable('orders').set({ error, updated_at: clock.now() }).where('client_order_id', '=', cid));
-  }
-
-  private publishUpdate(cid: string, i: OrderIntent, status: OrderStatus, filled: Dec): void {
-    const row = this.row(cid);
-    if (row) this.deps.bus.publish('order.update', { ...rowUpdate(row, this.deps.clock.now()), status, filledQuantity: filled });
-  }
-
-  /** The row's current state on the bus (a local status change, e.g. an exit with nothing left to sell). */
-  private publishRowUpdate(cid: string, status: OrderStatus, reason?: string): void {
-    const row = this.row(cid);
-    if (row) this.deps.bus.publish('order.update', { ...rowUpdate(row, this.deps.clock.now()), status, filledQuantity: new Dec(row.filled_quantity), ...(reason ? { reason } : {}) });
-  }
-
-  // ------------------------------------------------------------- poll
-
-  /**
-   * The safety net: every non-final order is checked against the venue, and
-   * the fills of any order whose filled quantity moved are fetched. Anything
-   * the stream already delivered is a no-op here.
-   */
-  async poll(): Promise<void> {
-    if (this.polling) return;
-    // The poll is the safety net, not the main path: it gives way when the budget is tight.
-    if (this.deps.clock.now() < this.holdUntil) {
-      this.stats.pollsHeldBack++;
-      return;
-    }
-    const usage = this.deps.venue.usage?.();
-    if (usage?.usedWeight1m !== undefined && usage.usedWeight1m > WEIGHT_BUDGET[this.deps.market] * 0.8) {
-      this.stats.pollsHeldBack++;
-      this.deps.logger.warn({ usedWeight1m: usage.usedWeight1m, limit: WEIGHT_BUDGET[this.deps.market] }, `request weight ${usage.usedWeight1m}/${WEIGHT_BUDGET[this.deps.market]} this minute: order poll held back`);
-      return;
-    }
-    this.polling = true;
-    try {
-      const rows = this.openOrders().filter((r) => !this.inFlight.has(r.client_order_id));
-      const bySymbol = new Map<string, OrdersTable[]>();
-      for (const r of rows) bySymbol.set(r.symbol, [...(bySymbol.get(r.symbol) ?? []), r]);
-      for (const [symbol, list] of bySymbol) {
-        if (this.abort.signal.aborted) return;
-        try {
-          await this.pollSymbol(symbol, list);
-        } catch (err) {
-          this.stats.pollErrors++;
-          this.deps.logger.warn({ err, symbol }, `order poll for ${symbol} failed: ${(err as Error).message}`);
-        }
-      }
-      await this.pollFillGaps();
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  /** Fetches the fills of orders (final ones included) whose fills we do not all hold yet. */
-  private async pollFillGaps(): Promise<void> {
-    const bySymbol = new Map<string, number>();
-    for (const [cid, g] of this.fillGaps) {
-      if (this.inFlight.has(cid)) continue;
-      bySymbol.set(g.symbol, Math.min(bySymbol.get(g.symbol) ?? g.since, g.since));
-    }
-    for (const [symbol, since] of bySymbol) {
-      if (this.abort.signal.aborted) return;
-      try {
-        for (const f of await this.deps.venue.fills(symbol, since - 60_000)) this.applyFill(f);
-      } catch (err) {
-        this.stats.pollErrors++;
-        this.deps.logger.warn({ err, symbol }, `fill poll for ${symbol} failed: ${(err as Error).message}`);
-      }
-    }
-  }
-
-  private async pollSymbol(symbol: string, rows: OrdersTable[]): Promise<void> {
-    const { venue, clock } = this.deps;
-    const open = new Map((await venue.openOrders(symbol)).map((o) => [o.clientOrderId, o]));
-    // The venue's trade list names orders by exchange id only; a row may not have that id yet (PENDING).
-    const cidOf = new Map([...open.values()].map((o) => [o.exchangeOrderId, o.clientOrderId]));
-    const applyFills = async (since: number): Promise<void> => {
-      for (const f of await venue.fills(symbol, since)) this.applyFill(f.clientOrderId ? f : { ...f, clientOrderId: cidOf.get(f.exchangeOrderId) });
-    };
-    let fetchFillsSince: number | undefined;
-    for (const r of rows) {
-      let v = open.get(r.client_order_id);
-      if (!v) {
-        // Not open on the venue: finished while we were not looking, or never arrived.
-        // A row an earlier process wrote (killed between writing it and hearing back) has no send
-        // in flight any more: look it up now, or the reconcile that runs at start cannot tell whose
-        // fill the venue reports (its row has no exchange id yet) and halts the symbol as unexplained.
-        const unanswered = r.status === 'PENDING' || r.status === 'UNKNOWN';
-        if (r.status === 'PENDING' && r.created_at >= this.startedAt && clock.now() - r.created_at < this.opts.ackTimeoutMs) continue;
-        if (unanswered) {
-          // Its request may still execute until its window closes: only a lookup sent after that says "not placed".
-          const verdict = await this.unknown.check({ symbol, clientOrderId: r.client_order_id, side: r.side as OrderSide, quantity: new Dec(r.quantity) }, r.sent_at ?? r.created_at);
-          if (!verdict) continue;
-          if (verdict.kind === 'not-placed') {
-            this.finishRejected(r.client_order_id, `NO_ACK: the venue has no order ${r.client_order_id} ${Math.round((clock.now() - (r.sent_at ?? r.created_at)) / 1000)} s after its request left, and it can no longer execute`);
-            continue;
-          }
-          if (verdict.kind === 'conflict') {
-            this.conflict(verdict.order);
-            continue;
-          }
-          v = verdict.order;
-        } else v = await venue.fetchOrder(symbol, r.client_order_id);
-        if (!v) continue;
-        cidOf.set(v.exchangeOrderId, r.client_order_id);
-      }
-      if (v.filledQuantity.gt(this.recordedFillQty(r.client_order_id))) fetchFillsSince = Math.min(fetchFillsSince ?? r.created_at, r.created_at);
-      // Fills before the order's final status, as the stream would have it.
-      if (fetchFillsSince !== undefined && isFinal(v.status)) {
-        await applyFills(fetchFillsSince - 60_000);
-        fetchFillsSince = undefined;
-      }
-      this.applyOrder(v);
-    }
-    if (fetchFillsSince !== undefined) await applyFills(fetchFillsSince - 60_000);
-  }
-
-  /** Our row for an exchange order id (fills from the venue's trade list carry no client order id). */
-  private rowByExchangeId(symbol: string, exchangeOrderId: string): OrdersTable | undefined {
-    const { store, market } = this.deps;
-    return store.all(store.db.selectFrom('orders').selectAll().where('market', '=', market).where('symbol', '=', symbol).where('exchange_order_id', '=', exchangeOrderId))[0];
-  }
-
-  private recordedFillQty(cid: string): Dec {
-    const { store } = this.deps;
-    const rows = store.all(store.db.selectFrom('fills').select('quantity').where('client_order_id', '=', cid));
-    return rows.reduce((s, r) => s.plus(r.quantity), ZERO);
-  }
-}
-
-/** The fields every order.update of a row carries: who owns it, who asked, what it is. */
-function rowUpdate(row: OrdersTable, ts: number) {
-  return {
-    kind: 'order.update' as const,
-    ts,
-    clientOrderId: row.client_order_id,
-    intentId: row.intent_id,
-    strategy: row.strategy,
-    source: row.source as OrderSource,
-    market: row.market as Market,
-    side: row.side as OrderSide,
-    reduceOnly: row.reduce_only === 1,
-    positionSide: row.position_side as PositionSide,
-    quantity: new Dec(row.quantity),
-    symbol: row.symbol,
-  };
-}
-
-export interface PreparedOrder {
-  readonly quantity: Dec;
-  readonly price?: Dec;
-  readonly stopPrice?: Dec;
-}
-
-/**
- * Rounds an intent to the instrument and checks every filter. Quantity is
- * truncated (never rounded up) to LOT_SIZE and, for orders that execute at
- * market, MARKET_LOT_SIZE too; prices go to the tick on the passive side.
- */
-export function prepareOrder(inst: Instrument, i: Pick<OrderIntent, 'type' | 'side' | 'quantity' | 'price' | 'stopPrice' | 'reduceOnly' | 'callbackRate'>, referencePrice: Dec | undefined, openOrders: number): PreparedOrder | { reason: string } {
-  const isMarket = MARKET_TYPES.has(i.type);
-  let quantity = roundQuantity(i.quantity, inst.filters.lot);
-  if (isMarket) quantity = roundQuantity(quantity, inst.filters.marketLot);
-  const price = i.price ? roundPrice(i.price, inst, i.side) : undefined;
-  // A stop rounds toward triggering sooner (a sell stop up, a buy stop down): never later than asked.
-  const stopPrice = i.stopPrice ? roundPrice(i.stopPrice, inst, i.side === 'SELL' ? 'SELL' : 'BUY') : undefined;
-  if (quantity.lte(0)) return { reason: `QTY_ROUNDS_TO_ZERO: quantity=${i.quantity.toFixed()} step=${inst.filters.lot.stepSize.toFixed()}` };
-  if (i.type === 'TRAILING_STOP_MARKET') {
-    const bad = i.callbackRate ? checkCallbackRate(i.callbackRate) : 'CALLBACK_RATE_MISSING: a trailing stop needs callbackRate';
-    if (bad) return { reason: bad };
-  }
-  const failure = checkOrder(
-    inst,
-    { side: i.side, isMarket, quantity, ...(price ? { price } : {}), ...(stopPrice ? { stopPrice } : {}), ...(i.reduceOnly ? { reduceOnly: true } : {}) },
-    { ...(referencePrice ? { referencePrice } : {}), openOrders },
-  );
-  if (failure) return { reason: failure.reason };
-  return { quantity, ...(price ? { price } : {}), ...(stopPrice ? { stopPrice } : {}) };
 }
 
 /** ms plus up to 100 % (spreads retries of many orders over time). */
