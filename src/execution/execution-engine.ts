@@ -231,7 +231,9 @@ export class ExecutionEngine {
     if (this.deps.clock.now() < this.holdUntil) return this.deny(i, `RATE_LIMITED: the venue answered 429; no new orders until ${new Date(this.holdUntil).toISOString()}`);
 
     if (i.type === 'OCO') return this.submitOco(i, inst);
-    const prepared = prepareOrder(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
+    // The filters see what the venue will see: an exit sent without reduceOnly meets the minimum notional.
+    const venueReduce = this.venueReduceOnly(i);
+    const prepared = prepareOrder(inst, { ...i, reduceOnly: venueReduce }, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
     if ('reason' in prepared) return this.deny(i, prepared.reason);
 
     const cid = this.ids.forIntent(i.strategy, i.seq);
@@ -276,7 +278,7 @@ export class ExecutionEngine {
       clientOrderId: cid,
       ...(prepared.price ? { price: prepared.price } : {}),
       ...(prepared.stopPrice ? { stopPrice: prepared.stopPrice } : {}),
-      ...(this.venueReduceOnly(i) ? { reduceOnly: true } : {}),
+      ...(venueReduce ? { reduceOnly: true } : {}),
       ...(i.positionSide && i.positionSide !== 'BOTH' ? { positionSide: i.positionSide } : {}),
       ...(i.callbackRate ? { callbackRate: i.callbackRate } : {}),
       ...(i.type === 'LIMIT' || i.type === 'STOP_LOSS_LIMIT' ? { timeInForce: 'GTC' as const } : {}),
@@ -425,11 +427,23 @@ export class ExecutionEngine {
    * 1, B short 1: the venue is flat), A's reduce-only sell would be refused or
    * expire, so it goes as a plain order: the net it leaves is what the owners
    * hold. Hedge mode closes by positionSide, and Binance refuses reduceOnly there.
+   *
+   * A market exit on a shared symbol is told reduce-only when the venue's net
+   * position is on the side it reduces and at least as large: then reducing
+   * the net is exactly what it does, and Binance exempts reduce-only orders
+   * from the minimum notional (-4164 "Order's notional must be no smaller
+   * than 5 (unless you choose reduce only)"), so a line worth less than that
+   * can still be closed. A resting stop stays plain: the net may have changed
+   * sides by the time it triggers.
    */
   private venueReduceOnly(i: OrderIntent): boolean {
     if (!i.reduceOnly || i.market !== 'futures') return false;
     if (i.positionSide && i.positionSide !== 'BOTH') return false;
-    return !this.deps.ledger.sharedWith(i.symbol, i.strategy);
+    const { ledger } = this.deps;
+    if (!ledger.sharedWith(i.symbol, i.strategy)) return true;
+    if (i.type !== 'MARKET') return false;
+    const net = ledger.venueExpected(i.symbol);
+    return (i.side === 'SELL' ? net : net.neg()).gte(i.quantity);
   }
 
   /**
@@ -452,7 +466,9 @@ export class ExecutionEngine {
     // Other exits of this owner still working (not this one) will take their share.
     let others = ZERO;
     for (const w of ledger.working({ strategy: i.strategy, symbol: i.symbol })) {
-      if (w.source === 'protective' || w.key === order.clientOrderId || w.key === `intent:${i.intentId}` || w.side !== i.side) continue;
+      // Only its other exits share what it holds: an entry on the same side (the short of a reversal
+      // right behind this exit) opens a new position and must not shrink the exit.
+      if (w.source === 'protective' || w.entry || w.key === order.clientOrderId || w.key === `intent:${i.intentId}` || w.side !== i.side) continue;
       others = others.plus(Dec.max(ZERO, w.quantity.minus(w.filled)));
     }
     const avail = (i.side === 'SELL' ? held : held.neg()).minus(others);
