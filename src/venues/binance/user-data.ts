@@ -100,10 +100,7 @@ export function userDataDeps(c: UserDataContext): UserStreamDeps {
       await c.resyncClock();
       res = await request();
     }
-    if (res.error) {
-      const kind: VenueErrorKind = AUTH_CODES.has(res.error.code) ? 'AUTH' : res.error.code === -1021 ? 'CLOCK_SKEW' : 'RETRYABLE';
-      throw new VenueError(kind, `userDataStream.subscribe.signature: ${res.error.msg}`, { code: res.error.code });
-    }
+    if (res.error) throw new VenueError(wsApiErrorKind(res.status, res.error.code), `userDataStream.subscribe.signature: ${res.error.msg}`, { code: res.error.code });
   };
 
   const onSpotFrame = (msg: Record<string, unknown>, text: string): void => {
@@ -223,4 +220,20 @@ export function userDataDeps(c: UserDataContext): UserStreamDeps {
       keepAlive = undefined;
     },
   };
+}
+
+/**
+ * What a WebSocket API error answer means (binance-spot-api-docs
+ * web-socket-api.md "Status codes": 4XX the request is invalid, 403 WAF, 409
+ * partial, 418 banned, 429 rate limited, 5XX Binance's side). A refusal of
+ * the request itself (a 400-class code other than the clock or the keys) is
+ * permanent: retrying it at start would retry forever.
+ */
+export function wsApiErrorKind(status: number | undefined, code: number): VenueErrorKind {
+  if (AUTH_CODES.has(code) || status === 401) return 'AUTH';
+  if (code === -1021) return 'CLOCK_SKEW';
+  if (status === 418) return 'BANNED';
+  if (status === 429 || status === 403 || code === -1003) return 'RATE_LIMITED';
+  if (status === undefined || status >= 500 || [-1000, -1001, -1006, -1007, -1008].includes(code)) return 'RETRYABLE';
+  return 'REJECTED';
 }
