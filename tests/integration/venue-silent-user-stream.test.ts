@@ -11,9 +11,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClock } from '../../src/core/clock.ts';
 import { Dec } from '../../src/core/decimal.ts';
-import { silentLogger } from '../../src/core/logger.ts';
-import { DEFAULT_ACCOUNT, LocalExchange } from '../../src/local-exchange/local-exchange.ts';
-import { BinanceVenue } from '../../src/venues/binance/binance-venue.ts';
+import { LocalExchange } from '../../src/local-exchange/local-exchange.ts';
+import type { BinanceVenue } from '../../src/venues/binance/binance-venue.ts';
+import { venueFor } from '../support/venue-harness.ts';
 import type { Market } from '../../src/model/market.ts';
 import type { VenueEvent } from '../../src/venues/venue.ts';
 
@@ -30,19 +30,7 @@ async function start(market: Market): Promise<{ clock: TestClock; ex: LocalExcha
   const clock = new TestClock(Date.UTC(2030, 0, 1));
   ex = await LocalExchange.start({ clock, funding: false });
   ex.setPrice(market, 'BTCUSDT', new Dec('50000'));
-  const urls = ex.urls();
-  venue = new BinanceVenue({
-    market,
-    spotBase: ex.url,
-    futuresBase: ex.url,
-    wsBase: market === 'spot' ? urls.spotWsApi : urls.futuresWs,
-    apiKey: DEFAULT_ACCOUNT.apiKey,
-    secret: DEFAULT_ACCOUNT.secret,
-    clock,
-    timeoutMs: 5000,
-    timers: { streamStaleMs: 0, clockSyncMs: DAY, listenKeyKeepAliveMs: DAY },
-    reconnect: { baseMs: 100, capMs: 100, random: () => 1 },
-  });
+  venue = venueFor(ex, clock, market, { timers: { streamStaleMs: 0, clockSyncMs: DAY, listenKeyKeepAliveMs: DAY }, reconnect: { baseMs: 100, capMs: 100, random: () => 1 } });
   await venue.start();
   const events: VenueEvent[] = [];
   venue.onEvent((e) => events.push(e));
