@@ -66,7 +66,7 @@ describe('store: migrations', () => {
     const second = open();
     const r = await second.migrate();
     expect(r.applied).toEqual([]);
-    expect(r.current).toBe('0005_sim_account');
+    expect(r.current).toBe('0006_order_namespace');
     second.close();
     const after = new Database(ws.dbFile, { readonly: true });
     expect(after.prepare('SELECT sql FROM sqlite_master ORDER BY name').all()).toEqual(before);
