@@ -37,9 +37,16 @@ export function newNamespace(): string {
   return base32(randomBytes(5)).slice(0, 8);
 }
 
-/** The owner's 5-character code (25 bits of SHA-256 of the strategy name). */
+const CODES = new Map<string, string>();
+
+/** The owner's 5-character code (25 bits of SHA-256 of the strategy name); a hash per order is not free, so it is kept. */
 export function ownerCode(strategy: string): string {
-  return base32(createHash('sha256').update(strategy).digest()).slice(0, 5);
+  let code = CODES.get(strategy);
+  if (code === undefined) {
+    code = base32(createHash('sha256').update(strategy).digest()).slice(0, 5);
+    CODES.set(strategy, code);
+  }
+  return code;
 }
 
 export interface ParsedClientOrderId {

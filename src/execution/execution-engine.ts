@@ -238,7 +238,7 @@ export class ExecutionEngine {
 
     const cid = this.ids.forIntent(i.strategy, i.seq);
     const now = this.deps.clock.now();
-    const inserted = this.rows.insert({
+    const row: OrdersTable = {
       client_order_id: cid,
       intent_id: i.intentId,
       strategy: i.strategy,
@@ -262,14 +262,14 @@ export class ExecutionEngine {
       position_side: i.positionSide ?? 'BOTH',
       // Sent right after this commit (a release-first exit marks it again when it goes).
       sent_at: now,
-    });
-    if (!inserted) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
+    };
+    if (!this.rows.insert(row)) return this.deny(i, `DUPLICATE_INTENT: intent=${i.intentId} client_order_id=${cid}`);
     // Chaos-suite test hook (tests/chaos): die by SIGKILL between "order row committed" and "request
     // sent", the crash window a restart must resolve. Inert unless TRADER_CHAOS_CRASH_AFTER_ROW=<n> is set:
     // then the n-th order row this process writes is its last act.
     if (process.env.TRADER_CHAOS_CRASH_AFTER_ROW && ++this.chaosRows >= Number(process.env.TRADER_CHAOS_CRASH_AFTER_ROW)) process.kill(process.pid, 'SIGKILL');
 
-    this.rows.publishUpdate(cid, 'PENDING', ZERO);
+    this.rows.publishInserted(row, 'PENDING', ZERO);
     const order: PlaceOrder = {
       symbol: i.symbol,
       side: i.side,

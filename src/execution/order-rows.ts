@@ -96,9 +96,12 @@ export class OrderRows {
   }
 
   /** Writes a new order row; false when one with its client id exists (the intent was submitted before). */
+  /**
+   * Writes a new order row; false when the client id already has one. On the
+   * order path: one prepared statement, no query building per order.
+   */
   insert(row: OrdersTable): boolean {
-    const { store } = this.deps;
-    return store.run(store.db.insertInto('orders').values(row).onConflict((oc) => oc.doNothing())).changes > 0;
+    return this.deps.store.statement(INSERT_ORDER).run(row).changes > 0;
   }
 
   /** Writes the rows of one order list (an OCO's legs) in one transaction; returns how many were new. */
@@ -280,7 +283,12 @@ export class OrderRows {
   /** A row just written, on the bus with the status and filled quantity given (PENDING, 0). */
   publishUpdate(cid: string, status: OrderStatus, filled: Dec): void {
     const row = this.row(cid);
-    if (row) this.deps.bus.publish('order.update', { ...rowUpdate(row, this.deps.clock.now()), status, filledQuantity: filled });
+    if (row) this.publishInserted(row, status, filled);
+  }
+
+  /** The same for a row the caller holds (it just wrote it): no read back. */
+  publishInserted(row: OrdersTable, status: OrderStatus, filled: Dec): void {
+    this.deps.bus.publish('order.update', { ...rowUpdate(row, this.deps.clock.now()), status, filledQuantity: filled });
   }
 
   /** The row's current state on the bus (a local status change, e.g. an exit with nothing left to sell). */
@@ -307,3 +315,6 @@ function rowUpdate(row: OrdersTable, ts: number) {
     symbol: row.symbol,
   };
 }
+
+const ORDER_COLUMNS = ['client_order_id', 'intent_id', 'strategy', 'market', 'symbol', 'side', 'type', 'time_in_force', 'quantity', 'price', 'stop_price', 'reduce_only', 'status', 'exchange_order_id', 'filled_quantity', 'average_price', 'error', 'created_at', 'updated_at', 'source', 'position_side', 'sent_at'] as const satisfies ReadonlyArray<keyof OrdersTable>;
+const INSERT_ORDER = `INSERT INTO orders (${ORDER_COLUMNS.join(', ')}) VALUES (${ORDER_COLUMNS.map((c) => `@${c}`).join(', ')}) ON CONFLICT DO NOTHING`;

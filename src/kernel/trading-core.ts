@@ -258,7 +258,24 @@ export class TradingCore {
       // Orders the last run left working are settled by the reconciliation below (or here, without it).
       if (!deps.readOnly && deps.reconcile === false) await execution.poll();
 
-      const strategyOf = (strategy: string, symbol: string): StrategyConfig | undefined => deps.settings().strategies.find((e) => e.strategy === strategy && e.symbol === symbol && e.config.enabled)?.config;
+      // Looked up per order (planner, risk): indexed once per settings object (a hot reload makes a new one).
+      const strategyIndex = new WeakMap<object, { one: Map<string, StrategyConfig>; files: Map<string, StrategyConfig[]> }>();
+      const indexOf = (): { one: Map<string, StrategyConfig>; files: Map<string, StrategyConfig[]> } => {
+        const s = deps.settings();
+        let ix = strategyIndex.get(s);
+        if (!ix) {
+          ix = { one: new Map(), files: new Map() };
+          for (const e of s.strategies) {
+            if (!e.config.enabled) continue;
+            const key = `${e.strategy}\u0000${e.symbol}`;
+            if (!ix.one.has(key)) ix.one.set(key, e.config);
+            ix.files.set(e.strategy, [...(ix.files.get(e.strategy) ?? []), e.config]);
+          }
+          strategyIndex.set(s, ix);
+        }
+        return ix;
+      };
+      const strategyOf = (strategy: string, symbol: string): StrategyConfig | undefined => indexOf().one.get(`${strategy}\u0000${symbol}`);
       const risk = new RiskEngine({
         bus,
         store,
@@ -271,7 +288,7 @@ export class TradingCore {
         config: {
           risk: () => deps.settings().bot.risk,
           strategy: strategyOf,
-          strategyFiles: (strategy) => deps.settings().strategies.filter((e) => e.strategy === strategy && e.config.enabled).map((e) => e.config),
+          strategyFiles: (strategy) => indexOf().files.get(strategy) ?? [],
           leverage: (symbol) => (market === 'futures' ? (deps.settings().bot.symbols[symbol]?.leverage ?? deps.settings().bot.risk.maxLeverage) : 1),
         },
       });

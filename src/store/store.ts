@@ -105,6 +105,11 @@ export class Store {
     return all.filter((m) => m.executedAt !== undefined).at(-1)?.name;
   }
 
+  /** A prepared statement for raw SQL, cached: for the few writes on the order path that skip query building. */
+  statement(sqlText: string): Database.Statement {
+    return this.prepare(sqlText);
+  }
+
   /** Runs a kysely write synchronously. */
   run(query: Compilable): Database.RunResult {
     const q = query.compile();
