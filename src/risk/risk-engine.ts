@@ -144,6 +144,8 @@ export class RiskEngine {
 
   // ---------------------------------------------------------- requests
 
+  private readonly strictestCache = new WeakMap<readonly StrategyConfig[], { maxDailyLoss?: Dec; maxDailyLossPct?: number; maxOpenPositions?: number }>();
+
   private onRequest(r: OrderRequest): void {
     const i = r.intent;
     const check = this.orderCheck(i);
@@ -215,6 +217,25 @@ export class RiskEngine {
   }
 
   /** The configured guards, in the configured order, with this order's strategy limits. */
+  /**
+   * The strictest per-strategy limits its files set (the least of each), kept
+   * per list of files: the config hands out the same list until a reload, and
+   * a strategy on 200 symbols has 200 files to read per order otherwise.
+   * (The least percentage gives the least amount, whatever the equity.)
+   */
+  private strictest(files: readonly StrategyConfig[]): { maxDailyLoss?: Dec; maxDailyLossPct?: number; maxOpenPositions?: number } {
+    let c = this.strictestCache.get(files);
+    if (!c) {
+      const min = <T>(xs: Array<T | undefined>, lt: (a: T, b: T) => boolean): T | undefined => xs.reduce<T | undefined>((m, x) => (x === undefined ? m : m === undefined || lt(x, m) ? x : m), undefined);
+      const maxDailyLoss = min(files.map((f) => f.risk.maxDailyLoss), (a, b) => a.lt(b));
+      const maxDailyLossPct = min(files.map((f) => f.risk.maxDailyLossPct), (a, b) => a < b);
+      const maxOpenPositions = min(files.map((f) => f.risk.maxOpenPositions), (a, b) => a < b);
+      c = { ...(maxDailyLoss !== undefined ? { maxDailyLoss } : {}), ...(maxDailyLossPct !== undefined ? { maxDailyLossPct } : {}), ...(maxOpenPositions !== undefined ? { maxOpenPositions } : {}) };
+      this.strictestCache.set(files, c);
+    }
+    return c;
+  }
+
   private guards(i: OrderIntent): Guard[] {
     const r = this.deps.config.risk();
     const s = this.deps.config.strategy(i.strategy, i.symbol);
@@ -239,8 +260,8 @@ export class RiskEngine {
           break;
         case 'strategy-daily-loss': {
           // The strategy's realized loss today across its symbols: the strictest limit any of its files sets.
-          const files = this.deps.config.strategyFiles?.(i.strategy) ?? (s ? [s] : []);
-          const limits = files.flatMap((f) => [f.risk.maxDailyLoss, f.risk.maxDailyLossPct !== undefined ? eq.times(f.risk.maxDailyLossPct).div(HUNDRED) : undefined]).filter((x): x is Dec => x !== undefined);
+          const caps = this.strictest(this.deps.config.strategyFiles?.(i.strategy) ?? (s ? [s] : []));
+          const limits = [caps.maxDailyLoss, caps.maxDailyLossPct !== undefined ? eq.times(caps.maxDailyLossPct).div(HUNDRED) : undefined].filter((x): x is Dec => x !== undefined);
           if (limits.length > 0) out.push(G.strategyDailyLoss({ maxLoss: Dec.min(...limits) }));
           break;
         }
@@ -256,8 +277,8 @@ export class RiskEngine {
           {
             // A per-strategy cap: the strictest value any of the strategy's files sets (a cap written in
             // BTCUSDT.yaml alone used to let an ETHUSDT entry through while BTC was open).
-            const caps = (this.deps.config.strategyFiles?.(i.strategy) ?? (s ? [s] : [])).map((f) => f.risk.maxOpenPositions).filter((x): x is number => x !== undefined);
-            if (caps.length) out.push(maxOpenPositions(Math.min(...caps), this.deps.ledger, `intent:${i.intentId}`, i.strategy));
+            const cap = this.strictest(this.deps.config.strategyFiles?.(i.strategy) ?? (s ? [s] : [])).maxOpenPositions;
+            if (cap !== undefined) out.push(maxOpenPositions(cap, this.deps.ledger, `intent:${i.intentId}`, i.strategy));
           }
           break;
         case 'max-position-size': {
