@@ -30,7 +30,7 @@ import type { InstrumentBook } from './instrument-book.ts';
 import type { LedgerView } from '../ledger/ledger.ts';
 import { ClientOrderIds } from './client-order-ids.ts';
 import { UnknownOutcome, type UnknownOutcomeOptions } from './unknown-outcome.ts';
-import { markCleanStop, recoverOrders, takeCleanStop, type RecoveryReport } from './order-recovery.ts';
+import { markCleanStop, markRecovered, recoverOrders, takeCleanStop, type PreviousStop, type RecoveryReport } from './order-recovery.ts';
 import type { IntentSequence } from './intent-sequence.ts';
 import { isFinal, isLiquidation, OrderRows } from './order-rows.ts';
 import { OrderPoll } from './order-poll.ts';
@@ -106,7 +106,7 @@ export class ExecutionEngine {
   /** When this engine started: PENDING rows older than this were written by an earlier process. */
   private startedAt = 0;
   /** Whether the run before this one stopped cleanly (else recover() scans the exchange). */
-  private previousStopWasClean = true;
+  private previousStop: PreviousStop = { clean: true };
   readonly stats: ExecutionStats = { sent: 0, denied: 0, rejected: 0, retries: 0, lookups: 0, fills: 0, duplicateFills: 0, pollErrors: 0, pollsHeldBack: 0, banned: false };
 
   /** The one maker of client order ids (the kill switch and `trader order` read theirs here). */
@@ -142,7 +142,7 @@ export class ExecutionEngine {
   start(): void {
     const { bus, venue, clock } = this.deps;
     this.startedAt = clock.now();
-    this.previousStopWasClean = takeCleanStop(this.deps.store, clock.now());
+    this.previousStop = takeCleanStop(this.deps.store, clock.now());
     this.unsubs.push(
       bus.handle('order.submit', (cmd) => this.onSubmit(cmd), 'execution'),
       bus.handle('order.cancel', (cmd) => this.onCancel(cmd), 'execution'),
@@ -161,7 +161,7 @@ export class ExecutionEngine {
     await Promise.allSettled([...this.queues.values()]);
     // Every row this run wrote is settled or left for a lookup: nothing to rebuild at the next start,
     // unless a recovery this run owed has not been done (a start that failed before it).
-    if (this.previousStopWasClean) markCleanStop(this.deps.store, this.deps.clock.now());
+    if (this.previousStop.clean) markCleanStop(this.deps.store, this.deps.clock.now());
   }
 
   /**
@@ -172,9 +172,10 @@ export class ExecutionEngine {
    */
   async recover(o: { sequence: Pick<IntentSequence, 'skipPast'>; symbols: () => readonly string[]; owners: () => readonly string[] }): Promise<RecoveryReport> {
     const { store, venue, clock, logger, market } = this.deps;
-    const report = await recoverOrders({ store, venue, clock, logger, market, ids: this.ids, applyOrder: (v) => this.applyOrder(v), ...o }, this.previousStopWasClean);
+    const report = await recoverOrders({ store, venue, clock, logger, market, ids: this.ids, applyOrder: (v) => this.applyOrder(v), ...o }, this.previousStop);
     if (report.scanned) await this.poll();
-    this.previousStopWasClean = true;
+    if (!this.previousStop.clean) markRecovered(store, this.startedAt);
+    this.previousStop = { clean: true };
     return report;
   }
 

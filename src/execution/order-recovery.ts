@@ -55,27 +55,46 @@ export interface RecoveryReport {
   readonly maxSeq: number;
 }
 
-/** Marks the run as started (unclean until markCleanStop) and says whether the previous one stopped cleanly. */
-export function takeCleanStop(store: Store, now: number): boolean {
-  if (store.sqlite.readonly) return true;
+/** Whether the last run stopped cleanly; if not, since when orders may have been lost (the first unrecovered run's start). */
+export interface PreviousStop {
+  readonly clean: boolean;
+  readonly unrecoveredSince?: number;
+}
+
+/**
+ * Marks the run as started (unclean until markCleanStop) and says how the
+ * previous one ended. After an unclean stop the mark is left as it is: its
+ * time stays the start of the first run whose orders were never recovered
+ * (a start that failed before its recovery must not move it forward).
+ */
+export function takeCleanStop(store: Store, now: number): PreviousStop {
+  if (store.sqlite.readonly) return { clean: true };
+  const row = store.all(store.db.selectFrom('kv').select(['value', 'updated_at']).where('key', '=', CLEAN_STOP_KEY))[0];
   const prev = readKv(store, CLEAN_STOP_KEY, z.boolean());
-  // A database without the mark never ran an engine (or predates it): nothing of its own to lose.
+  if (prev.ok && prev.value === false && row) return { clean: false, unrecoveredSince: row.updated_at };
+  // A database without the mark never ran an engine (or predates it): nothing of its own to lose, unless it holds orders.
   const clean = !prev.ok ? false : (prev.value ?? store.all(store.db.selectFrom('orders').select('client_order_id').limit(1)).length === 0);
   store.durably(() => writeKv(store, CLEAN_STOP_KEY, false, now));
-  return clean;
+  return clean ? { clean } : { clean, ...(row ? { unrecoveredSince: row.updated_at } : {}) };
+}
+
+/** The recovery ran: from now on only this run's orders could be lost (the mark stays unclean until a clean stop). */
+export function markRecovered(store: Store, runStartedAt: number): void {
+  if (store.isOpen && !store.sqlite.readonly) store.durably(() => writeKv(store, CLEAN_STOP_KEY, false, runStartedAt));
 }
 
 export function markCleanStop(store: Store, now: number): void {
   if (store.isOpen && !store.sqlite.readonly) store.durably(() => writeKv(store, CLEAN_STOP_KEY, true, now));
 }
 
-export async function recoverOrders(d: RecoveryDeps, previousStopWasClean: boolean): Promise<RecoveryReport> {
+export async function recoverOrders(d: RecoveryDeps, previous: PreviousStop): Promise<RecoveryReport> {
   const none = (reason: string): RecoveryReport => ({ scanned: false, reason, restored: [], maxSeq: 0 });
-  if (previousStopWasClean) return none('the last run stopped cleanly');
+  if (previous.clean) return none('the last run stopped cleanly');
   if (!d.venue.ordersSince) return none('the venue keeps no order history');
   const { store, market } = d;
+  // Lost rows are the newest ones, written by a run that never recovered: both bound where the scan starts.
   const newest = store.all(store.db.selectFrom('orders').select((eb) => eb.fn.max('created_at').as('t')).where('market', '=', market))[0]?.t;
-  const since = (typeof newest === 'number' ? newest : d.clock.now()) - LOOKBACK_MS;
+  const since = Math.max(typeof newest === 'number' ? newest : 0, previous.unrecoveredSince ?? 0) - LOOKBACK_MS;
   const byCode = ownersByCode([...d.owners(), ...store.all(store.db.selectFrom('orders').select('strategy').distinct()).map((r) => r.strategy), 'manual', 'external']);
   const restored: string[] = [];
   let maxSeq = 0;
