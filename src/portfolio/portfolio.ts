@@ -67,6 +67,10 @@ export interface PortfolioView {
   readonly ledger: LedgerView;
   position(symbol: string): PositionView;
   positions(): PositionView[];
+  /** Symbols the bot holds a position in (unordered). */
+  heldSymbols(): readonly string[];
+  /** Initial margin the bot's positions tie up at their marks over the given leverage (futures). */
+  marginUsed(leverage: (symbol: string) => number): Dec;
   /** Mark price (futures mark, else the last close). */
   mark(symbol: string): Dec | undefined;
   last(symbol: string): Dec | undefined;
@@ -264,6 +268,32 @@ export class Portfolio implements PortfolioView {
 
   positions(): PositionView[] {
     return [...this.held].sort().map((s) => this.position(s));
+  }
+
+  heldSymbols(): readonly string[] {
+    return [...this.held];
+  }
+
+  /**
+   * Initial margin the bot's positions tie up (futures): each symbol's net
+   * at its mark (at cost without one) over its leverage. The risk engine
+   * reads it per order: a raw walk of the lines, no position views.
+   */
+  marginUsed(leverage: (symbol: string) => number): Dec {
+    let margin = ZERO;
+    for (const symbol of this.held) {
+      let qty = ZERO;
+      let cost = ZERO;
+      this.ledger.eachLine(symbol, (strategy, quantity, entryPrice) => {
+        if (strategy === EXTERNAL) return;
+        qty = qty.plus(quantity);
+        cost = cost.plus(quantity.times(entryPrice));
+      });
+      if (qty.isZero()) continue;
+      const mark = this.mark(symbol);
+      margin = margin.plus((mark ? qty.abs().times(mark) : cost.abs()).div(leverage(symbol)));
+    }
+    return margin;
   }
 
   mark(symbol: string): Dec | undefined {

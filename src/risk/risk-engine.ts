@@ -316,7 +316,7 @@ export class RiskEngine {
     const p = this.deps.portfolio;
     const now = this.deps.clock.now();
     // Built on first use: most guards read the order's symbol only; VaR walks them all.
-    const symbols = new LazySnapshots(symbol, () => [symbol, ...p.positions().map((x) => x.symbol)], (s) => this.symbolSnapshot(s, now, s === symbol ? o : undefined));
+    const symbols = new LazySnapshots(symbol, () => [symbol, ...[...p.heldSymbols()].sort()], (s) => this.symbolSnapshot(s, now, s === symbol ? o : undefined));
     const strategies: StrategySymbolSnapshot[] = [];
     if (o) {
       const t = p.trips(o.strategy, symbol);
@@ -332,8 +332,7 @@ export class RiskEngine {
       const reserved = this.deps.ledger.reservedQuote((s) => p.mark(s), o?.intentId ? `intent:${o.intentId}` : undefined);
       if (this.deps.market === 'spot') available = cash.minus(reserved);
       else {
-        let margin = ZERO;
-        for (const pos of p.positions()) margin = margin.plus(pos.quantity.abs().times(pos.markPrice ?? pos.entryPrice).div(this.deps.config.leverage(pos.symbol)));
+        const margin = p.marginUsed((s) => this.deps.config.leverage(s));
         available = p.equity().minus(margin).minus(reserved.div(this.deps.config.leverage(symbol)));
       }
       return available;
