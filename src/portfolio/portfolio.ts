@@ -277,22 +277,18 @@ export class Portfolio implements PortfolioView {
   /**
    * Initial margin the bot's positions tie up (futures): each symbol's net
    * at its mark (at cost without one) over its leverage. The risk engine
-   * reads it per order: a raw walk of the lines, no position views.
+   * reads it per order: the per-symbol holdings revalue() keeps up to date,
+   * summed per leverage and divided once per leverage.
    */
   marginUsed(leverage: (symbol: string) => number): Dec {
-    let margin = ZERO;
-    for (const symbol of this.held) {
-      let qty = ZERO;
-      let cost = ZERO;
-      this.ledger.eachLine(symbol, (strategy, quantity, entryPrice) => {
-        if (strategy === EXTERNAL) return;
-        qty = qty.plus(quantity);
-        cost = cost.plus(quantity.times(entryPrice));
-      });
-      if (qty.isZero()) continue;
-      const mark = this.mark(symbol);
-      margin = margin.plus((mark ? qty.abs().times(mark) : cost.abs()).div(leverage(symbol)));
+    const byLeverage = new Map<number, Dec>();
+    for (const [symbol, c] of this.contrib) {
+      if (c.holding.isZero()) continue;
+      const lev = leverage(symbol);
+      byLeverage.set(lev, (byLeverage.get(lev) ?? ZERO).plus(c.holding.abs()));
     }
+    let margin = ZERO;
+    for (const [lev, notional] of byLeverage) margin = margin.plus(notional.div(lev));
     return margin;
   }
 
