@@ -234,7 +234,7 @@ export class ExecutionEngine {
     if (i.type === 'OCO') return this.submitOco(i, inst);
     // The filters see what the venue will see: an exit sent without reduceOnly meets the minimum notional.
     const venueReduce = this.venueReduceOnly(i);
-    const prepared = prepareOrder(inst, { ...i, reduceOnly: venueReduce }, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
+    const prepared = prepareOrder(inst, { ...i, reduceOnly: venueReduce }, this.deps.referencePrice(i.symbol), this.rows.openCount(i.symbol));
     if ('reason' in prepared) return this.deny(i, prepared.reason);
 
     const cid = this.ids.forIntent(i.strategy, i.seq);
@@ -310,7 +310,7 @@ export class ExecutionEngine {
   private submitOco(i: OrderIntent, inst: Instrument): void {
     const { venue, clock } = this.deps;
     if (!venue.placeOco) return this.deny(i, `OCO_UNSUPPORTED: venue=${venue.name}`);
-    const prepared = prepareOco(inst, i, this.deps.referencePrice(i.symbol), this.openOrders(i.symbol).length);
+    const prepared = prepareOco(inst, i, this.deps.referencePrice(i.symbol), this.rows.openCount(i.symbol));
     if ('reason' in prepared) return this.deny(i, prepared.reason);
     const { quantity, limit, stopPrice, stopLimit } = prepared;
     const cid = this.ids.forIntent(i.strategy, i.seq);

@@ -89,15 +89,21 @@ export class OrderRows {
     return store.all(q.orderBy('created_at'));
   }
 
+  /** How many of our orders on the symbol are not final (the MAX_NUM_ORDERS filter, per order: a counted index lookup). */
+  openCount(symbol: string): number {
+    const row = this.deps.store.statement(COUNT_OPEN).get(this.deps.market, symbol) as { n: number };
+    return row.n;
+  }
+
   recordedFillQty(cid: string): Dec {
     const { store } = this.deps;
     const rows = store.all(store.db.selectFrom('fills').select('quantity').where('client_order_id', '=', cid));
     return rows.reduce((s, r) => s.plus(r.quantity), ZERO);
   }
 
-  /** Writes a new order row; false when one with its client id exists (the intent was submitted before). */
   /**
-   * Writes a new order row; false when the client id already has one. On the
+   * Writes a new order row; false when the client id already has one (the
+   * intent was submitted before). On the
    * order path: one prepared statement, no query building per order.
    */
   insert(row: OrdersTable): boolean {
@@ -318,3 +324,4 @@ function rowUpdate(row: OrdersTable, ts: number) {
 
 const ORDER_COLUMNS = ['client_order_id', 'intent_id', 'strategy', 'market', 'symbol', 'side', 'type', 'time_in_force', 'quantity', 'price', 'stop_price', 'reduce_only', 'status', 'exchange_order_id', 'filled_quantity', 'average_price', 'error', 'created_at', 'updated_at', 'source', 'position_side', 'sent_at'] as const satisfies ReadonlyArray<keyof OrdersTable>;
 const INSERT_ORDER = `INSERT INTO orders (${ORDER_COLUMNS.join(', ')}) VALUES (${ORDER_COLUMNS.map((c) => `@${c}`).join(', ')}) ON CONFLICT DO NOTHING`;
+const COUNT_OPEN = `SELECT COUNT(*) AS n FROM orders WHERE market = ? AND symbol = ? AND status IN (${OPEN_ORDER_STATUSES.map((x) => `'${x}'`).join(', ')})`;
