@@ -236,7 +236,7 @@ export class Kernel {
         gate,
         // Binance's exchangeInfo is the list of what can trade; the sim venue's offline catalog is not.
         ...(settings.mode === 'sim' ? {} : { requireListed: settings.market === 'futures' ? [...new Set([...settings.symbols, ...Object.keys(settings.bot.symbols)])] : settings.symbols }),
-        timeframeOf: (strategy, symbol) => host?.status().find((i) => i.strategy === strategy && i.symbol === symbol)?.timeframe as never,
+        timeframeOf: (strategy, symbol) => host?.timeframeOf(strategy, symbol),
       });
       k.trading = trading;
       k.asyncCleanups.push(() => trading.stop());

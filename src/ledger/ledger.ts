@@ -425,7 +425,9 @@ export class Ledger implements LedgerView {
   }
 
   projected(strategy: string, symbol: string, side: PositionSide = 'BOTH'): Dec {
-    return this.lot(strategy, symbol, side).quantity.plus(this.pending(strategy, symbol, side));
+    // Per signal and per order: the line's quantity, not a whole view of it.
+    const held = this.lines.get(k(strategy, symbol, side))?.qty ?? ZERO;
+    return held.plus(this.pending(strategy, symbol, side));
   }
 
   isDust(symbol: string, qty: Dec): boolean {

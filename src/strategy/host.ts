@@ -203,6 +203,11 @@ export class StrategyHost {
     return result;
   }
 
+  /** The timeframe an instance runs on (the planner asks per signal: one lookup, no status of every instance). */
+  timeframeOf(strategy: string, symbol: string): Timeframe | undefined {
+    return this.runtimes.get(`${strategy}:${symbol}`)?.spec.timeframe;
+  }
+
   status(): InstanceStatus[] {
     return [...this.runtimes.values()].map((rt) => ({
       strategy: rt.spec.strategy,
