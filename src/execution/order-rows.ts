@@ -71,8 +71,8 @@ export class OrderRows {
   }
 
   row(cid: string): OrdersTable | undefined {
-    const { store } = this.deps;
-    return store.all(store.db.selectFrom('orders').selectAll().where('client_order_id', '=', cid))[0];
+    // Per order and per fill: one prepared statement on the primary key.
+    return this.deps.store.statement(SELECT_ORDER).get(cid) as OrdersTable | undefined;
   }
 
   /** Our row for an exchange order id (fills from the venue's trade list carry no client order id). */
@@ -199,26 +199,22 @@ export class OrderRows {
     // Binance's trade lists (the poll's source) carry no client order id: find the order by its exchange id.
     const row = f.clientOrderId ? this.row(f.clientOrderId) : this.rowByExchangeId(f.symbol, f.exchangeOrderId);
     if (!row) return; // A fill of an order we did not place: reconciliation's call.
-    const res = store.run(
-      store.db
-        .insertInto('fills')
-        .values({
-          market,
-          symbol: f.symbol,
-          trade_id: f.tradeId,
-          client_order_id: row.client_order_id,
-          exchange_order_id: f.exchangeOrderId,
-          side: f.side,
-          price: f.price.toFixed(),
-          quantity: f.quantity.toFixed(),
-          fee: f.fee.toFixed(),
-          fee_asset: f.feeAsset,
-          realized_pnl: f.realizedPnl?.toFixed() ?? null,
-          is_maker: f.isMaker ? 1 : 0,
-          ts: f.time,
-        })
-        .onConflict((oc) => oc.doNothing()),
-    );
+    // The (market, symbol, trade_id) unique key drops a second arrival of the same trade.
+    const res = store.statement(INSERT_FILL).run({
+      market,
+      symbol: f.symbol,
+      trade_id: f.tradeId,
+      client_order_id: row.client_order_id,
+      exchange_order_id: f.exchangeOrderId,
+      side: f.side,
+      price: f.price.toFixed(),
+      quantity: f.quantity.toFixed(),
+      fee: f.fee.toFixed(),
+      fee_asset: f.feeAsset,
+      realized_pnl: f.realizedPnl?.toFixed() ?? null,
+      is_maker: f.isMaker ? 1 : 0,
+      ts: f.time,
+    });
     if (res.changes === 0) {
       this.deps.stats.duplicateFills++;
       return;
@@ -325,3 +321,6 @@ function rowUpdate(row: OrdersTable, ts: number) {
 const ORDER_COLUMNS = ['client_order_id', 'intent_id', 'strategy', 'market', 'symbol', 'side', 'type', 'time_in_force', 'quantity', 'price', 'stop_price', 'reduce_only', 'status', 'exchange_order_id', 'filled_quantity', 'average_price', 'error', 'created_at', 'updated_at', 'source', 'position_side', 'sent_at'] as const satisfies ReadonlyArray<keyof OrdersTable>;
 const INSERT_ORDER = `INSERT INTO orders (${ORDER_COLUMNS.join(', ')}) VALUES (${ORDER_COLUMNS.map((c) => `@${c}`).join(', ')}) ON CONFLICT DO NOTHING`;
 const COUNT_OPEN = `SELECT COUNT(*) AS n FROM orders WHERE market = ? AND symbol = ? AND status IN (${OPEN_ORDER_STATUSES.map((x) => `'${x}'`).join(', ')})`;
+const SELECT_ORDER = `SELECT ${ORDER_COLUMNS.join(', ')} FROM orders WHERE client_order_id = ?`;
+const FILL_COLUMNS = ['market', 'symbol', 'trade_id', 'client_order_id', 'exchange_order_id', 'side', 'price', 'quantity', 'fee', 'fee_asset', 'realized_pnl', 'is_maker', 'ts'] as const;
+const INSERT_FILL = `INSERT INTO fills (${FILL_COLUMNS.join(', ')}) VALUES (${FILL_COLUMNS.map((c) => `@${c}`).join(', ')}) ON CONFLICT DO NOTHING`;

@@ -495,12 +495,8 @@ export class Portfolio implements PortfolioView {
     for (const side of this.ledger.hedge ? ['LONG', 'SHORT'] : ['BOTH']) if (!sides.has(side)) sides.set(side, { qty: ZERO, cost: ZERO, realized: ZERO });
     for (const [side, t] of sides) {
       const row = { market: this.market, symbol, position_side: side, quantity: t.qty.toFixed(), entry_price: t.qty.isZero() ? '0' : t.cost.div(t.qty).toFixed(), realized_pnl: t.realized.toFixed(), updated_at: clock.now() };
-      store.run(
-        store.db
-          .insertInto('positions')
-          .values(row)
-          .onConflict((oc) => oc.columns(['market', 'symbol', 'position_side']).doUpdateSet({ quantity: row.quantity, entry_price: row.entry_price, realized_pnl: row.realized_pnl, updated_at: row.updated_at })),
-      );
+      // Per fill: one prepared upsert, no query building.
+      store.statement(UPSERT_POSITION).run(row);
     }
   }
 
@@ -591,3 +587,6 @@ export class Portfolio implements PortfolioView {
   }
 }
 
+const UPSERT_POSITION =
+  'INSERT INTO positions (market, symbol, position_side, quantity, entry_price, realized_pnl, updated_at) VALUES (@market, @symbol, @position_side, @quantity, @entry_price, @realized_pnl, @updated_at) ' +
+  'ON CONFLICT (market, symbol, position_side) DO UPDATE SET quantity = excluded.quantity, entry_price = excluded.entry_price, realized_pnl = excluded.realized_pnl, updated_at = excluded.updated_at';
