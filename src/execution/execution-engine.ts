@@ -126,7 +126,6 @@ export class ExecutionEngine {
       venue,
       clock,
       logger,
-      market,
       rows: this.rows,
       unknown: this.unknown,
       ackTimeoutMs: this.opts.ackTimeoutMs,

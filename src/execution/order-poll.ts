@@ -9,20 +9,15 @@ import type { Clock } from '../core/clock.ts';
 import { Dec } from '../core/decimal.ts';
 import type { Logger } from '../core/logger.ts';
 import type { OrderSide } from '../model/events.ts';
-import type { Market } from '../model/market.ts';
 import type { OrdersTable } from '../store/schema.ts';
 import type { Venue, VenueOrder } from '../venues/venue.ts';
 import { isFinal, type OrderRows } from './order-rows.ts';
 import type { UnknownOutcome } from './unknown-outcome.ts';
 
-/** Binance's REQUEST_WEIGHT per minute (exchangeInfo rateLimits): spot 6000, USD-M 2400. */
-const WEIGHT_BUDGET: Readonly<Record<Market, number>> = { spot: 6000, futures: 2400 };
-
 export interface OrderPollDeps {
   venue: Venue;
   clock: Clock;
   logger: Logger;
-  market: Market;
   rows: OrderRows;
   unknown: Pick<UnknownOutcome, 'check'>;
   /** A PENDING order with no send in flight for this long is resolved by a lookup. */
@@ -53,16 +48,19 @@ export class OrderPoll {
    */
   async poll(): Promise<void> {
     if (this.polling) return;
-    const { clock, venue, market, logger, stats } = this.deps;
+    const { clock, venue, logger, stats } = this.deps;
     // The poll is the safety net, not the main path: it gives way when the budget is tight.
     if (clock.now() < this.deps.heldUntil()) {
       stats.pollsHeldBack++;
       return;
     }
+    // The venue's budget holds the published request-weight limit (exchangeInfo rateLimits): one owner of it.
     const usage = venue.usage?.();
-    if (usage?.usedWeight1m !== undefined && usage.usedWeight1m > WEIGHT_BUDGET[market] * 0.8) {
+    const weight = usage?.budget?.find((b) => b.rateLimitType === 'REQUEST_WEIGHT' && b.interval === 'MINUTE' && b.intervalNum === 1);
+    const used = usage?.usedWeight1m ?? weight?.used;
+    if (weight && used !== undefined && used > weight.limit * 0.8) {
       stats.pollsHeldBack++;
-      logger.warn({ usedWeight1m: usage.usedWeight1m, limit: WEIGHT_BUDGET[market] }, `request weight ${usage.usedWeight1m}/${WEIGHT_BUDGET[market]} this minute: order poll held back`);
+      logger.warn({ usedWeight1m: used, limit: weight.limit }, `request weight ${used}/${weight.limit} this minute: order poll held back`);
       return;
     }
     this.polling = true;

@@ -67,6 +67,8 @@ interface RigOptions {
   readonly fillModel?: FillModelConfig;
   /** The exchange's order-count limits (exchangeInfo rateLimits ORDERS). */
   readonly orderLimits?: LocalExchangeOptions['orderLimits'];
+  /** The exchange's request-weight limit per minute (exchangeInfo rateLimits REQUEST_WEIGHT). */
+  readonly weightLimit?: LocalExchangeOptions['weightLimit'];
   /** Another rig's exchange and clock (the same account seen by a second database); closed by its owner. */
   readonly shareExchangeOf?: Rig;
 }
@@ -101,7 +103,7 @@ class Rig {
 
   static async start(o: RigOptions): Promise<Rig> {
     const clock = o.shareExchangeOf?.clock ?? new TestClock(o.t0 ?? T0);
-    const ex = o.shareExchangeOf?.ex ?? (await LocalExchange.start({ clock, funding: false, ...(o.fillModel ? { fillModel: o.fillModel } : {}), ...(o.orderLimits ? { orderLimits: o.orderLimits } : {}) }));
+    const ex = o.shareExchangeOf?.ex ?? (await LocalExchange.start({ clock, funding: false, ...(o.fillModel ? { fillModel: o.fillModel } : {}), ...(o.orderLimits ? { orderLimits: o.orderLimits } : {}), ...(o.weightLimit ? { weightLimit: o.weightLimit } : {}) }));
     for (const [symbol, price] of Object.entries(o.prices)) ex.setPrice(o.market, symbol, d(price));
     const dir = mkdtempSync(join(tmpdir(), 'execution-test-'));
     const store = Store.open(join(dir, 'trader.db'));
@@ -778,6 +780,15 @@ describe('rate limits', () => {
     expect(r.exchangeOrders('BTCUSDT', c.cid), 'nor later').toEqual([]);
     const d = r.submit({ symbol: 'BTCUSDT', side: 'SELL', type: 'MARKET', quantity: '0.003' });
     await r.status(d.cid, 'FILLED');
+  });
+  it('the safety-net poll gives way above 80 % of the request weight exchangeInfo publishes', async () => {
+    // USD-M publishes REQUEST_WEIGHT per minute in exchangeInfo rateLimits (general-info "Limits"); here 60.
+    const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, t0: Date.UTC(2030, 0, 1, 0, 0, 1), weightLimit: { futures: 60 } });
+    await r.engine.poll();
+    expect(r.engine.stats.pollsHeldBack, 'below 80 % of 60: the poll runs').toBe(0);
+    while ((r.venue.usage().usedWeight1m ?? 0) <= 48) await r.venue.openOrders('BTCUSDT');
+    await r.engine.poll();
+    expect(r.engine.stats.pollsHeldBack, 'above 48 of 60 this minute: held back').toBe(1);
   });
   it('a 429 that a read drew (a reconcile pass, the poll) denies new orders too, until its Retry-After ends', async () => {
     const r = await Rig.start({ market: 'futures', prices: { BTCUSDT: '50000' }, t0: Date.UTC(2030, 0, 1, 0, 0, 59) });
